@@ -1,0 +1,178 @@
+//! Configuration: compiled-in defaults (`config/default.toml`), then a TOML file, then
+//! `HOOKHOST_*` environment variables. Unknown keys are an error naming the key.
+
+use crate::sandbox::SandboxConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The documented defaults.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Environment variables with this prefix override configuration keys.
+pub const ENV_PREFIX: &str = "HOOKHOST_";
+
+/// Variables with the prefix that are not configuration keys.
+const NOT_KEYS: &[&str] = &["HOOKHOST_CONFIG"];
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, the compiled-component cache and demo files live.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// tracing filter.
+    pub log: String,
+    /// The component sandbox.
+    pub sandbox: SandboxConfig,
+}
+
+impl Config {
+    /// The defaults alone.
+    pub fn defaults() -> Config {
+        Self::layered(None, std::iter::empty()).expect("compiled-in defaults are valid")
+    }
+
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let file_text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading config file {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Self::layered(file_text.as_deref(), std::env::vars())
+    }
+
+    /// Defaults, then the TOML text `file`, then `env` (`HOOKHOST_A__B=v` sets `a.b`).
+    pub fn layered(
+        file: Option<&str>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut merged: toml::Table = DEFAULTS.parse()?;
+        if let Some(text) = file {
+            let table: toml::Table =
+                text.parse().map_err(|e| anyhow::anyhow!("config file: {e}"))?;
+            merge(&mut merged, table);
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            if NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut merged, &path, parse_env_value(&value))
+                .map_err(|e| anyhow::anyhow!("environment variable {name}: {e}"))?;
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged))
+            .map_err(|e| anyhow::anyhow!("invalid configuration at `{}`: {}", e.path(), e.inner()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks relations between values that types cannot express.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let s = &self.sandbox;
+        anyhow::ensure!(s.max_instances > 0, "sandbox.max_instances must be at least 1");
+        anyhow::ensure!(s.defaults.timeout_ms > 0, "sandbox.defaults.timeout_ms must be positive");
+        anyhow::ensure!(
+            s.defaults.clamped_to(&s.ceilings) == s.defaults,
+            "sandbox.defaults must not exceed sandbox.ceilings"
+        );
+        anyhow::ensure!(
+            s.defaults.fuel.is_none() || s.fuel,
+            "sandbox.defaults.fuel needs sandbox.fuel = true"
+        );
+        Ok(())
+    }
+
+    /// Directory of the compiled-component cache.
+    pub fn compiled_dir(&self) -> PathBuf {
+        self.data_dir.join("compiled")
+    }
+}
+
+/// Environment values are TOML values when they parse as one (numbers, booleans), else strings.
+fn parse_env_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> anyhow::Result<()> {
+    match path {
+        [] => anyhow::bail!("empty key"),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => anyhow::bail!("`{first}` is not a section"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_parse_and_layers_apply_in_order() {
+        let defaults = Config::defaults();
+        assert_eq!(defaults.sandbox.defaults.timeout_ms, 1000);
+        assert_eq!(defaults.sandbox.defaults.memory_bytes, 64 << 20);
+        let file = "listen = \"0.0.0.0:9000\"\n[sandbox.defaults]\ntimeout_ms = 500\n";
+        let c = Config::layered(
+            Some(file),
+            env(&[("HOOKHOST_SANDBOX__DEFAULTS__TIMEOUT_MS", "250"), ("HOOKHOST_CONFIG", "x")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.sandbox.defaults.timeout_ms, 250);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::layered(Some("[sandbox]\ntimeout = 3\n"), env(&[])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sandbox") && text.contains("timeout"), "{text}");
+        let err = Config::layered(None, env(&[("HOOKHOST_NO_SUCH_KEY", "1")])).unwrap_err();
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn defaults_above_ceilings_are_refused() {
+        let file = "[sandbox.defaults]\ntimeout_ms = 60000\n";
+        let err = Config::layered(Some(file), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("ceilings"), "{err}");
+    }
+}

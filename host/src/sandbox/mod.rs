@@ -1,0 +1,507 @@
+//! The sandbox: runs WASI components built against `wit/` under per-call limits.
+//!
+//! One [`Runtime`] per process holds the engine (pooling allocator, epoch interruption,
+//! copy-on-write memory images), the linker, the on-disk artifact cache and one pre-instantiated
+//! [`Plugin`] per component digest. Every call gets a fresh `Store`, so nothing a call leaves
+//! behind is seen by the next one.
+//!
+//! Architecture Invariant: guest code runs only inside [`Runtime::call`], which always sets an
+//! epoch deadline (guest code yields to the executor every tick and traps at the deadline) and
+//! a timer for time spent waiting on the host.
+
+mod artifacts;
+pub mod bindings;
+mod calllog;
+mod engine;
+mod kv;
+mod limits;
+mod outbound;
+mod state;
+mod validate;
+
+pub use artifacts::ArtifactCache;
+pub use bindings::{Event, FieldUpdate, Invocation, Outcome, Param, Tenant};
+pub use calllog::{CapturedLog, LogLine, LogSource};
+pub use engine::Allocator;
+pub use kv::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
+pub use limits::Limits;
+pub use outbound::OutboundPolicy;
+pub use validate::{ComponentInfo, Refusal};
+
+use bindings::{Failure, HandlerPre};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use state::{CallState, HostServiceError, MemoryLimiter};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// `[sandbox]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Limits of a call whose webhook asks for nothing else.
+    pub defaults: Limits,
+    /// The most any webhook may ask for.
+    pub ceilings: Limits,
+    /// Meter fuel (deterministic instruction counting). Costs some speed on every call, and
+    /// is required for `fuel` limits.
+    pub fuel: bool,
+    /// Use the pooling instance allocator (falls back to on-demand when it cannot reserve
+    /// its virtual memory).
+    pub pooling: bool,
+    /// Instances that may run at once (pooling slots).
+    pub max_instances: u32,
+    /// Epoch tick: the deadline's granularity and how long guest code runs between yields.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            defaults: Limits::default(),
+            ceilings: Limits {
+                timeout_ms: 30_000,
+                memory_bytes: 256 << 20,
+                fuel: None,
+                max_payload_bytes: 8 << 20,
+                max_output_bytes: 8 << 20,
+                max_log_bytes: 1 << 20,
+            },
+            fuel: false,
+            pooling: true,
+            max_instances: 256,
+            epoch_tick_ms: 5,
+        }
+    }
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a WebAssembly component wasmtime can compile.
+    #[error(
+        "not a valid WebAssembly component ({0}); build plugins for wasm32-wasip2 or with \
+         `cargo component build`"
+    )]
+    Invalid(String),
+    /// It is a component, but not one this host serves.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// It passed the checks but could not be linked (should not happen: reported as a bug).
+    #[error("component could not be linked: {0}")]
+    Link(String),
+}
+
+/// Why a call did not produce an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The plugin said no (final).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The plugin could not use its input (final).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The plugin asked to be retried later.
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+    /// The call ran past its deadline.
+    #[error("deadline exceeded: the call ran longer than {timeout_ms} ms")]
+    DeadlineExceeded {
+        /// The deadline.
+        timeout_ms: u64,
+    },
+    /// The call used up its fuel budget.
+    #[error("fuel exhausted: the call used more than {fuel} units of fuel")]
+    FuelExhausted {
+        /// The budget.
+        fuel: u64,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error(
+        "memory limit exceeded: the instance asked for {requested_bytes} bytes, the limit is \
+         {limit_bytes} bytes"
+    )]
+    MemoryLimit {
+        /// The cap.
+        limit_bytes: u64,
+        /// What it asked for.
+        requested_bytes: u64,
+    },
+    /// The guest overflowed its stack (usually unbounded recursion).
+    #[error("stack overflow (unbounded recursion?)")]
+    StackOverflow,
+    /// The guest trapped; a panic's message is included when the guest printed one.
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The payload is larger than the limit.
+    #[error("payload too large: {size} bytes, the limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The outcome body is larger than the limit.
+    #[error("output too large: {size} bytes, the limit is {limit} bytes")]
+    OutputTooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A host service (the key-value store) failed.
+    #[error("{0}")]
+    HostService(String),
+}
+
+impl CallError {
+    /// A short machine-readable name of the kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Rejected(_) => "rejected",
+            CallError::InvalidInput(_) => "invalid-input",
+            CallError::Temporary(_) => "temporary",
+            CallError::DeadlineExceeded { .. } => "timeout",
+            CallError::FuelExhausted { .. } => "fuel-exhausted",
+            CallError::MemoryLimit { .. } => "memory-limit",
+            CallError::StackOverflow => "stack-overflow",
+            CallError::Trap(_) => "trap",
+            CallError::PayloadTooLarge { .. } => "payload-too-large",
+            CallError::OutputTooLarge { .. } => "output-too-large",
+            CallError::HostService(_) => "host-service",
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CallError::Temporary(_) | CallError::DeadlineExceeded { .. } | CallError::HostService(_)
+        )
+    }
+}
+
+/// What a call may use besides its invocation.
+#[derive(Clone)]
+pub struct CallContext {
+    /// The limits of this call (already clamped to the ceilings by [`Runtime::limits_for`]).
+    pub limits: Limits,
+    /// The activation's parameter values (`host.config`).
+    pub config: Arc<BTreeMap<String, String>>,
+    /// The (tenant, service) scope of the key-value store.
+    pub kv: Arc<dyn KvStore>,
+    /// Hosts outbound HTTP may reach.
+    pub outbound: OutboundPolicy,
+}
+
+/// The result of one call and what it cost.
+#[derive(Debug, Clone)]
+pub struct CallReport {
+    /// The outcome, or why there is none.
+    pub result: Result<Outcome, CallError>,
+    /// Wall-clock time from store creation to result.
+    pub duration: Duration,
+    /// Fuel used, when the engine meters fuel.
+    pub fuel_used: Option<u64>,
+    /// Highest linear memory of the instance, in bytes.
+    pub peak_memory_bytes: u64,
+    /// The call's log.
+    pub log: CapturedLog,
+}
+
+/// A loaded component, ready to be instantiated for calls.
+pub struct Plugin {
+    pre: HandlerPre<CallState>,
+    /// What it is.
+    pub info: ComponentInfo,
+}
+
+/// Counters that make the compile cache observable.
+#[derive(Debug, Default)]
+struct Counters {
+    compiled: AtomicU64,
+    loaded_from_disk: AtomicU64,
+}
+
+/// A snapshot of the runtime's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeStats {
+    /// Components compiled by this runtime.
+    pub compiled: u64,
+    /// Components loaded from the on-disk artifact cache instead.
+    pub loaded_from_disk: u64,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    allocator: Allocator,
+    config: SandboxConfig,
+    artifacts: Option<ArtifactCache>,
+    plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+    counters: Counters,
+}
+
+/// The component runtime of a process. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime(Arc<Inner>);
+
+/// sha256 of `bytes`, lowercase hex: a component's identity.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Grace beyond the deadline for a call parked in a host future (HTTP, key-value store),
+/// where epochs cannot interrupt it.
+const HOST_WAIT_GRACE: Duration = Duration::from_millis(50);
+
+impl Runtime {
+    /// Builds the engine and linker; compiled components are cached in `cache_dir` if given.
+    pub fn new(config: SandboxConfig, cache_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let (engine, allocator) = engine::build(&config)?;
+        engine::start_ticker(&engine, Duration::from_millis(config.epoch_tick_ms.max(1)));
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)?;
+        bindings::Handler::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+        let artifacts = cache_dir
+            .map(|dir| ArtifactCache::open(dir, &engine))
+            .transpose()?;
+        Ok(Runtime(Arc::new(Inner {
+            engine,
+            linker,
+            allocator,
+            config,
+            artifacts,
+            plugins: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        })))
+    }
+
+    /// The allocator the engine uses.
+    pub fn allocator(&self) -> Allocator {
+        self.0.allocator
+    }
+
+    /// The sandbox settings.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.0.config
+    }
+
+    /// Compile-cache counters.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            compiled: self.0.counters.compiled.load(Ordering::Relaxed),
+            loaded_from_disk: self.0.counters.loaded_from_disk.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The defaults, with `requested` values where given, clamped to the ceilings.
+    pub fn limits_for(&self, requested: Option<&Limits>) -> Limits {
+        let cfg = &self.0.config;
+        requested.copied().unwrap_or(cfg.defaults).clamped_to(&cfg.ceilings)
+    }
+
+    /// Loads (compiling or reading the on-disk cache) and checks a component.
+    ///
+    /// CPU-heavy on a cache miss (seconds for large guests): call it off the async workers,
+    /// e.g. through [`Runtime::load_blocking`].
+    pub fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        let digest = digest(wasm);
+        if let Some(plugin) = self.plugins().get(&digest) {
+            return Ok(plugin.clone());
+        }
+        let inner = &self.0;
+        let cached = inner.artifacts.as_ref().and_then(|a| a.load(&inner.engine, &digest));
+        let component = match cached {
+            Some(component) => {
+                inner.counters.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
+                component
+            }
+            None => {
+                let component = Component::new(&inner.engine, wasm)
+                    .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+                inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+                // Checked before caching, so a refused component is never stored.
+                validate::check(&inner.engine, &component, wasm)?;
+                if let Some(artifacts) = &inner.artifacts
+                    && let Err(error) = artifacts.store(&digest, &component)
+                {
+                    tracing::warn!(error = %error, "could not cache a compiled component");
+                }
+                component
+            }
+        };
+        let info = validate::check(&inner.engine, &component, wasm)?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = HandlerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let plugin = Arc::new(Plugin { pre, info });
+        self.plugins().insert(digest, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// [`Runtime::load`] on a blocking thread.
+    pub async fn load_blocking(&self, wasm: Arc<[u8]>) -> Result<Arc<Plugin>, LoadError> {
+        let runtime = self.clone();
+        tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await
+            .unwrap_or_else(|e| Err(LoadError::Link(format!("loader panicked: {e}"))))
+    }
+
+    /// The loaded plugin with this digest, if any.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<Plugin>> {
+        self.plugins().get(digest).cloned()
+    }
+
+    /// Forgets a loaded plugin (its on-disk artifact stays).
+    pub fn unload(&self, digest: &str) {
+        self.plugins().remove(digest);
+    }
+
+    fn plugins(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
+        self.0.plugins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one invocation in a fresh instance of `plugin`.
+    pub async fn call(&self, plugin: &Plugin, invocation: &Invocation, ctx: CallContext) -> CallReport {
+        let started = Instant::now();
+        let limits = ctx.limits;
+        let log = calllog::CallLog::new(limits.max_log_bytes);
+        let payload_size = invocation.payload.len() as u64;
+        if payload_size > limits.max_payload_bytes {
+            return CallReport {
+                result: Err(CallError::PayloadTooLarge { size: payload_size, limit: limits.max_payload_bytes }),
+                duration: started.elapsed(),
+                fuel_used: None,
+                peak_memory_bytes: 0,
+                log: log.finish(),
+            };
+        }
+
+        let wasi = WasiCtxBuilder::new()
+            .stdout(log.stdout())
+            .stderr(log.stderr())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = CallState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: ctx.outbound,
+            limiter: MemoryLimiter::new(limits.memory_bytes as usize),
+            log: log.clone(),
+            config: ctx.config,
+            kv: ctx.kv,
+        };
+        let mut store = Store::new(&self.0.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let fuel_budget = limits.fuel.unwrap_or(u64::MAX);
+        if self.0.config.fuel {
+            // Cannot fail: the engine meters fuel.
+            let _ = store.set_fuel(fuel_budget);
+        }
+        let deadline = started + limits.timeout();
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Give the executor back its thread every tick: a busy guest cannot starve
+                // the other tasks on this worker.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .marketplace_webhook_plugin()
+                .call_handle(&mut store, invocation)
+                .await
+        };
+        let outcome = tokio::time::timeout(limits.timeout() + HOST_WAIT_GRACE, run).await;
+        let duration = started.elapsed();
+
+        let fuel_used = self
+            .0
+            .config
+            .fuel
+            .then(|| store.get_fuel().ok().map(|left| fuel_budget - left))
+            .flatten();
+        let limiter = &store.data().limiter;
+        let (peak, refused) = (limiter.peak as u64, limiter.refused);
+        let captured = log.finish();
+
+        let result = match outcome {
+            Err(_elapsed) => Err(CallError::DeadlineExceeded { timeout_ms: limits.timeout_ms }),
+            Ok(Ok(Ok(outcome))) => {
+                let size = outcome.body.len() as u64
+                    + outcome.updates.iter().map(|u| (u.field.len() + u.value.len()) as u64).sum::<u64>();
+                if size > limits.max_output_bytes {
+                    Err(CallError::OutputTooLarge { size, limit: limits.max_output_bytes })
+                } else {
+                    Ok(outcome)
+                }
+            }
+            Ok(Ok(Err(failure))) => Err(match failure {
+                Failure::Rejected(reason) => CallError::Rejected(reason),
+                Failure::InvalidInput(reason) => CallError::InvalidInput(reason),
+                Failure::Temporary(reason) => CallError::Temporary(reason),
+            }),
+            Ok(Err(error)) => Err(classify(error, &limits, refused, &captured)),
+        };
+        CallReport {
+            result,
+            duration,
+            fuel_used,
+            peak_memory_bytes: peak,
+            log: captured,
+        }
+    }
+}
+
+/// Turns a trap or host error into a [`CallError`] that says what happened.
+fn classify(error: wasmtime::Error, limits: &Limits, refused: Option<usize>, log: &CapturedLog) -> CallError {
+    if let Some(refused) = refused {
+        return CallError::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+            requested_bytes: refused as u64,
+        };
+    }
+    if let Some(service) = error.downcast_ref::<HostServiceError>() {
+        return CallError::HostService(service.to_string());
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::DeadlineExceeded { timeout_ms: limits.timeout_ms },
+        Some(Trap::OutOfFuel) => CallError::FuelExhausted { fuel: limits.fuel.unwrap_or(u64::MAX) },
+        Some(Trap::StackOverflow) => CallError::StackOverflow,
+        trap => {
+            let stderr = log.stderr_text();
+            match stderr.find("panicked at") {
+                Some(at) => {
+                    let panic: String = stderr[at..].chars().take(1000).collect();
+                    CallError::Trap(format!("plugin {panic}"))
+                }
+                None => CallError::Trap(match trap {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{error:#}"),
+                }),
+            }
+        }
+    }
+}
