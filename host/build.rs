@@ -43,7 +43,12 @@ fn main() {
         writeln!(code, "/// Path of the `{package}` component.").unwrap();
         writeln!(code, "pub const {constant}: &str = {:?};", path.to_string()).unwrap();
         if *bundle {
-            writeln!(bundled, "    ({package:?}, include_bytes!({:?})),", path.to_string()).unwrap();
+            writeln!(
+                bundled,
+                "    ({package:?}, include_bytes!({:?})),",
+                path.to_string()
+            )
+            .unwrap();
         }
     }
     writeln!(
@@ -80,7 +85,14 @@ fn build_plugins(root: &Path, target_dir: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--target", TARGET, "--profile", "plugin", "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            "plugin",
+            "--target-dir",
+        ])
         .arg(target_dir);
     for (package, _, _) in PLUGINS {
         cmd.args(["-p", package]);

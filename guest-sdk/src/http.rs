@@ -473,11 +473,21 @@ pub(crate) mod wasi {
         let target = parse_url(request.url())?;
         let host = target.host.clone();
 
-        let entries: Vec<(String, Vec<u8>)> = request
+        let mut entries: Vec<(String, Vec<u8>)> = request
             .headers()
             .iter()
             .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
             .collect();
+        // Declare the length up front: without it the body goes out chunked, which some APIs
+        // refuse.
+        let has_body = !request.body_bytes().is_empty()
+            || matches!(request.method(), Method::Post | Method::Put | Method::Patch);
+        if has_body && request.header_value("content-length").is_none() {
+            entries.push((
+                "content-length".to_owned(),
+                request.body_bytes().len().to_string().into_bytes(),
+            ));
+        }
         let headers = Fields::from_list(&entries).map_err(|e| {
             Error::InvalidRequest(match e {
                 HeaderError::Forbidden => {
@@ -523,8 +533,10 @@ pub(crate) mod wasi {
         // before anyone reads it could block forever.
         let future = outgoing_handler::handle(outgoing, options)
             .map_err(|code| map_error_code(code, &host))?;
-        write_body(body, request.body_bytes(), &host)?;
+        let written = write_body(body, request.body_bytes(), &host);
 
+        // When the exchange fails (e.g. the host denied it), writing the body fails too, with a
+        // useless "stream closed": the response future carries the real reason, so ask it first.
         let response = loop {
             match future.get() {
                 Some(Ok(Ok(response))) => break response,
@@ -535,6 +547,7 @@ pub(crate) mod wasi {
                 None => future.subscribe().block(),
             }
         };
+        written?;
 
         let status = response.status();
         let headers = response

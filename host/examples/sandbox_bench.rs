@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 fn invocation() -> Invocation {
     Invocation {
         webhook_id: "WBH-1234-5678".into(),
-        tenant: Tenant { id: "TEN-1".into(), name: "Bench".into() },
+        tenant: Tenant {
+            id: "TEN-1".into(),
+            name: "Bench".into(),
+        },
         module: "estate".into(),
         record_id: "15005".into(),
         event: Event::Update,
@@ -74,10 +77,15 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..2 {
-        let (runtime, plugin, ctx, inv) = (runtime.clone(), plugin.clone(), ctx.clone(), inv.clone());
+        let (runtime, plugin, ctx, inv) =
+            (runtime.clone(), plugin.clone(), ctx.clone(), inv.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..calls / 2 {
-                runtime.call(&plugin, &inv, ctx.clone()).await.result.unwrap();
+                runtime
+                    .call(&plugin, &inv, ctx.clone())
+                    .await
+                    .result
+                    .unwrap();
             }
         }));
     }
@@ -86,13 +94,32 @@ async fn main() -> anyhow::Result<()> {
     }
     let parallel = started.elapsed();
 
-    println!("component: echo ({} bytes), allocator: {:?}", wasm.len(), runtime.allocator());
-    println!("cold compile:            {:>9.1} ms", cold.as_secs_f64() * 1e3);
-    println!("load from disk cache:    {:>9.1} ms", cached.as_secs_f64() * 1e3);
+    println!(
+        "component: echo ({} bytes), allocator: {:?}",
+        wasm.len(),
+        runtime.allocator()
+    );
+    println!(
+        "cold compile:            {:>9.1} ms",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "load from disk cache:    {:>9.1} ms",
+        cached.as_secs_f64() * 1e3
+    );
     println!("calls (one task):        {calls}");
-    println!("per call, mean:          {:>9.1} µs", total.as_secs_f64() * 1e6 / calls as f64);
-    println!("per call, p50:           {:>9.1} µs", percentile(&samples, 0.50));
-    println!("per call, p99:           {:>9.1} µs", percentile(&samples, 0.99));
+    println!(
+        "per call, mean:          {:>9.1} µs",
+        total.as_secs_f64() * 1e6 / calls as f64
+    );
+    println!(
+        "per call, p50:           {:>9.1} µs",
+        percentile(&samples, 0.50)
+    );
+    println!(
+        "per call, p99:           {:>9.1} µs",
+        percentile(&samples, 0.99)
+    );
     println!(
         "two tasks, throughput:   {:>9.0} calls/s",
         calls as f64 / parallel.as_secs_f64()

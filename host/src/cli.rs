@@ -180,7 +180,10 @@ async fn plugin_run(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
     };
     let result = runner::run(&runtime, &args.component, request).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runner::render_json(&result))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runner::render_json(&result))?
+        );
     } else {
         print!("{}", runner::render(&result));
     }

@@ -24,8 +24,27 @@ pub struct Config {
     pub listen: String,
     /// tracing filter.
     pub log: String,
+    /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir/hookhost.db`.
+    pub database_url: String,
+    /// Bearer token of the admin API; the admin API is off when unset.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// Base64 of 32 bytes: encrypts stored secrets. When unset, `serve` keeps one in
+    /// `data_dir/master.key` (created on first start).
+    #[serde(default)]
+    pub master_key: Option<String>,
+    /// Outgoing calls to remote URL handlers.
+    pub outbound: OutboundConfig,
     /// The component sandbox.
     pub sandbox: SandboxConfig,
+}
+
+/// `[outbound]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Allow `http://` URLs and loopback/private targets (development and tests only).
+    pub allow_insecure: bool,
 }
 
 impl Config {
@@ -53,12 +72,15 @@ impl Config {
     ) -> anyhow::Result<Config> {
         let mut merged: toml::Table = DEFAULTS.parse()?;
         if let Some(text) = file {
-            let table: toml::Table =
-                text.parse().map_err(|e| anyhow::anyhow!("config file: {e}"))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("config file: {e}"))?;
             merge(&mut merged, table);
         }
         for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             if NOT_KEYS.contains(&name.as_str()) {
                 continue;
             }
@@ -66,8 +88,10 @@ impl Config {
             set_path(&mut merged, &path, parse_env_value(&value))
                 .map_err(|e| anyhow::anyhow!("environment variable {name}: {e}"))?;
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged))
-            .map_err(|e| anyhow::anyhow!("invalid configuration at `{}`: {}", e.path(), e.inner()))?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
+                anyhow::anyhow!("invalid configuration at `{}`: {}", e.path(), e.inner())
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -75,8 +99,14 @@ impl Config {
     /// Checks relations between values that types cannot express.
     pub fn validate(&self) -> anyhow::Result<()> {
         let s = &self.sandbox;
-        anyhow::ensure!(s.max_instances > 0, "sandbox.max_instances must be at least 1");
-        anyhow::ensure!(s.defaults.timeout_ms > 0, "sandbox.defaults.timeout_ms must be positive");
+        anyhow::ensure!(
+            s.max_instances > 0,
+            "sandbox.max_instances must be at least 1"
+        );
+        anyhow::ensure!(
+            s.defaults.timeout_ms > 0,
+            "sandbox.defaults.timeout_ms must be positive"
+        );
         anyhow::ensure!(
             s.defaults.clamped_to(&s.ceilings) == s.defaults,
             "sandbox.defaults must not exceed sandbox.ceilings"
@@ -88,10 +118,45 @@ impl Config {
         Ok(())
     }
 
+    /// The database URL, with the empty default resolved to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            crate::store::default_sqlite_url(&self.data_dir)
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The master key: configured, or kept in `data_dir/master.key` (created when missing).
+    pub fn master_key(&self) -> anyhow::Result<crate::crypto::MasterKey> {
+        if let Some(key) = &self.master_key {
+            return crate::crypto::MasterKey::from_base64(key);
+        }
+        let path = self.data_dir.join("master.key");
+        if !path.exists() {
+            std::fs::create_dir_all(&self.data_dir)?;
+            write_private(&path, &crate::crypto::MasterKey::generate_base64())?;
+            tracing::warn!(path = %path.display(), "generated a master key; keep it safe and set master_key when running several instances");
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        crate::crypto::MasterKey::from_base64(&text)
+    }
+
     /// Directory of the compiled-component cache.
     pub fn compiled_dir(&self) -> PathBuf {
         self.data_dir.join("compiled")
     }
+}
+
+/// Writes a file readable only by its owner.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 /// Environment values are TOML values when they parse as one (numbers, booleans), else strings.
@@ -153,7 +218,10 @@ mod tests {
         let file = "listen = \"0.0.0.0:9000\"\n[sandbox.defaults]\ntimeout_ms = 500\n";
         let c = Config::layered(
             Some(file),
-            env(&[("HOOKHOST_SANDBOX__DEFAULTS__TIMEOUT_MS", "250"), ("HOOKHOST_CONFIG", "x")]),
+            env(&[
+                ("HOOKHOST_SANDBOX__DEFAULTS__TIMEOUT_MS", "250"),
+                ("HOOKHOST_CONFIG", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
@@ -164,7 +232,10 @@ mod tests {
     fn unknown_keys_are_named() {
         let err = Config::layered(Some("[sandbox]\ntimeout = 3\n"), env(&[])).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("sandbox") && text.contains("timeout"), "{text}");
+        assert!(
+            text.contains("sandbox") && text.contains("timeout"),
+            "{text}"
+        );
         let err = Config::layered(None, env(&[("HOOKHOST_NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
     }

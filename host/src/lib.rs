@@ -1,18 +1,24 @@
 //! hookhost: a WebAssembly plugin host for marketplace webhooks.
 //!
 //! # Layout
+//! - [`api`]: the HTTP APIs (registry, components, admin), one module per dialect.
 //! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services).
 //! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
+//! - [`store`]: the database (SQLite or PostgreSQL): registry, webhooks, key-value store.
+//! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
 //! - [`server`]: the HTTP server (`serve`, `demo`).
 //! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod runner;
-pub mod server;
 pub mod sandbox;
+pub mod server;
+pub mod store;
 
 /// The plugins in `plugins/`, compiled for wasm32-wasip2 by `build.rs`.
 pub mod plugins {

@@ -78,7 +78,10 @@ pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow:
 
     let invocation = Invocation {
         webhook_id: "WBH-0000-0000".into(),
-        tenant: Tenant { id: "local".into(), name: "Local runner".into() },
+        tenant: Tenant {
+            id: "local".into(),
+            name: "Local runner".into(),
+        },
         module: request.module,
         record_id: request.record_id,
         event: request.event,
@@ -99,7 +102,12 @@ pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow:
         outbound: OutboundPolicy::new(&request.allow_hosts),
     };
     let report = runtime.call(&plugin, &invocation, ctx).await;
-    Ok(RunResult { info: plugin.info.clone(), load_time, from_cache, report })
+    Ok(RunResult {
+        info: plugin.info.clone(),
+        load_time,
+        from_cache,
+        report,
+    })
 }
 
 /// Parses an event name as the CLI takes it.
@@ -155,14 +163,29 @@ pub fn render(result: &RunResult) -> String {
         r.fuel_used.map_or("n/a".into(), |f| f.to_string()),
         mib(r.peak_memory_bytes),
         result.load_time.as_secs_f64() * 1000.0,
-        if result.from_cache { "compiled artifact from cache" } else { "compiled" },
+        if result.from_cache {
+            "compiled artifact from cache"
+        } else {
+            "compiled"
+        },
     )
     .unwrap();
-    writeln!(out, "log: {} line(s), {} byte(s) dropped", r.log.lines.len(), r.log.dropped_bytes)
-        .unwrap();
+    writeln!(
+        out,
+        "log: {} line(s), {} byte(s) dropped",
+        r.log.lines.len(),
+        r.log.dropped_bytes
+    )
+    .unwrap();
     for line in &r.log.lines {
         let source = serde_json::to_value(line.source).unwrap_or_default();
-        writeln!(out, "  [{}] {}", source.as_str().unwrap_or("?"), line.message).unwrap();
+        writeln!(
+            out,
+            "  [{}] {}",
+            source.as_str().unwrap_or("?"),
+            line.message
+        )
+        .unwrap();
     }
     out
 }

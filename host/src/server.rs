@@ -67,7 +67,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// `serve` and `demo`.
@@ -129,7 +131,10 @@ async fn invoke(
     payload: String,
 ) -> Response {
     let Some(plugin) = state.plugins.get(&name) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": format!("no plugin `{name}`")})))
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no plugin `{name}`")})),
+        )
             .into_response();
     };
     let event = match query.event.as_deref().map(runner::parse_event).transpose() {
@@ -140,7 +145,10 @@ async fn invoke(
     };
     let invocation = Invocation {
         webhook_id: format!("WBH-DEMO-{}", name.len()),
-        tenant: Tenant { id: "demo".into(), name: "Demo tenant".into() },
+        tenant: Tenant {
+            id: "demo".into(),
+            name: "Demo tenant".into(),
+        },
         module: query.module,
         record_id: query.record,
         event,
@@ -163,7 +171,11 @@ async fn invoke(
         outbound: OutboundPolicy::new(&[host]),
     };
     let report = state.runtime.call(plugin, &invocation, ctx).await;
-    let status = if report.result.is_ok() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if report.result.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let body = match &report.result {
         Ok(outcome) => json!({
             "outcome": {
@@ -183,18 +195,31 @@ async fn invoke(
 }
 
 async fn sink(State(state): State<AppState>, Json(body): Json<serde_json::Value>) -> StatusCode {
-    state.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(body);
+    state
+        .subscribers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(body);
     StatusCode::CREATED
 }
 
 async fn sink_contents(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let received = state.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let received = state
+        .subscribers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Json(json!({ "data": received }))
 }
 
 /// Sample payloads for the playground, one per bundled plugin: (plugin, module, record, payload).
 const SAMPLES: &[(&str, &str, &str, &str)] = &[
-    ("echo", "estate", "15005", r#"{"kaufpreis": 350000, "wohnflaeche": 92}"#),
+    (
+        "echo",
+        "estate",
+        "15005",
+        r#"{"kaufpreis": 350000, "wohnflaeche": 92}"#,
+    ),
     (
         "valuation",
         "estate",

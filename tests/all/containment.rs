@@ -48,7 +48,10 @@ async fn infinite_loop_ends_at_the_deadline_while_other_calls_complete() {
         assert_eq!(body["module"], "estate");
     }
     let report = looping.await.unwrap();
-    assert_eq!(report.result.unwrap_err(), CallError::DeadlineExceeded { timeout_ms: 400 });
+    assert_eq!(
+        report.result.unwrap_err(),
+        CallError::DeadlineExceeded { timeout_ms: 400 }
+    );
     assert_eq!(
         finished_before_loop.load(Ordering::SeqCst),
         20,
@@ -63,21 +66,33 @@ async fn memory_hog_fails_at_the_cap() {
     let ctx = Ctx::new(&rt).limits(|l| l.memory_bytes = 16 << 20);
     let report = call(&rt, &bad, &action(json!({"action": "hog"})), ctx).await;
     match report.result {
-        Err(CallError::MemoryLimit { limit_bytes, requested_bytes }) => {
+        Err(CallError::MemoryLimit {
+            limit_bytes,
+            requested_bytes,
+        }) => {
             assert_eq!(limit_bytes, 16 << 20);
             assert!(requested_bytes > 16 << 20);
         }
         other => panic!("expected the memory limit, got {other:?}"),
     }
     assert!(report.peak_memory_bytes <= 16 << 20);
-    assert!(report.peak_memory_bytes > 8 << 20, "it grew before it was stopped");
+    assert!(
+        report.peak_memory_bytes > 8 << 20,
+        "it grew before it was stopped"
+    );
 }
 
 #[tokio::test]
 async fn deep_recursion_traps_as_stack_overflow() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
-    let report = call(&rt, &bad, &action(json!({"action": "recurse"})), Ctx::new(&rt)).await;
+    let report = call(
+        &rt,
+        &bad,
+        &action(json!({"action": "recurse"})),
+        Ctx::new(&rt),
+    )
+    .await;
     assert_eq!(report.result.unwrap_err(), CallError::StackOverflow);
 }
 
@@ -85,10 +100,19 @@ async fn deep_recursion_traps_as_stack_overflow() {
 async fn a_panic_becomes_a_failure_carrying_its_message() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
-    let report = call(&rt, &bad, &action(json!({"action": "panic"})), Ctx::new(&rt)).await;
+    let report = call(
+        &rt,
+        &bad,
+        &action(json!({"action": "panic"})),
+        Ctx::new(&rt),
+    )
+    .await;
     let error = report.result.unwrap_err();
     assert_eq!(error.kind(), "trap");
-    assert!(error.to_string().contains("misbehave: deliberate panic"), "{error}");
+    assert!(
+        error.to_string().contains("misbehave: deliberate panic"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +138,13 @@ async fn oversized_payload_is_refused_before_the_guest_runs() {
     let ctx = Ctx::new(&rt).limits(|l| l.max_payload_bytes = 1000);
     let inv = invocation("estate", "1", &format!("\"{}\"", "x".repeat(2000)));
     let report = call(&rt, &echo, &inv, ctx).await;
-    assert_eq!(report.result.unwrap_err(), CallError::PayloadTooLarge { size: 2002, limit: 1000 });
+    assert_eq!(
+        report.result.unwrap_err(),
+        CallError::PayloadTooLarge {
+            size: 2002,
+            limit: 1000
+        }
+    );
 }
 
 #[test]
@@ -155,7 +185,15 @@ async fn files_environment_and_sockets_grant_nothing() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
 
-    let files = ok_body(&call(&rt, &bad, &action(json!({"action": "read-file"})), Ctx::new(&rt)).await);
+    let files = ok_body(
+        &call(
+            &rt,
+            &bad,
+            &action(json!({"action": "read-file"})),
+            Ctx::new(&rt),
+        )
+        .await,
+    );
     let text = files.to_string();
     assert!(!text.contains("root:"), "no host file was read: {text}");
     for probe in ["etcPasswd", "rootDir", "currentDir"] {
@@ -166,8 +204,19 @@ async fn files_environment_and_sockets_grant_nothing() {
     assert_eq!(env["vars"], json!({}), "{env}");
     assert!(env["args"].as_array().unwrap().len() <= 1, "{env}");
 
-    let socket = ok_body(&call(&rt, &bad, &action(json!({"action": "socket"})), Ctx::new(&rt)).await);
-    assert!(socket.get("error").is_some(), "the socket was refused: {socket}");
+    let socket = ok_body(
+        &call(
+            &rt,
+            &bad,
+            &action(json!({"action": "socket"})),
+            Ctx::new(&rt),
+        )
+        .await,
+    );
+    assert!(
+        socket.get("error").is_some(),
+        "the socket was refused: {socket}"
+    );
 }
 
 #[tokio::test]
@@ -197,7 +246,11 @@ async fn outbound_http_reaches_only_allowed_hosts() {
     let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed)).await);
     let error = body["error"].as_str().unwrap_or_default().to_lowercase();
     assert!(error.contains("denied"), "{body}");
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "no connection reached the denied host");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no connection reached the denied host"
+    );
 }
 
 #[tokio::test]
@@ -216,12 +269,18 @@ async fn stdout_and_stderr_go_to_the_bounded_call_log() {
 
 #[tokio::test]
 async fn fuel_budget_stops_a_busy_guest() {
-    let config = SandboxConfig { fuel: true, ..SandboxConfig::default() };
+    let config = SandboxConfig {
+        fuel: true,
+        ..SandboxConfig::default()
+    };
     let (rt, _dir) = runtime_with(config);
     let bad = load(&rt, MISBEHAVE);
     let ctx = Ctx::new(&rt).limits(|l| l.fuel = Some(5_000_000));
     let report = call(&rt, &bad, &action(json!({"action": "loop"})), ctx).await;
-    assert_eq!(report.result.unwrap_err(), CallError::FuelExhausted { fuel: 5_000_000 });
+    assert_eq!(
+        report.result.unwrap_err(),
+        CallError::FuelExhausted { fuel: 5_000_000 }
+    );
 
     let echo = load(&rt, ECHO);
     let report = call(&rt, &echo, &invocation("estate", "1", "{}"), Ctx::new(&rt)).await;
@@ -233,10 +292,22 @@ async fn fuel_budget_stops_a_busy_guest() {
 async fn plugin_failures_keep_their_kind() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
-    let report = call(&rt, &bad, &action(json!({"action": "reject"})), Ctx::new(&rt)).await;
+    let report = call(
+        &rt,
+        &bad,
+        &action(json!({"action": "reject"})),
+        Ctx::new(&rt),
+    )
+    .await;
     assert_eq!(report.result.as_ref().unwrap_err().kind(), "rejected");
     assert!(!report.result.unwrap_err().is_retryable());
-    let report = call(&rt, &bad, &action(json!({"action": "temporary"})), Ctx::new(&rt)).await;
+    let report = call(
+        &rt,
+        &bad,
+        &action(json!({"action": "temporary"})),
+        Ctx::new(&rt),
+    )
+    .await;
     assert_eq!(report.result.as_ref().unwrap_err().kind(), "temporary");
     assert!(report.result.unwrap_err().is_retryable());
 }
@@ -244,7 +315,10 @@ async fn plugin_failures_keep_their_kind() {
 #[tokio::test]
 async fn pooling_falls_back_to_on_demand_when_it_cannot_reserve_memory() {
     // Far more slots than any address space holds: the pool cannot be reserved.
-    let config = SandboxConfig { max_instances: 50_000_000, ..SandboxConfig::default() };
+    let config = SandboxConfig {
+        max_instances: 50_000_000,
+        ..SandboxConfig::default()
+    };
     let (rt, _dir) = runtime_with(config);
     assert_eq!(rt.allocator(), Allocator::OnDemand);
     let echo = load(&rt, ECHO);

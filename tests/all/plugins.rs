@@ -15,11 +15,17 @@ async fn echo_returns_its_invocation() {
     let (rt, _dir) = runtime();
     let echo = load(&rt, ECHO);
     let mut inv = invocation("address", "4711", r#"{"Vorname":"Erika"}"#);
-    inv.parameters = vec![Param { name: "newsletter".into(), value: "spring".into() }];
+    inv.parameters = vec![Param {
+        name: "newsletter".into(),
+        value: "spring".into(),
+    }];
     inv.attempt = 3;
     let body = ok_body(&call(&rt, &echo, &inv, Ctx::new(&rt)).await);
     assert_eq!(body["webhookId"], "WBH-1234-5678");
-    assert_eq!(body["tenant"], json!({"id": "TEN-1", "name": "Immobilien Muster GmbH"}));
+    assert_eq!(
+        body["tenant"],
+        json!({"id": "TEN-1", "name": "Immobilien Muster GmbH"})
+    );
     assert_eq!(body["module"], "address");
     assert_eq!(body["recordId"], "4711");
     assert_eq!(body["event"], "update");
@@ -52,9 +58,15 @@ async fn valuation_writes_a_market_value_only_when_inputs_change() {
     let body = ok_body(&report);
     assert_eq!(body["changed"], true, "{body}");
     let value = body["marketValue"].as_f64().unwrap();
-    assert!(value > 100_000.0 && value < 1_000_000.0, "plausible market value: {value}");
+    assert!(
+        value > 100_000.0 && value < 1_000_000.0,
+        "plausible market value: {value}"
+    );
     let updates = &report.result.as_ref().unwrap().updates;
-    let marktwert = updates.iter().find(|u| u.field == "marktwert").expect("marktwert update");
+    let marktwert = updates
+        .iter()
+        .find(|u| u.field == "marktwert")
+        .expect("marktwert update");
     assert_eq!(marktwert.value.parse::<f64>().unwrap(), value);
     assert!(updates.iter().any(|u| u.field == "marktwert_datum"));
 
@@ -94,17 +106,20 @@ struct Received(Arc<Mutex<Vec<(HeaderMap, Value)>>>);
 
 async fn newsletter_receiver(status: StatusCode) -> (String, Received) {
     let received = Received::default();
-    let router = Router::new()
-        .route(
-            "/subscribers",
-            post(
-                move |State(r): State<Received>, headers: HeaderMap, Json(body): Json<Value>| async move {
-                    r.0.lock().unwrap().push((headers, body));
-                    (status, Json(json!({"id": "SUB-1"})))
-                },
-            ),
-        )
-        .with_state(received.clone());
+    let router =
+        Router::new()
+            .route(
+                "/subscribers",
+                post(
+                    move |State(r): State<Received>,
+                          headers: HeaderMap,
+                          Json(body): Json<Value>| async move {
+                        r.0.lock().unwrap().push((headers, body));
+                        (status, Json(json!({"id": "SUB-1"})))
+                    },
+                ),
+            )
+            .with_state(received.clone());
     (serve(router).await, received)
 }
 
@@ -125,7 +140,13 @@ async fn newsletter_connector_posts_the_subscriber_to_the_configured_url() {
         .set("newsletter_url", &format!("http://{host}/subscribers"))
         .set("api_key", "nl-secret")
         .allow(&host);
-    let report = call(&rt, &plugin, &invocation("address", "4711", &address()), ctx).await;
+    let report = call(
+        &rt,
+        &plugin,
+        &invocation("address", "4711", &address()),
+        ctx,
+    )
+    .await;
     let body = ok_body(&report);
     assert_eq!(body["subscribed"], true, "{body}");
     assert_eq!(body["email"], "erika.mustermann@example.com");
@@ -149,18 +170,26 @@ async fn newsletter_connector_failures_say_what_to_do() {
 
     // The newsletter service is down: try again later.
     let (host, _) = newsletter_receiver(StatusCode::SERVICE_UNAVAILABLE).await;
-    let ctx = Ctx::new(&rt).set("newsletter_url", &format!("http://{host}/subscribers")).allow(&host);
+    let ctx = Ctx::new(&rt)
+        .set("newsletter_url", &format!("http://{host}/subscribers"))
+        .allow(&host);
     let report = call(&rt, &plugin, &inv, ctx).await;
     assert_eq!(report.result.unwrap_err().kind(), "temporary");
 
     // The service refuses the subscriber: final.
     let (host, _) = newsletter_receiver(StatusCode::UNPROCESSABLE_ENTITY).await;
-    let ctx = Ctx::new(&rt).set("newsletter_url", &format!("http://{host}/subscribers")).allow(&host);
+    let ctx = Ctx::new(&rt)
+        .set("newsletter_url", &format!("http://{host}/subscribers"))
+        .allow(&host);
     let report = call(&rt, &plugin, &inv, ctx).await;
     assert_eq!(report.result.unwrap_err().kind(), "rejected");
 
     // No opt-in: nothing is sent.
-    let no_opt_in = invocation("address", "4712", r#"{"Email":"a@example.com","newsletter_aktiv":false}"#);
+    let no_opt_in = invocation(
+        "address",
+        "4712",
+        r#"{"Email":"a@example.com","newsletter_aktiv":false}"#,
+    );
     let report = call(&rt, &plugin, &no_opt_in, Ctx::new(&rt)).await;
     assert_eq!(report.result.unwrap_err().kind(), "rejected");
 
@@ -185,21 +214,66 @@ fn order(lines: Value) -> String {
 async fn order_validator_marks_invalid_orders_and_passes_valid_ones() {
     let (rt, _dir) = runtime();
     let plugin = load(&rt, ORDER_VALIDATOR);
-    let valid = order(json!([{"id": "ALI-1", "item": {"id": "ITM-1", "name": "Seat"}, "quantity": 5}]));
-    let body = ok_body(&call(&rt, &plugin, &invocation("Order", "ORD-1234-5678", &valid), Ctx::new(&rt)).await);
+    let valid =
+        order(json!([{"id": "ALI-1", "item": {"id": "ITM-1", "name": "Seat"}, "quantity": 5}]));
+    let body = ok_body(
+        &call(
+            &rt,
+            &plugin,
+            &invocation("Order", "ORD-1234-5678", &valid),
+            Ctx::new(&rt),
+        )
+        .await,
+    );
     assert_eq!(body["id"], "ORD-1234-5678");
     assert!(body.get("error").is_none(), "{body}");
     assert_eq!(body["lines"][0]["quantity"], 5);
 
-    let zero = order(json!([{"id": "ALI-1", "item": {"id": "ITM-1", "name": "Seat"}, "quantity": 0}]));
-    let body = ok_body(&call(&rt, &plugin, &invocation("Order", "ORD-1234-5678", &zero), Ctx::new(&rt)).await);
-    assert!(body["error"]["message"].as_str().unwrap().to_lowercase().contains("quantity"), "{body}");
-    assert!(body["error"]["id"].as_str().unwrap().starts_with("VAL-"), "{body}");
+    let zero =
+        order(json!([{"id": "ALI-1", "item": {"id": "ITM-1", "name": "Seat"}, "quantity": 0}]));
+    let body = ok_body(
+        &call(
+            &rt,
+            &plugin,
+            &invocation("Order", "ORD-1234-5678", &zero),
+            Ctx::new(&rt),
+        )
+        .await,
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("quantity"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["id"].as_str().unwrap().starts_with("VAL-"),
+        "{body}"
+    );
 
     let ctx = Ctx::new(&rt).set("required_parameters", "companySize,taxId");
-    let body = ok_body(&call(&rt, &plugin, &invocation("Order", "ORD-1234-5678", &valid), ctx).await);
-    assert!(body["error"]["message"].as_str().unwrap().contains("taxId"), "{body}");
+    let body = ok_body(
+        &call(
+            &rt,
+            &plugin,
+            &invocation("Order", "ORD-1234-5678", &valid),
+            ctx,
+        )
+        .await,
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("taxId"),
+        "{body}"
+    );
 
-    let report = call(&rt, &plugin, &invocation("Order", "x", "[1,2,3]"), Ctx::new(&rt)).await;
+    let report = call(
+        &rt,
+        &plugin,
+        &invocation("Order", "x", "[1,2,3]"),
+        Ctx::new(&rt),
+    )
+    .await;
     assert_eq!(report.result.unwrap_err().kind(), "invalid-input");
 }

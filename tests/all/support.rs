@@ -2,8 +2,8 @@
 
 use axum::Router;
 use hookhost::sandbox::{
-    CallContext, CallReport, Event, Invocation, KvStore, Limits, MemoryKv, OutboundPolicy,
-    Plugin, Runtime, SandboxConfig, Tenant,
+    CallContext, CallReport, Event, Invocation, KvStore, Limits, MemoryKv, OutboundPolicy, Plugin,
+    Runtime, SandboxConfig, Tenant,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,14 +23,19 @@ pub fn runtime_with(config: SandboxConfig) -> (Runtime, tempfile::TempDir) {
 /// Loads a component built by `host/build.rs`.
 pub fn load(runtime: &Runtime, path: &str) -> Arc<Plugin> {
     let wasm = std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    runtime.load(&wasm).unwrap_or_else(|e| panic!("loading {path}: {e}"))
+    runtime
+        .load(&wasm)
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }
 
 /// An invocation of `module`/`record` with `payload`.
 pub fn invocation(module: &str, record: &str, payload: &str) -> Invocation {
     Invocation {
         webhook_id: "WBH-1234-5678".into(),
-        tenant: Tenant { id: "TEN-1".into(), name: "Immobilien Muster GmbH".into() },
+        tenant: Tenant {
+            id: "TEN-1".into(),
+            name: "Immobilien Muster GmbH".into(),
+        },
         module: module.into(),
         record_id: record.into(),
         event: Event::Update,

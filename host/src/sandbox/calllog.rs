@@ -82,7 +82,11 @@ impl Buffer {
     }
 
     fn write_stream(&mut self, index: usize, mut bytes: &[u8]) {
-        let source = if index == 0 { LogSource::Stdout } else { LogSource::Stderr };
+        let source = if index == 0 {
+            LogSource::Stdout
+        } else {
+            LogSource::Stderr
+        };
         while let Some(pos) = bytes.iter().position(|&b| b == b'\n') {
             let mut line = std::mem::take(&mut self.partial[index]);
             line.extend_from_slice(&bytes[..pos]);
@@ -119,12 +123,18 @@ impl CallLog {
 
     /// A stream for the guest's stdout.
     pub fn stdout(&self) -> CaptureStream {
-        CaptureStream { log: self.clone(), index: 0 }
+        CaptureStream {
+            log: self.clone(),
+            index: 0,
+        }
     }
 
     /// A stream for the guest's stderr.
     pub fn stderr(&self) -> CaptureStream {
-        CaptureStream { log: self.clone(), index: 1 }
+        CaptureStream {
+            log: self.clone(),
+            index: 1,
+        }
     }
 
     /// Ends the call: flushes unterminated lines and returns what was kept.
@@ -218,7 +228,9 @@ mod tests {
     #[test]
     fn lines_are_assembled_and_bounded() {
         let log = CallLog::new(20);
-        log.stdout().write(Bytes::from_static(b"hello\nwor")).unwrap();
+        log.stdout()
+            .write(Bytes::from_static(b"hello\nwor"))
+            .unwrap();
         log.stdout().write(Bytes::from_static(b"ld\n")).unwrap();
         log.line(LogSource::Info, "a line that does not fit".into());
         log.stderr().write(Bytes::from_static(b"tail")).unwrap();

@@ -183,7 +183,9 @@ impl CallError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            CallError::Temporary(_) | CallError::DeadlineExceeded { .. } | CallError::HostService(_)
+            CallError::Temporary(_)
+                | CallError::DeadlineExceeded { .. }
+                | CallError::HostService(_)
         )
     }
 }
@@ -309,7 +311,10 @@ impl Runtime {
     /// The defaults, with `requested` values where given, clamped to the ceilings.
     pub fn limits_for(&self, requested: Option<&Limits>) -> Limits {
         let cfg = &self.0.config;
-        requested.copied().unwrap_or(cfg.defaults).clamped_to(&cfg.ceilings)
+        requested
+            .copied()
+            .unwrap_or(cfg.defaults)
+            .clamped_to(&cfg.ceilings)
     }
 
     /// Loads (compiling or reading the on-disk cache) and checks a component.
@@ -322,10 +327,16 @@ impl Runtime {
             return Ok(plugin.clone());
         }
         let inner = &self.0;
-        let cached = inner.artifacts.as_ref().and_then(|a| a.load(&inner.engine, &digest));
+        let cached = inner
+            .artifacts
+            .as_ref()
+            .and_then(|a| a.load(&inner.engine, &digest));
         let component = match cached {
             Some(component) => {
-                inner.counters.loaded_from_disk.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .counters
+                    .loaded_from_disk
+                    .fetch_add(1, Ordering::Relaxed);
                 component
             }
             None => {
@@ -376,14 +387,22 @@ impl Runtime {
     }
 
     /// Runs one invocation in a fresh instance of `plugin`.
-    pub async fn call(&self, plugin: &Plugin, invocation: &Invocation, ctx: CallContext) -> CallReport {
+    pub async fn call(
+        &self,
+        plugin: &Plugin,
+        invocation: &Invocation,
+        ctx: CallContext,
+    ) -> CallReport {
         let started = Instant::now();
         let limits = ctx.limits;
         let log = calllog::CallLog::new(limits.max_log_bytes);
         let payload_size = invocation.payload.len() as u64;
         if payload_size > limits.max_payload_bytes {
             return CallReport {
-                result: Err(CallError::PayloadTooLarge { size: payload_size, limit: limits.max_payload_bytes }),
+                result: Err(CallError::PayloadTooLarge {
+                    size: payload_size,
+                    limit: limits.max_payload_bytes,
+                }),
                 duration: started.elapsed(),
                 fuel_used: None,
                 peak_memory_bytes: 0,
@@ -448,12 +467,21 @@ impl Runtime {
         let captured = log.finish();
 
         let result = match outcome {
-            Err(_elapsed) => Err(CallError::DeadlineExceeded { timeout_ms: limits.timeout_ms }),
+            Err(_elapsed) => Err(CallError::DeadlineExceeded {
+                timeout_ms: limits.timeout_ms,
+            }),
             Ok(Ok(Ok(outcome))) => {
                 let size = outcome.body.len() as u64
-                    + outcome.updates.iter().map(|u| (u.field.len() + u.value.len()) as u64).sum::<u64>();
+                    + outcome
+                        .updates
+                        .iter()
+                        .map(|u| (u.field.len() + u.value.len()) as u64)
+                        .sum::<u64>();
                 if size > limits.max_output_bytes {
-                    Err(CallError::OutputTooLarge { size, limit: limits.max_output_bytes })
+                    Err(CallError::OutputTooLarge {
+                        size,
+                        limit: limits.max_output_bytes,
+                    })
                 } else {
                     Ok(outcome)
                 }
@@ -476,7 +504,12 @@ impl Runtime {
 }
 
 /// Turns a trap or host error into a [`CallError`] that says what happened.
-fn classify(error: wasmtime::Error, limits: &Limits, refused: Option<usize>, log: &CapturedLog) -> CallError {
+fn classify(
+    error: wasmtime::Error,
+    limits: &Limits,
+    refused: Option<usize>,
+    log: &CapturedLog,
+) -> CallError {
     if let Some(refused) = refused {
         return CallError::MemoryLimit {
             limit_bytes: limits.memory_bytes,
@@ -487,8 +520,12 @@ fn classify(error: wasmtime::Error, limits: &Limits, refused: Option<usize>, log
         return CallError::HostService(service.to_string());
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallError::DeadlineExceeded { timeout_ms: limits.timeout_ms },
-        Some(Trap::OutOfFuel) => CallError::FuelExhausted { fuel: limits.fuel.unwrap_or(u64::MAX) },
+        Some(Trap::Interrupt) => CallError::DeadlineExceeded {
+            timeout_ms: limits.timeout_ms,
+        },
+        Some(Trap::OutOfFuel) => CallError::FuelExhausted {
+            fuel: limits.fuel.unwrap_or(u64::MAX),
+        },
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         trap => {
             let stderr = log.stderr_text();

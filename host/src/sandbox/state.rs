@@ -56,7 +56,12 @@ pub struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(super) fn new(cap: usize) -> Self {
-        MemoryLimiter { cap, current: 0, peak: 0, refused: None }
+        MemoryLimiter {
+            cap,
+            current: 0,
+            peak: 0,
+            refused: None,
+        }
     }
 }
 

@@ -106,7 +106,11 @@ fn split(name: &str) -> Option<Name<'_>> {
         None => (name, None),
     };
     let (package, interface) = path.split_once('/')?;
-    Some(Name { package, interface, version })
+    Some(Name {
+        package,
+        interface,
+        version,
+    })
 }
 
 /// `major.minor.patch`, ignoring pre-release and build suffixes.
@@ -142,23 +146,42 @@ fn version_refusal(found: &str) -> Refusal {
 }
 
 /// Checks `component` against the world and describes it.
-pub fn check(engine: &Engine, component: &Component, wasm: &[u8]) -> Result<ComponentInfo, Refusal> {
+pub fn check(
+    engine: &Engine,
+    component: &Component,
+    wasm: &[u8],
+) -> Result<ComponentInfo, Refusal> {
     let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
 
     // The export first: a component for another major version fails here with both versions
     // named, rather than on its first import.
-    let plugin_export = exports.iter().filter_map(|e| split(e)).find(|n| {
-        n.package == PACKAGE && n.interface == "plugin"
-    });
+    let plugin_export = exports
+        .iter()
+        .filter_map(|e| split(e))
+        .find(|n| n.package == PACKAGE && n.interface == "plugin");
     let wit_version = match plugin_export {
-        Some(Name { version: Some(v), .. }) if compatible(v, VERSION) => v.to_owned(),
-        Some(Name { version: Some(v), .. }) => return Err(version_refusal(v)),
+        Some(Name {
+            version: Some(v), ..
+        }) if compatible(v, VERSION) => v.to_owned(),
+        Some(Name {
+            version: Some(v), ..
+        }) => return Err(version_refusal(v)),
         Some(Name { version: None, .. }) => return Err(version_refusal("(unversioned)")),
         None => {
             return Err(Refusal::MissingExport {
-                exports: if exports.is_empty() { "none".into() } else { exports.join(", ") },
+                exports: if exports.is_empty() {
+                    "none".into()
+                } else {
+                    exports.join(", ")
+                },
             });
         }
     };
@@ -175,12 +198,16 @@ pub fn check(engine: &Engine, component: &Component, wasm: &[u8]) -> Result<Comp
             Some(n) => n.package.strip_prefix("wasi:").is_some_and(|pkg| {
                 let qualified = format!("{pkg}/{}", n.interface);
                 WASI_INTERFACES.contains(&qualified.as_str())
-                    && n.version.and_then(semver).is_some_and(|(a, b, _)| a == 0 && b == 2)
+                    && n.version
+                        .and_then(semver)
+                        .is_some_and(|(a, b, _)| a == 0 && b == 2)
             }),
             None => false,
         };
         if !allowed {
-            return Err(Refusal::ForeignImport { import: import.clone() });
+            return Err(Refusal::ForeignImport {
+                import: import.clone(),
+            });
         }
     }
 
@@ -211,7 +238,10 @@ mod tests {
     #[test]
     fn names_split() {
         let n = split("wasi:http/outgoing-handler@0.2.6").unwrap();
-        assert_eq!((n.package, n.interface, n.version), ("wasi:http", "outgoing-handler", Some("0.2.6")));
+        assert_eq!(
+            (n.package, n.interface, n.version),
+            ("wasi:http", "outgoing-handler", Some("0.2.6"))
+        );
         assert!(split("handle").is_none());
     }
 }

@@ -1,0 +1,63 @@
+//! The HTTP APIs, one module per dialect or resource; only these modules know HTTP.
+//!
+//! - [`webhooks`]: the MPT webhook registry, `/public/v1/notifications/webhooks…`.
+//! - [`components`]: component upload and management, `/public/v1/components…`.
+//! - [`admin`]: the operator's API, `/admin/v1/…`.
+//! - [`problem`]: the one place REST errors become responses.
+//! - [`auth`]: who is calling.
+
+pub mod admin;
+pub mod auth;
+pub mod components;
+pub mod problem;
+pub mod webhooks;
+
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::sandbox::Runtime;
+use crate::store::Store;
+use axum::Router;
+use axum::routing::get;
+use std::sync::Arc;
+
+/// What every handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The component runtime.
+    pub runtime: Runtime,
+    /// Encrypts and decrypts stored secrets.
+    pub key: MasterKey,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(webhooks::router())
+        .merge(components::router())
+        .merge(admin::router())
+        .with_state(state)
+}
+
+/// Ready when the database answers.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match sqlx::query("SELECT 1").execute(state.store.pool()).await {
+        Ok(_) => "ok".into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness check failed");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            )
+                .into_response()
+        }
+    }
+}

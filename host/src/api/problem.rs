@@ -1,0 +1,149 @@
+//! The error body of the REST APIs (registry, components, admin): one place maps every error
+//! to a status and a JSON problem document.
+//!
+//! Shape: `{"status": 400, "title": "Bad Request", "detail": "…", "errors": {"field": ["…"]}}`.
+//! Bad input is answered, not logged as an error; internal failures are logged with context
+//! and answered opaquely.
+
+use crate::store::StoreError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// An error answer of the REST APIs.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for humans.
+    pub detail: String,
+    /// Per-field messages, when the input was invalid.
+    pub errors: BTreeMap<String, Vec<String>>,
+}
+
+impl Problem {
+    /// A problem with `status` and `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            detail: detail.into(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// 400 with a detail.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 400 naming the invalid `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut problem = Self::bad_request(format!("{field}: {message}"));
+        problem.errors.insert(field.to_owned(), vec![message]);
+        problem
+    }
+
+    /// 401: missing or wrong credentials.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "missing or invalid credentials")
+    }
+
+    /// 403 with a reason.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 404 for `what`.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    /// 500, logging `error` with context; the answer reveals nothing.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let mut body = json!({
+            "status": self.status.as_u16(),
+            "title": title,
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not found"),
+            StoreError::Conflict(message) => Problem::new(StatusCode::CONFLICT, message),
+            StoreError::Forbidden(message) => Problem::forbidden(message),
+            error @ (StoreError::Database(_) | StoreError::Corrupt(_)) => {
+                Problem::internal("store failed", error)
+            }
+        }
+    }
+}
+
+/// A JSON request body whose rejections are [`Problem`]s: malformed JSON and wrong types are
+/// 400 naming the problem, a wrong content type 415, an oversized body 413.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Problem {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected a body with Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            Problem::bad_request(format!("malformed JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => {
+            Problem::bad_request(format!("invalid body: {}", e.body_text()))
+        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+        }
+        other => Problem::new(other.status(), other.body_text()),
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,196 @@
+//! Storage: sqlx over SQLite (default, a file in the data directory, WAL) or PostgreSQL.
+//!
+//! One set of queries serves both backends through sqlx's `Any` driver: placeholders are
+//! `$1…$n` (SQLite reads them by number), integers are `BIGINT`, times are Unix milliseconds,
+//! JSON is text. Each backend has its own migrations (`host/migrations/{sqlite,postgres}`).
+//!
+//! Architecture Invariant: every query that reads or changes tenant or provider data takes the
+//! caller's [`Scope`] and filters by it in SQL; nothing is filtered after loading.
+
+mod kv;
+mod registry;
+mod webhooks;
+
+pub use kv::DbKv;
+pub use registry::*;
+pub use webhooks::*;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (one file, one writer at a time).
+    Sqlite,
+    /// PostgreSQL (shared by several host instances).
+    Postgres,
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (or is not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The change is not allowed; the message says why.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Stored data could not be read back (e.g. a secret under another master key).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// `Result` of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Who is asking: every read and write is limited to what this principal may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// A marketplace provider: its own services, components and webhooks.
+    Provider(String),
+    /// A tenant: its private services, components and webhooks, and (read-only) the webhooks
+    /// of the services it has activated.
+    Tenant(String),
+}
+
+impl Scope {
+    /// `provider` or `tenant`, as stored in `owner_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Provider(_) => "provider",
+            Scope::Tenant(_) => "tenant",
+        }
+    }
+
+    /// The provider's or tenant's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Scope::Provider(id) | Scope::Tenant(id) => id,
+        }
+    }
+}
+
+/// The database handle. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// An id like `WBH-1234-5678`.
+pub fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        crate::crypto::random_digits(4),
+        crate::crypto::random_digits(4)
+    )
+}
+
+/// The SQLite URL of the default database in `data_dir`.
+pub fn default_sqlite_url(data_dir: &Path) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("hookhost.db").display()
+    )
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). Does not migrate.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("database_url must start with sqlite: or postgres:, got {url:?}");
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                if let Some(path) = url
+                    .strip_prefix("sqlite://")
+                    .and_then(|rest| rest.split('?').next())
+                    .map(Path::new)
+                    && let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)?;
+                }
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        Ok(Store { pool, backend })
+    }
+
+    /// Connects and applies the migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] with `message`.
+pub(crate) fn conflict_on_unique(error: sqlx::Error, message: impl Into<String>) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(message.into())
+        }
+        _ => StoreError::Database(error),
+    }
+}

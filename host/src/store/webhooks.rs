@@ -1,0 +1,553 @@
+//! Webhooks: the MPT object with our extensions, its statistics and last calls.
+
+use super::{Result, Scope, Store, StoreError, new_id, now_ms};
+use crate::crypto::{MasterKey, new_webhook_secret};
+use crate::sandbox::Limits;
+use serde::{Deserialize, Serialize};
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::BTreeMap;
+
+/// What handles a webhook's calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Handler {
+    /// A remote HTTPS endpoint.
+    Url(String),
+    /// An uploaded component, by id.
+    Component(String),
+}
+
+/// Retry schedule of a webhook (delays in seconds between attempts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetryPolicy {
+    /// Delay before each retry, in seconds; the number of entries is the number of retries.
+    pub schedule_seconds: Vec<u64>,
+}
+
+/// The MPT Call object: one call of a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    /// Whether it succeeded.
+    pub success: bool,
+    /// When it started (RFC 3339).
+    pub call_time: String,
+    /// When the answer arrived (RFC 3339), if one did.
+    pub response_time: Option<String>,
+    /// Response headers, as text.
+    pub headers: String,
+    /// Why it failed (empty on success).
+    pub error: String,
+    /// The response body, truncated.
+    pub response: String,
+    /// The HTTP reason phrase (or the failure kind of a component call).
+    pub reason_phrase: String,
+    /// The HTTP status code (components: 200 on success, 0 when they failed).
+    pub http_status_code: u16,
+}
+
+/// Statistics of a webhook's calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statistics {
+    /// Calls made.
+    pub total: i64,
+    /// Calls that succeeded.
+    pub successes: i64,
+    /// Calls that failed.
+    pub failures: i64,
+    /// Failures since the last success.
+    pub failures_since_last_success: i64,
+}
+
+/// A stored webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// `WBH-…`
+    pub id: String,
+    /// Who owns it.
+    pub owner: Scope,
+    /// The service it belongs to.
+    pub service_id: String,
+    /// Free text.
+    pub description: String,
+    /// Enabled webhooks are called.
+    pub enabled: bool,
+    /// MPT type (`validatePurchaseOrderDraft`, …), if it is an MPT webhook.
+    pub kind: Option<String>,
+    /// MPT object type (`Order`, `Request`, `Account`).
+    pub object_type: Option<String>,
+    /// What handles calls.
+    pub handler: Handler,
+    /// smartml modules it listens to.
+    pub modules: Vec<String>,
+    /// Ivanti endpoint extension (case-sensitive).
+    pub extension: Option<String>,
+    /// Key/value pairs (dotted paths) the payload must contain.
+    pub criteria: BTreeMap<String, String>,
+    /// Limits for component handlers (clamped to the operator's ceilings at call time).
+    pub limits: Option<Limits>,
+    /// Hosts a component handler may reach.
+    pub allowed_hosts: Vec<String>,
+    /// Retry schedule, when not the default.
+    pub retry_policy: Option<RetryPolicy>,
+    /// Optimistic-concurrency revision: bumped by every change.
+    pub revision: i64,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last change, Unix ms.
+    pub updated_at: i64,
+    /// Last enabled, Unix ms.
+    pub enabled_at: Option<i64>,
+    /// Last disabled, Unix ms.
+    pub disabled_at: Option<i64>,
+    /// Call statistics.
+    pub statistics: Statistics,
+    /// Last successful call.
+    pub last_success: Option<Call>,
+    /// Last failed call.
+    pub last_failure: Option<Call>,
+    /// Last call.
+    pub last_call: Option<Call>,
+}
+
+/// The writable part of a webhook (create and update).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSpec {
+    /// The service it belongs to.
+    pub service_id: String,
+    /// Free text.
+    pub description: String,
+    /// Enabled or not.
+    pub enabled: bool,
+    /// MPT type.
+    pub kind: Option<String>,
+    /// MPT object type.
+    pub object_type: Option<String>,
+    /// What handles calls.
+    pub handler: Handler,
+    /// smartml modules.
+    pub modules: Vec<String>,
+    /// Ivanti extension.
+    pub extension: Option<String>,
+    /// Criteria.
+    pub criteria: BTreeMap<String, String>,
+    /// Limits.
+    pub limits: Option<Limits>,
+    /// Outbound allowlist of component handlers.
+    pub allowed_hosts: Vec<String>,
+    /// Retry schedule.
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status, type, object_type, \
+    url, component_id, modules, extension, criteria, limits, allowed_hosts, retry_policy, revision, \
+    created_at, updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
+    stat_failures_since, last_success, last_failure, last_call";
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("serializable")
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_opt<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Option<T>> {
+    text.map(|t| parse(&t)).transpose()
+}
+
+fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
+    let owner_id: String = row.try_get("owner_id")?;
+    let owner = match row.try_get::<String, _>("owner_kind")?.as_str() {
+        "provider" => Scope::Provider(owner_id),
+        _ => Scope::Tenant(owner_id),
+    };
+    let handler = match (
+        row.try_get::<Option<String>, _>("url")?,
+        row.try_get::<Option<String>, _>("component_id")?,
+    ) {
+        (_, Some(component)) => Handler::Component(component),
+        (Some(url), None) => Handler::Url(url),
+        (None, None) => return Err(StoreError::Corrupt("webhook without handler".into())),
+    };
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        owner,
+        service_id: row.try_get("service_id")?,
+        description: row.try_get("description")?,
+        enabled: row.try_get::<String, _>("status")? == "enabled",
+        kind: row.try_get("type")?,
+        object_type: row.try_get("object_type")?,
+        handler,
+        modules: parse(&row.try_get::<String, _>("modules")?)?,
+        extension: row.try_get("extension")?,
+        criteria: parse(&row.try_get::<String, _>("criteria")?)?,
+        limits: parse_opt(row.try_get("limits")?)?,
+        allowed_hosts: parse(&row.try_get::<String, _>("allowed_hosts")?)?,
+        retry_policy: parse_opt(row.try_get("retry_policy")?)?,
+        revision: row.try_get("revision")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        enabled_at: row.try_get("enabled_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+        statistics: Statistics {
+            total: row.try_get("stat_total")?,
+            successes: row.try_get("stat_successes")?,
+            failures: row.try_get("stat_failures")?,
+            failures_since_last_success: row.try_get("stat_failures_since")?,
+        },
+        last_success: parse_opt(row.try_get("last_success")?)?,
+        last_failure: parse_opt(row.try_get("last_failure")?)?,
+        last_call: parse_opt(row.try_get("last_call")?)?,
+    })
+}
+
+/// SQL condition (on `webhooks`) for what `scope` may read; binds `$1`.
+fn visible(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Provider(_) => "(owner_kind = 'provider' AND owner_id = $1)",
+        Scope::Tenant(_) => {
+            "((owner_kind = 'tenant' AND owner_id = $1) OR (owner_kind = 'provider' AND service_id IN \
+             (SELECT service_id FROM activations WHERE tenant_id = $1)))"
+        }
+    }
+}
+
+/// SQL condition for what `scope` may change; binds `$1`.
+fn owned(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Provider(_) => "(owner_kind = 'provider' AND owner_id = $1)",
+        Scope::Tenant(_) => "(owner_kind = 'tenant' AND owner_id = $1)",
+    }
+}
+
+fn url_and_component(handler: &Handler) -> (Option<&str>, Option<&str>) {
+    match handler {
+        Handler::Url(url) => (Some(url), None),
+        Handler::Component(id) => (None, Some(id)),
+    }
+}
+
+impl Store {
+    /// Checks that `spec` refers to things `owner` may use; returns a conflict/forbidden error
+    /// naming what is wrong.
+    async fn check_spec(
+        &self,
+        owner: &Scope,
+        spec: &WebhookSpec,
+        except: Option<&str>,
+    ) -> Result<()> {
+        let service = self.service(&spec.service_id).await.map_err(|e| match e {
+            StoreError::NotFound => {
+                StoreError::Forbidden(format!("no service {}", spec.service_id))
+            }
+            e => e,
+        })?;
+        let owns = match owner {
+            Scope::Provider(id) => service.provider_id.as_deref() == Some(id),
+            Scope::Tenant(id) => service.tenant_id.as_deref() == Some(id),
+        };
+        if !owns {
+            return Err(StoreError::Forbidden(format!(
+                "service {} does not belong to this {}",
+                spec.service_id,
+                owner.kind()
+            )));
+        }
+        if let Handler::Component(id) = &spec.handler {
+            self.component(owner, id).await.map_err(|e| match e {
+                StoreError::NotFound => StoreError::Forbidden(format!("no component {id}")),
+                e => e,
+            })?;
+        }
+        if let Some(extension) = &spec.extension {
+            self.check_extension_unique(&service, extension, except)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An Ivanti extension must be unique within every tenant's reach: among the webhooks of
+    /// the services any one tenant can reach together.
+    async fn check_extension_unique(
+        &self,
+        service: &super::Service,
+        extension: &str,
+        except: Option<&str>,
+    ) -> Result<()> {
+        // Tenants that reach this service: its owner (private) or those who activated it.
+        let sql = "SELECT w.id FROM webhooks w WHERE w.extension = $1 AND w.id <> $2 AND ( \
+              w.service_id IN (SELECT a2.service_id FROM activations a1 \
+                  JOIN activations a2 ON a1.tenant_id = a2.tenant_id WHERE a1.service_id = $3) \
+              OR w.service_id IN (SELECT s.id FROM services s WHERE s.tenant_id = $4) \
+              OR w.service_id IN (SELECT a.service_id FROM activations a WHERE a.tenant_id = $4) \
+              OR w.service_id = $3)";
+        let tenant = service.tenant_id.clone().unwrap_or_default();
+        let clash = sqlx::query(sql)
+            .bind(extension)
+            .bind(except.unwrap_or(""))
+            .bind(&service.id)
+            .bind(&tenant)
+            .fetch_optional(self.pool())
+            .await?;
+        match clash {
+            Some(row) => Err(StoreError::Conflict(format!(
+                "extension {extension:?} is already used by webhook {} reachable by the same tenant",
+                row.try_get::<String, _>("id")?
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates a webhook for `owner`; returns it and its signing secret (shown once).
+    pub async fn create_webhook(
+        &self,
+        key: &MasterKey,
+        owner: &Scope,
+        spec: &WebhookSpec,
+    ) -> Result<(Webhook, String)> {
+        self.check_spec(owner, spec, None).await?;
+        let secret = new_webhook_secret();
+        let now = now_ms();
+        let id = new_id("WBH");
+        let (url, component) = url_and_component(&spec.handler);
+        sqlx::query(
+            "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
+             object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
+             retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
+             $18, $18, $19, $20)",
+        )
+        .bind(&id)
+        .bind(owner.kind())
+        .bind(owner.id())
+        .bind(&spec.service_id)
+        .bind(&spec.description)
+        .bind(if spec.enabled { "enabled" } else { "disabled" })
+        .bind(&spec.kind)
+        .bind(&spec.object_type)
+        .bind(url)
+        .bind(component)
+        .bind(json(&spec.modules))
+        .bind(&spec.extension)
+        .bind(json(&spec.criteria))
+        .bind(spec.limits.as_ref().map(json))
+        .bind(json(&spec.allowed_hosts))
+        .bind(spec.retry_policy.as_ref().map(json))
+        .bind(key.seal(secret.as_bytes()))
+        .bind(now)
+        .bind(spec.enabled.then_some(now))
+        .bind((!spec.enabled).then_some(now))
+        .execute(self.pool())
+        .await?;
+        Ok((self.webhook_unscoped(&id).await?, secret))
+    }
+
+    /// The webhook `id` as `scope` sees it.
+    pub async fn webhook(&self, scope: &Scope, id: &str) -> Result<Webhook> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE {} AND id = $2",
+            visible(scope)
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(scope.id())
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        webhook_from_row(&row)
+    }
+
+    /// The webhook `id` whoever owns it (executor and delivery paths).
+    pub async fn webhook_unscoped(&self, id: &str) -> Result<Webhook> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        webhook_from_row(&row)
+    }
+
+    /// A page of the webhooks `scope` sees, oldest first, and how many there are in all.
+    pub async fn list_webhooks(
+        &self,
+        scope: &Scope,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Webhook>, i64)> {
+        let total: i64 = sqlx::query(AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM webhooks WHERE {}",
+            visible(scope)
+        )))
+        .bind(scope.id())
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE {} ORDER BY created_at, id LIMIT $2 OFFSET $3",
+            visible(scope)
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(scope.id())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let webhooks = rows.iter().map(webhook_from_row).collect::<Result<_>>()?;
+        Ok((webhooks, total))
+    }
+
+    /// Whether `scope` can see webhook `id` but not change it.
+    async fn read_only_for(&self, scope: &Scope, id: &str) -> Result<bool> {
+        Ok(self.webhook(scope, id).await.is_ok())
+    }
+
+    /// Replaces the writable fields of webhook `id` owned by `scope`.
+    ///
+    /// With `expected_revision`, the update applies only if nobody changed the webhook since
+    /// that revision (optimistic concurrency); otherwise it is a conflict.
+    pub async fn update_webhook(
+        &self,
+        scope: &Scope,
+        id: &str,
+        spec: &WebhookSpec,
+        expected_revision: Option<i64>,
+    ) -> Result<Webhook> {
+        let current = self.owned_webhook(scope, id).await?;
+        self.check_spec(scope, spec, Some(id)).await?;
+        let revision = expected_revision.unwrap_or(current.revision);
+        let now = now_ms();
+        let (url, component) = url_and_component(&spec.handler);
+        let (enabled_at, disabled_at) = match (current.enabled, spec.enabled) {
+            (false, true) => (Some(now), current.disabled_at),
+            (true, false) => (current.enabled_at, Some(now)),
+            _ => (current.enabled_at, current.disabled_at),
+        };
+        let sql = format!(
+            "UPDATE webhooks SET service_id = $2, description = $3, status = $4, type = $5, \
+             object_type = $6, url = $7, component_id = $8, modules = $9, extension = $10, \
+             criteria = $11, limits = $12, allowed_hosts = $13, retry_policy = $14, \
+             updated_at = $15, enabled_at = $16, disabled_at = $17, revision = revision + 1 \
+             WHERE {} AND id = $18 AND revision = $19",
+            owned(scope)
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(scope.id())
+            .bind(&spec.service_id)
+            .bind(&spec.description)
+            .bind(if spec.enabled { "enabled" } else { "disabled" })
+            .bind(&spec.kind)
+            .bind(&spec.object_type)
+            .bind(url)
+            .bind(component)
+            .bind(json(&spec.modules))
+            .bind(&spec.extension)
+            .bind(json(&spec.criteria))
+            .bind(spec.limits.as_ref().map(json))
+            .bind(json(&spec.allowed_hosts))
+            .bind(spec.retry_policy.as_ref().map(json))
+            .bind(now)
+            .bind(enabled_at)
+            .bind(disabled_at)
+            .bind(id)
+            .bind(revision)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "webhook {id} was changed concurrently (revision {revision} is no longer current)"
+            )));
+        }
+        self.webhook(scope, id).await
+    }
+
+    async fn owned_webhook(&self, scope: &Scope, id: &str) -> Result<Webhook> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE {} AND id = $2",
+            owned(scope)
+        );
+        match sqlx::query(AssertSqlSafe(sql))
+            .bind(scope.id())
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+        {
+            Some(row) => webhook_from_row(&row),
+            None if self.read_only_for(scope, id).await? => Err(StoreError::Forbidden(format!(
+                "webhook {id} belongs to the service's provider and is read-only for tenants"
+            ))),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Enables or disables webhook `id` owned by `scope`.
+    pub async fn set_webhook_enabled(&self, scope: &Scope, id: &str, enabled: bool) -> Result<()> {
+        let current = self.owned_webhook(scope, id).await?;
+        if current.enabled == enabled {
+            return Ok(());
+        }
+        let column = if enabled { "enabled_at" } else { "disabled_at" };
+        let sql = format!(
+            "UPDATE webhooks SET status = $2, {column} = $3, updated_at = $3, revision = revision + 1 \
+             WHERE {} AND id = $4",
+            owned(scope)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(scope.id())
+            .bind(if enabled { "enabled" } else { "disabled" })
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes webhook `id` owned by `scope`.
+    pub async fn delete_webhook(&self, scope: &Scope, id: &str) -> Result<()> {
+        self.owned_webhook(scope, id).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM webhooks WHERE {} AND id = $2",
+            owned(scope)
+        )))
+        .bind(scope.id())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The signing secret of webhook `id`.
+    pub async fn webhook_secret(&self, key: &MasterKey, id: &str) -> Result<String> {
+        let row = sqlx::query("SELECT secret_enc FROM webhooks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        key.open_string(&row.try_get::<Vec<u8>, _>("secret_enc")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Records one call of webhook `id`: statistics and last calls, in one atomic update (no
+    /// lost increments when several calls finish at once, on any number of instances).
+    pub async fn record_call(&self, id: &str, call: &Call) -> Result<()> {
+        let text = json(call);
+        let sql = if call.success {
+            "UPDATE webhooks SET stat_total = stat_total + 1, stat_successes = stat_successes + 1, \
+             stat_failures_since = 0, last_success = $2, last_call = $2 WHERE id = $1"
+        } else {
+            "UPDATE webhooks SET stat_total = stat_total + 1, stat_failures = stat_failures + 1, \
+             stat_failures_since = stat_failures_since + 1, last_failure = $2, last_call = $2 \
+             WHERE id = $1"
+        };
+        sqlx::query(sql)
+            .bind(id)
+            .bind(text)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
