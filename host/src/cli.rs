@@ -117,7 +117,7 @@ pub fn main() -> anyhow::Result<i32> {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
-            rt.block_on(server::serve(config, false))?;
+            rt.block_on(server::serve(config))?;
             Ok(0)
         }
         Command::Demo { port, data_dir } => {
@@ -125,7 +125,7 @@ pub fn main() -> anyhow::Result<i32> {
                 config.data_dir = dir;
             }
             config.listen = format!("127.0.0.1:{port}");
-            rt.block_on(server::serve(config, true))?;
+            rt.block_on(crate::demo::run(config))?;
             Ok(0)
         }
         Command::Plugin(PluginCommand::Check { component, json }) => {

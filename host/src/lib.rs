@@ -8,13 +8,15 @@
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
-//! - [`server`]: the HTTP server (`serve`, `demo`).
+//! - [`server`]: starting the HTTP server (`serve`).
+//! - [`demo`]: `hookhost demo`: a seeded server on an embedded SQLite.
 //! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod runner;
 pub mod sandbox;
 pub mod server;

@@ -1,7 +1,11 @@
 //! End-to-end tests: one binary, see `tests/README.md`.
 
+mod admin;
 mod cache;
 mod cli;
+mod components;
 mod containment;
 mod plugins;
+mod registry;
+mod store;
 mod support;

@@ -115,3 +115,157 @@ pub async fn serve(router: Router) -> String {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr.to_string()
 }
+
+/// Which database a [`TestHost`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL (127.0.0.1:5432, user postgres).
+    Postgres,
+}
+
+/// Where the local PostgreSQL server is; `HOOKHOST_TEST_PG` overrides it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("HOOKHOST_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh, empty PostgreSQL database; dropped when the guard is.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        use sqlx::Connection;
+        let admin = postgres_admin_url();
+        let name = format!("hookhost_test_{}", hookhost::crypto::random_alphanumeric(12).to_lowercase());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for these tests: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        PgDatabase { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (postgres_admin_url(), self.name.clone());
+        // Drop may run inside a runtime: do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh store on `db`, migrated; keep the guard alive as long as the store.
+pub async fn fresh_store(db: Db) -> (hookhost::store::Store, StoreGuard) {
+    let (url, guard) = match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            (hookhost::store::default_sqlite_url(dir.path()), StoreGuard::Dir(dir))
+        }
+        Db::Postgres => {
+            let pg = PgDatabase::create().await;
+            (pg.url.clone(), StoreGuard::Pg(pg))
+        }
+    };
+    (hookhost::store::Store::open(&url).await.unwrap(), guard)
+}
+
+/// Keeps a test database alive.
+pub enum StoreGuard {
+    Dir(tempfile::TempDir),
+    Pg(PgDatabase),
+}
+
+/// The admin token of every [`TestHost`].
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A real host on 127.0.0.1, port 0, with a fresh database.
+pub struct TestHost {
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The server's state: its store, runtime and master key (for test setup).
+    pub state: hookhost::api::AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _data: tempfile::TempDir,
+    _db: StoreGuard,
+}
+
+impl TestHost {
+    pub async fn start(db: Db) -> TestHost {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, configure: impl FnOnce(&mut hookhost::config::Config)) -> TestHost {
+        let data = tempfile::tempdir().unwrap();
+        let (url, guard) = match db {
+            Db::Sqlite => (hookhost::store::default_sqlite_url(data.path()), StoreGuard::Dir(tempfile::tempdir().unwrap())),
+            Db::Postgres => {
+                let pg = PgDatabase::create().await;
+                (pg.url.clone(), StoreGuard::Pg(pg))
+            }
+        };
+        let mut config = hookhost::config::Config::defaults();
+        config.data_dir = data.path().to_owned();
+        config.database_url = url;
+        config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        config.master_key = Some(hookhost::crypto::MasterKey::generate_base64());
+        config.outbound.allow_insecure = true;
+        configure(&mut config);
+        let state = hookhost::server::build_state(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        tokio::spawn(async move {
+            hookhost::server::run(listener, server_state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestHost {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            shutdown: Some(tx),
+            _data: data,
+            _db: guard,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The store, for setting up fixtures.
+    pub fn store(&self) -> &hookhost::store::Store {
+        &self.state.store
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
