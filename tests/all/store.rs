@@ -1,1 +1,347 @@
-//! Filled in next.
+//! The store's behaviour, identical on SQLite and PostgreSQL.
+
+use crate::support::{Db, fresh_store};
+use hookhost::crypto::MasterKey;
+use hookhost::sandbox::KvStore;
+use hookhost::store::{Call, DbKv, Handler, Scope, Store, StoreError, WebhookSpec};
+use std::collections::BTreeMap;
+
+/// Runs one async test body on both backends.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Postgres).await })*
+        }
+    };
+}
+
+both_backends!(
+    migrations_are_idempotent,
+    credentials_are_found_by_hash_only,
+    secrets_are_encrypted_at_rest,
+    activations_respect_private_services,
+    kv_is_scoped_per_tenant_and_service,
+    concurrent_calls_are_counted_exactly,
+    stale_revisions_are_refused,
+    components_in_use_cannot_be_deleted,
+);
+
+fn key() -> MasterKey {
+    MasterKey::from_base64(&MasterKey::generate_base64()).unwrap()
+}
+
+fn spec(service_id: &str, handler: Handler) -> WebhookSpec {
+    WebhookSpec {
+        service_id: service_id.into(),
+        description: "test".into(),
+        enabled: true,
+        kind: None,
+        object_type: None,
+        handler,
+        modules: vec!["estate".into()],
+        extension: None,
+        criteria: BTreeMap::new(),
+        limits: None,
+        allowed_hosts: Vec::new(),
+        retry_policy: None,
+    }
+}
+
+async fn provider_with_service(store: &Store) -> (Scope, String) {
+    let (provider, _) = store.create_provider("Valuation GmbH").await.unwrap();
+    let scope = Scope::Provider(provider.id);
+    let service = store
+        .create_service(&scope, "Valuation", &[])
+        .await
+        .unwrap();
+    (scope, service.id)
+}
+
+async fn migrations_are_idempotent(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.list_providers().await.unwrap().is_empty());
+}
+
+async fn credentials_are_found_by_hash_only(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let (provider, token) = store.create_provider("P").await.unwrap();
+    assert!(token.starts_with("hhp_"));
+    assert_eq!(
+        store.provider_by_token(&token).await.unwrap().unwrap().id,
+        provider.id
+    );
+    assert!(
+        store
+            .provider_by_token("hhp_wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let tenant = store.create_tenant("T").await.unwrap();
+    let (api_key, key_text) = store.create_api_key(&tenant.id).await.unwrap();
+    assert_eq!(
+        store.api_key(&key_text).await.unwrap().unwrap().tenant_id,
+        tenant.id
+    );
+    store
+        .deactivate_api_key(&tenant.id, &api_key.id)
+        .await
+        .unwrap();
+    assert!(
+        store.api_key(&key_text).await.unwrap().is_none(),
+        "a deactivated key is refused"
+    );
+
+    // Nothing stored reveals a credential.
+    let rows = sqlx::query("SELECT token_hash FROM providers")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let stored: String = sqlx::Row::get(&rows[0], "token_hash");
+    assert_ne!(stored, token);
+}
+
+async fn secrets_are_encrypted_at_rest(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let key = key();
+    let tenant = store.create_tenant("T").await.unwrap();
+    let creds = store
+        .create_api_user(&key, &tenant.id, false)
+        .await
+        .unwrap();
+    assert_eq!((creds.token.len(), creds.secret.len()), (32, 64));
+    let (user, secret) = store
+        .api_user_by_token(&key, &creds.token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.id.as_str(), secret.as_str()),
+        (creds.user.id.as_str(), creds.secret.as_str())
+    );
+    let other = self::key();
+    assert!(matches!(
+        store.api_user_by_token(&other, &creds.token).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    let (scope, service) = provider_with_service(&store).await;
+    let (webhook, secret) = store
+        .create_webhook(
+            &key,
+            &scope,
+            &spec(&service, Handler::Url("https://example.com/hook".into())),
+        )
+        .await
+        .unwrap();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(
+        store.webhook_secret(&key, &webhook.id).await.unwrap(),
+        secret
+    );
+    let row = sqlx::query("SELECT secret_enc FROM webhooks")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let sealed: Vec<u8> = sqlx::Row::get(&row, "secret_enc");
+    assert!(!String::from_utf8_lossy(&sealed).contains(&secret[6..]));
+}
+
+async fn activations_respect_private_services(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let a = store.create_tenant("A").await.unwrap();
+    let b = store.create_tenant("B").await.unwrap();
+    let private = store
+        .create_service(&Scope::Tenant(a.id.clone()), "A's automation", &[])
+        .await
+        .unwrap();
+    store
+        .activate(&a.id, &private.id, &BTreeMap::new())
+        .await
+        .unwrap();
+    let refused = store.activate(&b.id, &private.id, &BTreeMap::new()).await;
+    assert!(
+        matches!(refused, Err(StoreError::Forbidden(_))),
+        "{refused:?}"
+    );
+
+    let (_, service) = provider_with_service(&store).await;
+    let params = BTreeMap::from([("price_per_sqm.default".to_owned(), "4000".to_owned())]);
+    store.activate(&b.id, &service, &params).await.unwrap();
+    let changed = BTreeMap::from([("price_per_sqm.default".to_owned(), "4500".to_owned())]);
+    store.activate(&b.id, &service, &changed).await.unwrap();
+    let activation = store.activation(&b.id, &service).await.unwrap().unwrap();
+    assert_eq!(activation.parameters, changed);
+    assert!(store.activation(&a.id, &service).await.unwrap().is_none());
+}
+
+async fn kv_is_scoped_per_tenant_and_service(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let a = DbKv::new(store.clone(), "TEN-A", "SVC-1");
+    let b = DbKv::new(store.clone(), "TEN-B", "SVC-1");
+    let a2 = DbKv::new(store.clone(), "TEN-A", "SVC-2");
+    a.set("inputs/1", b"one").await.unwrap();
+    a.set("inputs/2", b"two").await.unwrap();
+    a.set("inputz", b"other").await.unwrap();
+    a.set("inputs/1", b"uno").await.unwrap();
+    assert_eq!(a.get("inputs/1").await.unwrap().unwrap(), b"uno");
+    assert!(b.get("inputs/1").await.unwrap().is_none());
+    assert!(a2.get("inputs/1").await.unwrap().is_none());
+    assert_eq!(
+        a.list_keys("inputs/").await.unwrap(),
+        ["inputs/1", "inputs/2"]
+    );
+    a.delete("inputs/1").await.unwrap();
+    a.delete("never-there").await.unwrap();
+    assert_eq!(a.list_keys("").await.unwrap(), ["inputs/2", "inputz"]);
+}
+
+fn call(success: bool) -> Call {
+    Call {
+        success,
+        call_time: "2026-11-24T06:00:00.000Z".into(),
+        response_time: Some("2026-11-24T06:00:00.010Z".into()),
+        headers: String::new(),
+        error: if success {
+            String::new()
+        } else {
+            "boom".into()
+        },
+        response: "{}".into(),
+        reason_phrase: if success {
+            "OK".into()
+        } else {
+            "Internal Server Error".into()
+        },
+        http_status_code: if success { 200 } else { 500 },
+    }
+}
+
+async fn concurrent_calls_are_counted_exactly(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let key = key();
+    let (scope, service) = provider_with_service(&store).await;
+    let (webhook, _) = store
+        .create_webhook(
+            &key,
+            &scope,
+            &spec(&service, Handler::Url("https://example.com/h".into())),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (store, id) = (store.clone(), webhook.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store.record_call(&id, &call(i % 3 != 0)).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // In order now: a success resets the run of failures, a failure starts a new one.
+    store.record_call(&webhook.id, &call(true)).await.unwrap();
+    store.record_call(&webhook.id, &call(false)).await.unwrap();
+    let after = store.webhook(&scope, &webhook.id).await.unwrap();
+    assert_eq!(after.statistics.total, 62);
+    assert_eq!(after.statistics.successes, 41);
+    assert_eq!(after.statistics.failures, 21);
+    assert_eq!(after.statistics.failures_since_last_success, 1);
+    assert!(after.last_failure.is_some() && after.last_success.is_some());
+    assert_eq!(after.last_call, Some(call(false)));
+}
+
+async fn stale_revisions_are_refused(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let key = key();
+    let (scope, service) = provider_with_service(&store).await;
+    let original = spec(&service, Handler::Url("https://example.com/h".into()));
+    let (webhook, _) = store.create_webhook(&key, &scope, &original).await.unwrap();
+    let mut first = original.clone();
+    first.description = "first".into();
+    let updated = store
+        .update_webhook(&scope, &webhook.id, &first, Some(webhook.revision))
+        .await
+        .unwrap();
+    assert_eq!(updated.revision, webhook.revision + 1);
+    let mut second = original.clone();
+    second.description = "second".into();
+    let stale = store
+        .update_webhook(&scope, &webhook.id, &second, Some(webhook.revision))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(
+        store
+            .webhook(&scope, &webhook.id)
+            .await
+            .unwrap()
+            .description,
+        "first"
+    );
+}
+
+async fn components_in_use_cannot_be_deleted(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let key = key();
+    let (scope, service) = provider_with_service(&store).await;
+    let (runtime, _dir) = crate::support::runtime();
+    let wasm = std::fs::read(hookhost::plugins::ECHO).unwrap();
+    let plugin = runtime.load(&wasm).unwrap();
+    let component = store
+        .insert_component(&scope, "echo", "1.0.0", &plugin.info, &wasm)
+        .await
+        .unwrap();
+    let again = store
+        .insert_component(&scope, "echo", "1.0.0", &plugin.info, &wasm)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        store
+            .resolve_component(&scope, "echo@1.0.0")
+            .await
+            .unwrap()
+            .id,
+        component.id
+    );
+    let by_digest = format!("sha256:{}", plugin.info.digest);
+    assert_eq!(
+        store
+            .resolve_component(&scope, &by_digest)
+            .await
+            .unwrap()
+            .id,
+        component.id
+    );
+
+    let (webhook, _) = store
+        .create_webhook(
+            &key,
+            &scope,
+            &spec(&service, Handler::Component(component.id.clone())),
+        )
+        .await
+        .unwrap();
+    let refused = store.delete_component(&scope, &component.id).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains(&webhook.id)),
+        "{refused:?}"
+    );
+    store.delete_webhook(&scope, &webhook.id).await.unwrap();
+    store.delete_component(&scope, &component.id).await.unwrap();
+    assert_eq!(
+        store
+            .component_wasm(&component.id)
+            .await
+            .err()
+            .map(|e| e.to_string()),
+        Some("not found".into())
+    );
+}

@@ -1,9 +1,182 @@
-//! Placeholder: filled in next.
+//! Components: upload raw wasm, list, get, delete, under `/public/v1/components`.
+//!
+//! An upload is compiled and checked against the WIT world before anything is stored, so a
+//! component that imports something outside the world (or targets another major WIT version)
+//! is refused with the runtime's message and leaves nothing behind.
 
 use super::AppState;
-use axum::Router;
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::sandbox::LoadError;
+use crate::store::{ComponentRecord, StoreError};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-/// The routes of this module.
+/// Largest component accepted (Python and JavaScript guests carry their runtimes: ~20 MB).
+pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/public/v1/components", get(list).post(upload))
+        .route("/public/v1/components/{id}", get(one).delete(remove))
+        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
+}
+
+fn render(record: &ComponentRecord) -> Value {
+    json!({
+        "id": record.id,
+        "href": format!("/components/{}", record.id),
+        "name": record.name,
+        "version": record.version,
+        "digest": format!("sha256:{}", record.digest),
+        "witVersion": record.wit_version,
+        "imports": record.imports,
+        "size": record.size,
+        "created": crate::api::format_time(record.created_at),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    name: Option<String>,
+    version: Option<String>,
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn valid_version(version: &str) -> bool {
+    (1..=32).contains(&version.len())
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence != "application/wasm" && essence != "application/octet-stream" {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "upload the component's raw bytes with Content-Type: application/wasm",
+        ));
+    }
+    let name = query
+        .name
+        .ok_or_else(|| Problem::invalid("name", "is required (query parameter)"))?;
+    if !valid_name(&name) {
+        return Err(Problem::invalid(
+            "name",
+            "1-64 characters: letters, digits, '-', '_', '.'",
+        ));
+    }
+    let version = query
+        .version
+        .ok_or_else(|| Problem::invalid("version", "is required (query parameter)"))?;
+    if !valid_version(&version) {
+        return Err(Problem::invalid(
+            "version",
+            "1-32 characters: letters, digits, '-', '_', '.', '+'",
+        ));
+    }
+    if body.is_empty() {
+        return Err(Problem::invalid("component", "the body is empty"));
+    }
+    let wasm: std::sync::Arc<[u8]> = body.to_vec().into();
+    let plugin = match state.runtime.load_blocking(wasm.clone()).await {
+        Ok(plugin) => plugin,
+        Err(error @ (LoadError::Invalid(_) | LoadError::Refused(_))) => {
+            return Err(Problem::invalid("component", error.to_string()));
+        }
+        Err(error) => return Err(Problem::internal("loading an uploaded component", error)),
+    };
+    let record = state
+        .store
+        .insert_component(&scope, &name, &version, &plugin.info, &wasm)
+        .await?;
+    Ok((StatusCode::CREATED, Json(render(&record))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(page) = page.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let offset = page.offset.unwrap_or(0);
+    let limit = page.limit.unwrap_or(10);
+    if offset < 0 {
+        return Err(Problem::invalid("offset", "must be 0 or more"));
+    }
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::invalid("limit", "must be between 1 and 1000"));
+    }
+    let all = state.store.list_components(&scope).await?;
+    let data: Vec<Value> = all
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(render)
+        .collect();
+    Ok(Json(json!({
+        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": all.len()}},
+        "data": data,
+    })))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    match state.store.component(&scope, &id).await {
+        Ok(record) => Ok(Json(render(&record))),
+        Err(StoreError::NotFound) => Err(Problem::not_found(format!("component {id}"))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    match state.store.delete_component(&scope, &id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::NotFound) => Err(Problem::not_found(format!("component {id}"))),
+        Err(error) => Err(error.into()),
+    }
 }

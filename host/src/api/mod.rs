@@ -61,3 +61,13 @@ async fn readyz(
         }
     }
 }
+
+/// A Unix-millisecond time as the APIs show it: RFC 3339, UTC, milliseconds.
+pub fn format_time(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.format(&format).unwrap_or_default()
+}
