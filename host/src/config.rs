@@ -35,6 +35,10 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Outgoing calls to remote URL handlers.
     pub outbound: OutboundConfig,
+    /// Delivery workers.
+    pub delivery: crate::delivery::DeliveryConfig,
+    /// The smartml dialect.
+    pub smartml: SmartmlConfig,
     /// The component sandbox.
     pub sandbox: SandboxConfig,
 }
@@ -45,6 +49,21 @@ pub struct Config {
 pub struct OutboundConfig {
     /// Allow `http://` URLs and loopback/private targets (development and tests only).
     pub allow_insecure: bool,
+    /// Connect timeout of a call, in ms.
+    pub connect_timeout_ms: u64,
+    /// Whole-call timeout, in ms.
+    pub timeout_ms: u64,
+    /// `iss` claim of the bearer JWT sent with every call.
+    pub issuer: String,
+}
+
+/// `[smartml]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlConfig {
+    /// Largest accepted difference between an action's timestamp and the server clock, in
+    /// seconds (errorcode 136 beyond it); replays are refused inside it.
+    pub timestamp_window_secs: i64,
 }
 
 impl Config {

@@ -6,6 +6,10 @@
 //! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
 //! - [`store`]: the database (SQLite or PostgreSQL): registry, webhooks, key-value store.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
+//! - [`exec`]: runs one webhook once (component or URL), for every caller.
+//! - [`remote`]: calls to URL handlers: SSRF guard, signing, timeouts.
+//! - [`delivery`]: outbox workers: claim, run, record, retry.
+//! - [`recorder`]: statistics and the call log, written off the hot path.
 //! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
 //! - [`server`]: starting the HTTP server (`serve`).
@@ -16,7 +20,11 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod delivery;
 pub mod demo;
+pub mod exec;
+pub mod recorder;
+pub mod remote;
 pub mod runner;
 pub mod sandbox;
 pub mod server;

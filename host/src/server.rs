@@ -5,23 +5,75 @@ use crate::config::Config;
 use crate::sandbox::Runtime;
 use crate::store::Store;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Opens the database (migrating it), builds the runtime and loads the master key.
+/// Opens the database (migrating it), builds the runtime, the executor and the call
+/// recorder, and loads the master key.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let store = Store::open(&config.database_url()).await?;
     let runtime = Runtime::new(config.sandbox.clone(), Some(&config.compiled_dir()))?;
     let key = config.master_key()?;
-    Ok(AppState { store, runtime, key, config: Arc::new(config) })
+    let remote = crate::remote::RemoteClient::new(
+        crate::remote::RemoteConfig {
+            allow_insecure: config.outbound.allow_insecure,
+            connect_timeout: Duration::from_millis(config.outbound.connect_timeout_ms),
+            timeout: Duration::from_millis(config.outbound.timeout_ms),
+            issuer: config.outbound.issuer.clone(),
+        },
+        key.clone(),
+    )?;
+    let executor = crate::exec::Executor::new(store.clone(), runtime.clone(), remote);
+    let recorder = crate::recorder::Recorder::start(store.clone());
+    Ok(AppState {
+        store,
+        runtime,
+        key,
+        config: Arc::new(config),
+        executor,
+        recorder,
+        wake: Arc::default(),
+    })
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` and runs delivery workers until `shutdown` resolves; then
+/// stops accepting, lets calls in flight finish and releases what is left.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown).await
+    let config = &state.config;
+    let grace =
+        Duration::from_millis(config.sandbox.ceilings.timeout_ms.max(config.outbound.timeout_ms));
+    let workers = config.delivery.enabled.then(|| {
+        crate::delivery::Deliverer {
+            store: state.store.clone(),
+            executor: state.executor.clone(),
+            recorder: state.recorder.clone(),
+            wake: state.wake.clone(),
+            config: config.delivery.clone(),
+            worker_id: format!("{}-{}", hostname(), crate::crypto::random_alphanumeric(8)),
+        }
+        .start(grace)
+    });
+    let recorder = state.recorder.clone();
+    let served = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Some(workers) = workers {
+        workers.shutdown(grace).await;
+    }
+    recorder.flush().await;
+    served
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hookhost".into())
 }
 
 /// `hookhost serve`.

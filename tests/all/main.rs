@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod components;
 mod containment;
+mod execute;
 mod plugins;
 mod registry;
 mod store;

@@ -141,7 +141,10 @@ impl PgDatabase {
     pub async fn create() -> PgDatabase {
         use sqlx::Connection;
         let admin = postgres_admin_url();
-        let name = format!("hookhost_test_{}", hookhost::crypto::random_alphanumeric(12).to_lowercase());
+        let name = format!(
+            "hookhost_test_{}",
+            hookhost::crypto::random_alphanumeric(12).to_lowercase()
+        );
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for these tests: {e}"));
@@ -150,7 +153,10 @@ impl PgDatabase {
             .await
             .unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        PgDatabase { url: format!("{base}/{name}"), name }
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 }
 
@@ -159,12 +165,17 @@ impl Drop for PgDatabase {
         let (admin, name) = (postgres_admin_url(), self.name.clone());
         // Drop may run inside a runtime: do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 use sqlx::Connection;
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         })
@@ -177,7 +188,10 @@ pub async fn fresh_store(db: Db) -> (hookhost::store::Store, StoreGuard) {
     let (url, guard) = match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
-            (hookhost::store::default_sqlite_url(dir.path()), StoreGuard::Dir(dir))
+            (
+                hookhost::store::default_sqlite_url(dir.path()),
+                StoreGuard::Dir(dir),
+            )
         }
         Db::Postgres => {
             let pg = PgDatabase::create().await;
@@ -213,10 +227,16 @@ impl TestHost {
         Self::start_with(db, |_| {}).await
     }
 
-    pub async fn start_with(db: Db, configure: impl FnOnce(&mut hookhost::config::Config)) -> TestHost {
+    pub async fn start_with(
+        db: Db,
+        configure: impl FnOnce(&mut hookhost::config::Config),
+    ) -> TestHost {
         let data = tempfile::tempdir().unwrap();
         let (url, guard) = match db {
-            Db::Sqlite => (hookhost::store::default_sqlite_url(data.path()), StoreGuard::Dir(tempfile::tempdir().unwrap())),
+            Db::Sqlite => (
+                hookhost::store::default_sqlite_url(data.path()),
+                StoreGuard::Dir(tempfile::tempdir().unwrap()),
+            ),
             Db::Postgres => {
                 let pg = PgDatabase::create().await;
                 (pg.url.clone(), StoreGuard::Pg(pg))

@@ -3,13 +3,17 @@
 //! - [`webhooks`]: the MPT webhook registry, `/public/v1/notifications/webhooks…`.
 //! - [`components`]: component upload and management, `/public/v1/components…`.
 //! - [`admin`]: the operator's API, `/admin/v1/…`.
+//! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
+//! - [`ivanti`]: Ivanti `Webhooks/Execute`.
 //! - [`problem`]: the one place REST errors become responses.
 //! - [`auth`]: who is calling.
 
 pub mod admin;
 pub mod auth;
 pub mod components;
+pub mod ivanti;
 pub mod problem;
+pub mod smartml;
 pub mod webhooks;
 
 use crate::config::Config;
@@ -31,6 +35,12 @@ pub struct AppState {
     pub key: MasterKey,
     /// The configuration the server started with.
     pub config: Arc<Config>,
+    /// Runs webhooks (components and URLs).
+    pub executor: crate::exec::Executor,
+    /// Writes statistics and the call log off the hot path.
+    pub recorder: crate::recorder::Recorder,
+    /// Wakes this process's delivery workers when deliveries were planned.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// All routes.
@@ -41,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(components::router())
         .merge(admin::router())
+        .merge(smartml::router())
+        .merge(ivanti::router())
         .with_state(state)
 }
 
@@ -70,4 +82,20 @@ pub fn format_time(ms: i64) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     at.format(&format).unwrap_or_default()
+}
+
+/// Former name of [`format_time`].
+pub use format_time as webhooks_time;
+
+/// Whether every criterion (dotted path → expected text) holds in `payload`: exact string
+/// equality; numbers and booleans compare by their JSON text.
+pub fn criteria_match(criteria: &std::collections::BTreeMap<String, String>, payload: &serde_json::Value) -> bool {
+    criteria.iter().all(|(path, expected)| {
+        let found = path.split('.').try_fold(payload, |value, key| value.get(key));
+        match found {
+            Some(serde_json::Value::String(s)) => s == expected,
+            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v.to_string() == *expected,
+            _ => false,
+        }
+    })
 }

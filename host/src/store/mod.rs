@@ -7,10 +7,12 @@
 //! Architecture Invariant: every query that reads or changes tenant or provider data takes the
 //! caller's [`Scope`] and filters by it in SQL; nothing is filtered after loading.
 
+mod execute;
 mod kv;
 mod registry;
 mod webhooks;
 
+pub use execute::*;
 pub use kv::DbKv;
 pub use registry::*;
 pub use webhooks::*;

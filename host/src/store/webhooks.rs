@@ -146,6 +146,26 @@ const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status
     created_at, updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
     stat_failures_since, last_success, last_failure, last_call";
 
+/// [`COLUMNS`] qualified with the alias `w`, for queries that join.
+pub(super) const COLUMNS_W: &str = "w.id, w.owner_kind, w.owner_id, w.service_id, w.description, \
+    w.status, w.type, w.object_type, w.url, w.component_id, w.modules, w.extension, w.criteria, \
+    w.limits, w.allowed_hosts, w.retry_policy, w.revision, w.created_at, w.updated_at, \
+    w.enabled_at, w.disabled_at, w.stat_total, w.stat_successes, w.stat_failures, \
+    w.stat_failures_since, w.last_success, w.last_failure, w.last_call";
+
+/// The statement that counts one call of webhook `$1` with Call object `$2`: increments are
+/// done by the database, so concurrent writers (on any instance) lose nothing.
+pub(super) fn record_call_sql(success: bool) -> &'static str {
+    if success {
+        "UPDATE webhooks SET stat_total = stat_total + 1, stat_successes = stat_successes + 1, \
+         stat_failures_since = 0, last_success = $2, last_call = $2 WHERE id = $1"
+    } else {
+        "UPDATE webhooks SET stat_total = stat_total + 1, stat_failures = stat_failures + 1, \
+         stat_failures_since = stat_failures_since + 1, last_failure = $2, last_call = $2 \
+         WHERE id = $1"
+    }
+}
+
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("serializable")
 }
@@ -158,7 +178,7 @@ fn parse_opt<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Opt
     text.map(|t| parse(&t)).transpose()
 }
 
-fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
+pub(super) fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
     let owner_id: String = row.try_get("owner_id")?;
     let owner = match row.try_get::<String, _>("owner_kind")?.as_str() {
         "provider" => Scope::Provider(owner_id),
@@ -534,18 +554,9 @@ impl Store {
     /// Records one call of webhook `id`: statistics and last calls, in one atomic update (no
     /// lost increments when several calls finish at once, on any number of instances).
     pub async fn record_call(&self, id: &str, call: &Call) -> Result<()> {
-        let text = json(call);
-        let sql = if call.success {
-            "UPDATE webhooks SET stat_total = stat_total + 1, stat_successes = stat_successes + 1, \
-             stat_failures_since = 0, last_success = $2, last_call = $2 WHERE id = $1"
-        } else {
-            "UPDATE webhooks SET stat_total = stat_total + 1, stat_failures = stat_failures + 1, \
-             stat_failures_since = stat_failures_since + 1, last_failure = $2, last_call = $2 \
-             WHERE id = $1"
-        };
-        sqlx::query(sql)
+        sqlx::query(record_call_sql(call.success))
             .bind(id)
-            .bind(text)
+            .bind(json(call))
             .execute(self.pool())
             .await?;
         Ok(())

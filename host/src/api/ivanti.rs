@@ -1,0 +1,186 @@
+//! Ivanti Neurons for ITSM: `POST /api/rest/Webhooks/Execute?extension=…`, wire-exact.
+//!
+//! The webhook's handler runs synchronously with the body as `WebhookBody`; its output is the
+//! answer. This module is the one place Ivanti error bodies are produced (note the trailing
+//! spaces some of them carry: clients compare them verbatim).
+
+use super::AppState;
+use crate::exec::Trigger;
+use crate::sandbox::Event;
+use crate::store::{CallRecord, new_id};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::BodyExt;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Longest body, in characters.
+pub const MAX_BODY_CHARS: usize = 100_000;
+
+/// The routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/rest/Webhooks/Execute", post(execute))
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"ErrorCode": code, "Message": message}))).into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "UnhandledSystemException-", &format!("Unhandled system exception: {message}"))
+}
+
+fn unauthorized() -> Response {
+    let body = json!({"code": "ISM_4001", "description": "Invalid Session key or Authentication token", "message": "", "help": ""});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+/// What the Content-Type says the body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    Json,
+    Xml,
+    Other,
+}
+
+fn declared(headers: &HeaderMap) -> Declared {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Declared::Json
+    } else if essence == "application/xml" || essence == "text/xml" || essence.ends_with("+xml") {
+        Declared::Xml
+    } else {
+        Declared::Other
+    }
+}
+
+/// Reads the body, refusing more than [`MAX_BODY_CHARS`] characters without reading (much)
+/// more than that many characters' worth of bytes.
+async fn read_body(body: Body) -> Result<String, Response> {
+    let too_long = || bad_request("Request Body must be less than or equal to 100,000 characters");
+    let limited = http_body_util::Limited::new(body, MAX_BODY_CHARS * 4);
+    let bytes = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(too_long()),
+    };
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| bad_request("Request Body must be UTF-8 text. "))?;
+    if text.chars().count() > MAX_BODY_CHARS {
+        return Err(too_long());
+    }
+    Ok(text)
+}
+
+fn failure_status(kind: &str) -> StatusCode {
+    match kind {
+        "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-input" => StatusCode::BAD_REQUEST,
+        "timeout" => StatusCode::GATEWAY_TIMEOUT,
+        "temporary" => StatusCode::SERVICE_UNAVAILABLE,
+        "host-service" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+async fn execute(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let v = v.trim();
+            v.strip_prefix("rest_api_key=").or_else(|| v.strip_prefix("Bearer ")).unwrap_or(v).trim()
+        })
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else { return unauthorized() };
+    let tenant_id = match state.store.api_key(key).await {
+        Ok(Some(api_key)) => api_key.tenant_id,
+        Ok(None) => return unauthorized(),
+        Err(e) => {
+            tracing::error!(error = %e, "api key lookup failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "UnhandledSystemException-", "Unhandled system exception. ");
+        }
+    };
+    let extension = match query.get("extension") {
+        Some(extension) if !extension.is_empty() => extension.clone(),
+        _ => {
+            return bad_request(
+                "Webhook validation failed for Execute operation. Errors: You must enter an endpoint extension to your base URL. ",
+            );
+        }
+    };
+    let text = match read_body(body).await {
+        Ok(text) => text,
+        Err(response) => return response,
+    };
+    let candidates = match state.store.webhooks_for_extension(&tenant_id, &extension).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "extension lookup failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "UnhandledSystemException-", "Unhandled system exception. ");
+        }
+    };
+    let Some(webhook) = candidates.iter().find(|w| w.extension.as_deref() == Some(extension.as_str())) else {
+        return if candidates.is_empty() {
+            bad_request("Invalid Webhook Extension Provided. ")
+        } else {
+            bad_request("This webhook extension doesn't exist.")
+        };
+    };
+    if !webhook.enabled {
+        return bad_request("Invalid Webhook Extension Provided. ");
+    }
+
+    // The Content-Type must agree with the body.
+    let parsed = serde_json::from_str::<serde_json::Value>(&text).ok();
+    match declared(&headers) {
+        Declared::Json if !parsed.as_ref().is_some_and(serde_json::Value::is_object) => {
+            return bad_request("The request body is not a valid JSON object. ");
+        }
+        Declared::Xml if !text.trim_start().starts_with('<') => {
+            return bad_request("The request body is not XML, as its Content-Type says. ");
+        }
+        _ => {}
+    }
+    if !webhook.criteria.is_empty() && !parsed.as_ref().is_some_and(|p| super::criteria_match(&webhook.criteria, p)) {
+        return bad_request("The request body does not match the webhook's criteria. ");
+    }
+
+    let trigger = Trigger {
+        source: "ivanti".into(),
+        module: "webhook-body".into(),
+        record_id: String::new(),
+        event: Event::Execute,
+        payload: text,
+        parameters: Vec::new(),
+        delivery_id: new_id("EXE"),
+        attempt: 1,
+    };
+    let attempt = state.executor.run(webhook, &tenant_id, &trigger).await;
+    state
+        .recorder
+        .record(CallRecord {
+            webhook_id: webhook.id.clone(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: "ivanti".into(),
+            call: attempt.call,
+        })
+        .await;
+    match attempt.result {
+        Ok(output) => (StatusCode::OK, [(header::CONTENT_TYPE, output.content_type)], output.body).into_response(),
+        Err(failure) => error(
+            failure_status(&failure.kind),
+            &format!("WebhookExecutionFailed-{}", failure.kind),
+            &format!("The webhook's handler failed ({}): {}", failure.kind, failure.message),
+        ),
+    }
+}
