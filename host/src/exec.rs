@@ -10,7 +10,7 @@ use crate::sandbox::{
     CallContext, CallError, Event, Invocation, OutboundPolicy, Param, Plugin, Runtime, Tenant,
 };
 use crate::store::{Call, DbKv, Handler, Store, Webhook, now_ms};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +77,7 @@ pub struct Attempt {
 #[derive(Clone)]
 pub struct Executor {
     store: Store,
+    lookups: crate::cache::Lookups,
     runtime: Runtime,
     remote: crate::remote::RemoteClient,
     /// Loaded components by component id (ids are immutable: a new upload is a new id).
@@ -122,7 +123,13 @@ pub fn parse_event(name: &str) -> Event {
 impl Executor {
     /// An executor over `store` and `runtime`.
     pub fn new(store: Store, runtime: Runtime, remote: crate::remote::RemoteClient) -> Self {
-        Executor { store, runtime, remote, plugins: Arc::default() }
+        let lookups = crate::cache::Lookups::new(store.clone());
+        Executor { store, lookups, runtime, remote, plugins: Arc::default() }
+    }
+
+    /// The cached registry lookups shared by the execute paths.
+    pub fn lookups(&self) -> &crate::cache::Lookups {
+        &self.lookups
     }
 
     /// The component `id`, loaded (from memory, the compiled-artifact cache, or compiled).
@@ -193,12 +200,12 @@ impl Executor {
             .plugin(component_id)
             .await
             .map_err(|e| internal("loading the component", &e))?;
-        let tenant_name = match self.store.tenant(tenant_id).await {
-            Ok(tenant) => tenant.name,
+        let tenant_name = match self.lookups.tenant_name(tenant_id).await {
+            Ok(name) => name,
             Err(e) => return Err(internal("reading the tenant", &e)),
         };
-        let config = match self.store.activation(tenant_id, &webhook.service_id).await {
-            Ok(activation) => activation.map(|a| a.parameters).unwrap_or_default(),
+        let config = match self.lookups.activation(tenant_id, &webhook.service_id).await {
+            Ok(parameters) => parameters,
             Err(e) => return Err(internal("reading the activation", &e)),
         };
         let invocation = Invocation {
@@ -218,7 +225,7 @@ impl Executor {
         };
         let ctx = CallContext {
             limits: self.runtime.limits_for(webhook.limits.as_ref()),
-            config: Arc::new(config.into_iter().collect::<BTreeMap<_, _>>()),
+            config,
             kv: Arc::new(DbKv::new(self.store.clone(), tenant_id, &webhook.service_id)),
             outbound: OutboundPolicy::new(&webhook.allowed_hosts),
         };

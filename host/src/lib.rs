@@ -6,6 +6,7 @@
 //! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
 //! - [`store`]: the database (SQLite or PostgreSQL): registry, webhooks, key-value store.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
+//! - [`cache`]: short-lived caches of registry lookups for the execute path.
 //! - [`exec`]: runs one webhook once (component or URL), for every caller.
 //! - [`remote`]: calls to URL handlers: SSRF guard, signing, timeouts.
 //! - [`delivery`]: outbox workers: claim, run, record, retry.
@@ -17,6 +18,7 @@
 //! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
 pub mod api;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;

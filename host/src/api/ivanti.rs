@@ -101,8 +101,9 @@ async fn execute(
         })
         .filter(|k| !k.is_empty());
     let Some(key) = key else { return unauthorized() };
-    let tenant_id = match state.store.api_key(key).await {
-        Ok(Some(api_key)) => api_key.tenant_id,
+    let lookups = state.executor.lookups();
+    let tenant_id = match lookups.api_key_tenant(key).await {
+        Ok(Some(tenant_id)) => tenant_id,
         Ok(None) => return unauthorized(),
         Err(e) => {
             tracing::error!(error = %e, "api key lookup failed");
@@ -121,7 +122,7 @@ async fn execute(
         Ok(text) => text,
         Err(response) => return response,
     };
-    let candidates = match state.store.webhooks_for_extension(&tenant_id, &extension).await {
+    let candidates = match lookups.extension(&tenant_id, &extension).await {
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "extension lookup failed");

@@ -20,6 +20,8 @@ pub use webhooks::*;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Which database is behind the store.
@@ -86,6 +88,9 @@ impl Scope {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Bumped by every registry change made through this handle: caches of lookups compare
+    /// it to drop what this process changed at once (other instances' changes age out).
+    generation: Arc<AtomicU64>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -156,7 +161,7 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, generation: Arc::default() })
     }
 
     /// Connects and applies the migrations.
@@ -174,6 +179,16 @@ impl Store {
         };
         migrator.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// The registry generation of this process (see [`Store::changed`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks the registry as changed: cached lookups made before are stale.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The backend.

@@ -331,6 +331,7 @@ impl Store {
         .bind(activation.created_at)
         .execute(self.pool())
         .await?;
+        self.changed();
         Ok(activation)
     }
 
@@ -468,6 +469,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.changed();
         Ok(())
     }
 
@@ -611,6 +613,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 }

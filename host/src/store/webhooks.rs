@@ -362,6 +362,7 @@ impl Store {
         .bind((!spec.enabled).then_some(now))
         .execute(self.pool())
         .await?;
+        self.changed();
         Ok((self.webhook_unscoped(&id).await?, secret))
     }
 
@@ -482,6 +483,7 @@ impl Store {
                 "webhook {id} was changed concurrently (revision {revision} is no longer current)"
             )));
         }
+        self.changed();
         self.webhook(scope, id).await
     }
 
@@ -523,6 +525,7 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.changed();
         Ok(())
     }
 
@@ -537,6 +540,7 @@ impl Store {
         .bind(id)
         .execute(self.pool())
         .await?;
+        self.changed();
         Ok(())
     }
 

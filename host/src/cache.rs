@@ -1,0 +1,122 @@
+//! Short-lived caches of registry lookups on the hot execute path.
+//!
+//! An entry is used while it is younger than [`TTL`] and the store's generation has not
+//! moved: a change made through this process is seen at once; a change made by another
+//! instance sharing the database is seen within [`TTL`].
+
+use crate::store::{Result, Store, Webhook};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a lookup may be reused: the bound on staleness across instances.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// Entries kept per cache before it is cleared.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Cache<K, V> {
+    map: Mutex<HashMap<K, (u64, Instant, V)>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
+    fn new() -> Self {
+        Cache { map: Mutex::new(HashMap::new()) }
+    }
+
+    async fn get_or_load<F, Fut>(&self, store: &Store, key: K, load: F) -> Result<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>>,
+    {
+        let generation = store.generation();
+        {
+            let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((g, at, value)) = map.get(&key)
+                && *g == generation
+                && at.elapsed() < TTL
+            {
+                return Ok(value.clone());
+            }
+        }
+        let value = load().await?;
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, (generation, Instant::now(), value.clone()));
+        Ok(value)
+    }
+}
+
+/// The cached lookups. Cheap to clone.
+#[derive(Clone)]
+pub struct Lookups {
+    store: Store,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    api_keys: Cache<String, Option<String>>,
+    extensions: Cache<(String, String), Arc<Vec<Webhook>>>,
+    tenant_names: Cache<String, String>,
+    activations: Cache<(String, String), Arc<BTreeMap<String, String>>>,
+}
+
+impl Lookups {
+    /// Lookups over `store`.
+    pub fn new(store: Store) -> Self {
+        Lookups {
+            store,
+            inner: Arc::new(Inner {
+                api_keys: Cache::new(),
+                extensions: Cache::new(),
+                tenant_names: Cache::new(),
+                activations: Cache::new(),
+            }),
+        }
+    }
+
+    /// The tenant of an active REST API key.
+    pub async fn api_key_tenant(&self, key: &str) -> Result<Option<String>> {
+        let hash = crate::crypto::hash_credential(key);
+        let store = &self.store;
+        self.inner
+            .api_keys
+            .get_or_load(store, hash, || async { Ok(store.api_key(key).await?.map(|k| k.tenant_id)) })
+            .await
+    }
+
+    /// The tenant's webhooks whose extension equals `extension` ignoring case.
+    pub async fn extension(&self, tenant_id: &str, extension: &str) -> Result<Arc<Vec<Webhook>>> {
+        let store = &self.store;
+        self.inner
+            .extensions
+            .get_or_load(store, (tenant_id.to_owned(), extension.to_owned()), || async {
+                Ok(Arc::new(store.webhooks_for_extension(tenant_id, extension).await?))
+            })
+            .await
+    }
+
+    /// A tenant's name.
+    pub async fn tenant_name(&self, tenant_id: &str) -> Result<String> {
+        let store = &self.store;
+        self.inner
+            .tenant_names
+            .get_or_load(store, tenant_id.to_owned(), || async { Ok(store.tenant(tenant_id).await?.name) })
+            .await
+    }
+
+    /// The parameter values of the tenant's activation of a service (empty when none).
+    pub async fn activation(&self, tenant_id: &str, service_id: &str) -> Result<Arc<BTreeMap<String, String>>> {
+        let store = &self.store;
+        self.inner
+            .activations
+            .get_or_load(store, (tenant_id.to_owned(), service_id.to_owned()), || async {
+                let activation = store.activation(tenant_id, service_id).await?;
+                Ok(Arc::new(activation.map(|a| a.parameters).unwrap_or_default()))
+            })
+            .await
+    }
+}
