@@ -1,7 +1,9 @@
 //! The `hookhost` command line. `main.rs` parses nothing itself: it calls [`main`].
 
+use crate::api::admin;
 use crate::config::Config;
 use crate::sandbox::Limits;
+use crate::store::{Scope, Store};
 use crate::{runner, server};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -28,7 +30,8 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Serve the bundled example plugins on a local port and print commands that use them.
+    /// Serve on a fresh SQLite database seeded with a provider, a tenant and the bundled
+    /// plugins as webhooks; print credentials and commands to try.
     Demo {
         /// Port to listen on (0 picks a free one).
         #[arg(long, default_value_t = 8080)]
@@ -40,6 +43,106 @@ pub enum Command {
     /// Work with plugin components locally.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage providers, tenants, services and credentials in the configured database.
+    Admin(AdminArgs),
+    /// Apply the pending database migrations and say which.
+    Migrate,
+}
+
+/// `hookhost admin …`: the admin API's operations, straight on the configured database (no
+/// server needed, no admin token: whoever can read the configuration owns the data anyway).
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Print JSON (the admin API's shapes) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a marketplace provider and print its API token (shown once).
+    CreateProvider {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a tenant.
+    CreateTenant {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a provider's marketplace service or a tenant's private service.
+    #[command(group(clap::ArgGroup::new("owner").required(true).args(["provider", "tenant"])))]
+    CreateService {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The provider offering it (a marketplace service).
+        #[arg(long)]
+        provider: Option<String>,
+        /// The tenant owning it (a private service).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A parameter name the service accepts (repeatable).
+        #[arg(long = "param")]
+        params: Vec<String>,
+    },
+    /// Activate a service for a tenant (again: replace its parameters).
+    Activate {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The service.
+        #[arg(long)]
+        service: String,
+        /// Activation parameter `name=value` that plugins read through `config` (repeatable).
+        #[arg(long = "set", value_parser = key_value)]
+        settings: Vec<(String, String)>,
+    },
+    /// Create a smartml API user and print its token and secret (shown once).
+    CreateApiUser {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A marketplace API user (refused by executeMarketplaceWebhooks, errorcode 240).
+        #[arg(long)]
+        marketplace: bool,
+    },
+    /// Create a REST API key and print it (shown once).
+    CreateApiKey {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Deactivate a REST API key: it is refused from then on.
+    DeactivateApiKey {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The key's id (`KEY-…`, not the key itself).
+        #[arg(long)]
+        key: String,
+    },
+    /// List providers, tenants or services.
+    List {
+        /// What to list.
+        what: ListWhat,
+    },
+}
+
+/// What `admin list` lists.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ListWhat {
+    /// Marketplace providers.
+    Providers,
+    /// Tenants.
+    Tenants,
+    /// Services, marketplace and private.
+    Services,
 }
 
 /// `hookhost plugin …`
@@ -150,6 +253,241 @@ pub fn main() -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Plugin(PluginCommand::Run(args)) => rt.block_on(plugin_run(&config, args)),
+        Command::Admin(args) => {
+            rt.block_on(run_admin(&config, args))?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            rt.block_on(migrate(&config))?;
+            Ok(0)
+        }
+    }
+}
+
+/// `hookhost admin …`: one operation of [`crate::api::admin`] on the configured database.
+async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
+    let url = config.database_url();
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(&url)))?;
+    let json = args.json;
+    match args.command {
+        AdminCommand::CreateProvider { name } => {
+            let created = admin::create_provider(&store, &name).await?;
+            print_created(json, &created, || {
+                let p = &created.provider;
+                format!(
+                    "created provider {} ({})\n  token: {}\n{SHOWN_ONCE}",
+                    p.id, p.name, created.token
+                )
+            })
+        }
+        AdminCommand::CreateTenant { name } => {
+            let tenant = admin::create_tenant(&store, &name).await?;
+            print_created(json, &tenant, || {
+                format!("created tenant {} ({})", tenant.id, tenant.name)
+            })
+        }
+        AdminCommand::CreateService {
+            name,
+            provider,
+            tenant,
+            params,
+        } => {
+            let owner = match (provider, tenant) {
+                (Some(provider), _) => Scope::Provider(provider),
+                (None, Some(tenant)) => Scope::Tenant(tenant),
+                (None, None) => unreachable!("clap requires --provider or --tenant"),
+            };
+            let service = admin::create_service(&store, &owner, &name, &params).await?;
+            print_created(json, &service, || {
+                format!(
+                    "created service {} ({}) of {} {}\n  accepted parameters: {}",
+                    service.id,
+                    service.name,
+                    owner.kind(),
+                    owner.id(),
+                    none_if_empty(&service.accepted_parameters.join(", "))
+                )
+            })
+        }
+        AdminCommand::Activate {
+            tenant,
+            service,
+            settings,
+        } => {
+            let parameters: BTreeMap<String, String> = settings.into_iter().collect();
+            let (activation, new) = admin::activate(&store, &tenant, &service, &parameters).await?;
+            print_created(json, &activation, || {
+                let what = if new { "activated" } else { "re-parameterized" };
+                let mut text = format!("{what} service {service} for tenant {tenant}");
+                for (name, value) in &activation.parameters {
+                    text.push_str(&format!("\n  {name} = {value}"));
+                }
+                text
+            })
+        }
+        AdminCommand::CreateApiUser {
+            tenant,
+            marketplace,
+        } => {
+            let key = config.master_key().context("loading the master key")?;
+            let user = admin::create_api_user(&store, &key, &tenant, marketplace).await?;
+            print_created(json, &user, || {
+                let kind = if user.marketplace {
+                    "marketplace API user"
+                } else {
+                    "API user"
+                };
+                format!(
+                    "created smartml {kind} {} for tenant {}\n  token:  {}\n  secret: {}\n{SHOWN_ONCE}",
+                    user.id, user.tenant_id, user.token, user.secret
+                )
+            })
+        }
+        AdminCommand::CreateApiKey { tenant } => {
+            let key = admin::create_api_key(&store, &tenant).await?;
+            print_created(json, &key, || {
+                format!(
+                    "created REST API key {} for tenant {}\n  key: {}\n{SHOWN_ONCE}",
+                    key.id, key.tenant_id, key.key
+                )
+            })
+        }
+        AdminCommand::DeactivateApiKey { tenant, key } => {
+            admin::deactivate_api_key(&store, &tenant, &key).await?;
+            let done = serde_json::json!({"id": key, "tenantId": tenant, "active": false});
+            print_created(json, &done, || {
+                format!("deactivated REST API key {key} of tenant {tenant}")
+            })
+        }
+        AdminCommand::List { what } => match what {
+            ListWhat::Providers => {
+                let all = admin::list_providers(&store).await?;
+                print_list(json, &all, |p| {
+                    format!("{}  {}  {}", p.id, p.created_at, p.name)
+                })
+            }
+            ListWhat::Tenants => {
+                let all = admin::list_tenants(&store).await?;
+                print_list(json, &all, |t| {
+                    format!("{}  {}  {}", t.id, t.created_at, t.name)
+                })
+            }
+            ListWhat::Services => {
+                let all = admin::list_services(&store).await?;
+                print_list(json, &all, |s| {
+                    let owner = match (&s.provider_id, &s.tenant_id) {
+                        (Some(p), _) => format!("provider {p}"),
+                        (None, Some(t)) => format!("tenant {t} (private)"),
+                        (None, None) => "no owner".to_owned(),
+                    };
+                    format!(
+                        "{}  {}  {}  [{}]",
+                        s.id,
+                        s.name,
+                        owner,
+                        s.accepted_parameters.join(", ")
+                    )
+                })
+            }
+        },
+    }
+}
+
+/// Said under every credential the CLI prints: nothing can show it again.
+const SHOWN_ONCE: &str = "  (shown once: only a hash is stored, so store it now)";
+
+fn none_if_empty(text: &str) -> &str {
+    if text.is_empty() { "none" } else { text }
+}
+
+fn print_created<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+fn print_list<T: serde::Serialize>(
+    json: bool,
+    items: &[T],
+    line: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(items)?);
+    } else if items.is_empty() {
+        println!("(none)");
+    } else {
+        for item in items {
+            println!("{}", line(item));
+        }
+    }
+    Ok(())
+}
+
+/// `hookhost migrate`: applies pending migrations and lists what it applied.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config.database_url();
+    let shown = redact_url(&url);
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("connecting to {shown}"))?;
+    // Before the first migration the bookkeeping table does not exist: nothing applied yet.
+    let before = applied_migrations(&store).await.unwrap_or_default();
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {shown}"))?;
+    let after = applied_migrations(&store)
+        .await
+        .context("reading the applied migrations")?;
+    let new: Vec<_> = after.iter().filter(|m| !before.contains(m)).collect();
+    if new.is_empty() {
+        println!(
+            "{shown} is up to date ({} migration{} applied before)",
+            after.len(),
+            if after.len() == 1 { "" } else { "s" }
+        );
+    } else {
+        println!("migrated {shown}:");
+        for (version, description) in new {
+            println!("  applied {version:04} {description}");
+        }
+    }
+    Ok(())
+}
+
+/// The applied migrations (version, description), from sqlx's bookkeeping table.
+async fn applied_migrations(store: &Store) -> anyhow::Result<Vec<(i64, String)>> {
+    use sqlx::Row as _;
+    sqlx::query("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("version")?, row.try_get("description")?)))
+        .collect()
+}
+
+/// A database URL fit for messages: the password, if any, replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -197,4 +535,31 @@ fn init_tracing(filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_not_printed() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.internal:5432/hookhost"),
+            "postgres://app:***@db.internal:5432/hookhost"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(
+            redact_url("sqlite:///tmp/a@b/hookhost.db?mode=rwc"),
+            "sqlite:///tmp/a@b/hookhost.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 }

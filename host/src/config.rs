@@ -134,6 +134,13 @@ impl Config {
             s.defaults.fuel.is_none() || s.fuel,
             "sandbox.defaults.fuel needs sandbox.fuel = true"
         );
+        let longest_call = s.ceilings.timeout_ms.max(self.outbound.timeout_ms) as i64;
+        anyhow::ensure!(
+            self.delivery.lease_ms > longest_call,
+            "delivery.lease_ms ({}) must be longer than the longest call ({longest_call} ms: \
+             sandbox.ceilings.timeout_ms, outbound.timeout_ms), or calls in flight get delivered twice",
+            self.delivery.lease_ms
+        );
         Ok(())
     }
 

@@ -30,6 +30,9 @@ pub struct DeliveryConfig {
     pub poll_ms: u64,
     /// Lease of a claimed row, in ms: longer than any call may take.
     pub lease_ms: i64,
+    /// Calls in flight at once for one webhook in this process: a slow endpoint cannot hold
+    /// every worker.
+    pub per_webhook_concurrency: usize,
     /// Disable a webhook after this many failures in a row (0: never).
     pub auto_disable_after: i64,
     /// Keep the call log this many days.
@@ -43,6 +46,7 @@ impl Default for DeliveryConfig {
             concurrency: 64,
             poll_ms: 250,
             lease_ms: 120_000,
+            per_webhook_concurrency: 8,
             auto_disable_after: 100,
             retention_days: 30,
         }
@@ -86,6 +90,26 @@ pub struct Deliverer {
     pub config: DeliveryConfig,
     /// This worker pool's id (leases name it).
     pub worker_id: String,
+    /// Calls in flight per webhook.
+    pub busy: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// Holds one of a webhook's concurrency slots; gives it back when dropped.
+struct BusySlot {
+    busy: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    webhook_id: String,
+}
+
+impl Drop for BusySlot {
+    fn drop(&mut self) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = busy.get_mut(&self.webhook_id) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.webhook_id);
+            }
+        }
+    }
 }
 
 impl Deliverer {
@@ -139,7 +163,26 @@ impl Deliverer {
         Workers { stop, done }
     }
 
+    /// Takes a concurrency slot of `webhook_id`, if one is free.
+    fn occupy(&self, webhook_id: &str) -> Option<BusySlot> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let n = busy.entry(webhook_id.to_owned()).or_insert(0);
+        if *n >= self.config.per_webhook_concurrency.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(BusySlot { busy: self.busy.clone(), webhook_id: webhook_id.to_owned() })
+    }
+
     async fn process(&self, delivery: Delivery) {
+        let Some(_slot) = self.occupy(&delivery.spec.webhook_id) else {
+            // The webhook is at its limit: put the row back without counting an attempt.
+            let at = now_ms() + 100;
+            if let Err(error) = self.store.postpone_delivery(&delivery.id, &self.worker_id, at).await {
+                tracing::warn!(delivery = %delivery.id, error = %error, "postponing a delivery failed");
+            }
+            return;
+        };
         let attempt = delivery.attempts + 1;
         let id = delivery.id.clone();
         let finish = |end: AttemptEnd| async move {
@@ -173,6 +216,7 @@ impl Deliverer {
         self.recorder
             .record(CallRecord {
                 webhook_id: webhook.id.clone(),
+                tenant_id: spec.tenant_id.clone(),
                 delivery_id: Some(delivery.id.clone()),
                 attempt,
                 trigger: spec.trigger.clone(),

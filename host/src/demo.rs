@@ -1,16 +1,687 @@
-//! `hookhost demo`: the server on a fresh embedded SQLite database.
+//! `hookhost demo`: the real server on a fresh embedded SQLite database, seeded so that every
+//! API has something to show, with the credentials and ready-to-paste commands printed.
+//!
+//! What it seeds, through the same functions as the admin API ([`crate::api::admin`]), so the
+//! demo shows what an operator would get:
+//! - a provider and a tenant, the tenant with a smartml API user, a marketplace API user and a
+//!   REST API key;
+//! - per bundled plugin: a marketplace service of the provider, the tenant's activation of it,
+//!   the plugin uploaded as the provider's component, and a webhook handled by it (`echo` for
+//!   task + calendar with the Ivanti extension `EchoWebhook`, `valuation` for estate,
+//!   `newsletter-connector` for address, `order-validator` as an MPT
+//!   `validatePurchaseOrderDraft` webhook for orders).
+//!
+//! The newsletter connector needs a newsletter service; the demo serves a small sink at
+//! [`SINK_PATH`] on a second port of its own (never in production) and activates the connector
+//! with it, so the demo works offline. A port of its own, not a route merged into the API's
+//! router, because the API must run through [`server::run`] like `serve` does: that is what
+//! starts the delivery workers.
+//!
+//! Files under the data directory: `demo.json` (credentials and webhooks, for scripts and
+//! tests), `plugins/<plugin>.wasm` and `samples/<plugin>.json` (for `hookhost plugin run`),
+//! and the database `demo.db`, deleted at every start so each demo begins clean. The demo
+//! uses its own database file so that it never deletes the `hookhost.db` of `serve`.
 
+use crate::api::{AppState, admin};
 use crate::config::Config;
 use crate::server;
+use crate::store::{Handler, Scope, WebhookSpec};
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
-/// Starts the demo server.
+/// The demo's database, in the data directory.
+pub const DEMO_DATABASE: &str = "demo.db";
+
+/// Where the demo's newsletter service listens (demo router only).
+pub const SINK_PATH: &str = "/demo/newsletter-sink";
+
+/// The version the bundled plugins are uploaded as (they are built with the host).
+const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `demo.json`: what the demo printed, for scripts and tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoFile {
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    /// Bearer token of `/admin/v1` (generated when the configuration has none).
+    pub admin_token: String,
+    /// Bearer token of the demo provider (registry and components APIs).
+    pub provider_token: String,
+    /// The demo tenant and its credentials.
+    pub tenant: DemoTenant,
+    /// A marketplace API user of the tenant (refused by `executeMarketplaceWebhooks`).
+    pub marketplace_api_user: DemoApiUser,
+    /// The seeded webhooks.
+    pub webhooks: Vec<DemoWebhook>,
+}
+
+/// The demo tenant in `demo.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoTenant {
+    /// `TEN-…`
+    pub id: String,
+    /// smartml token (32 characters) of an ordinary API user.
+    pub smartml_token: String,
+    /// Its secret (64 characters), the HMAC key.
+    pub smartml_secret: String,
+    /// A REST API key (Ivanti `rest_api_key=…`, registry reads).
+    pub rest_api_key: String,
+}
+
+/// An API user in `demo.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoApiUser {
+    /// smartml token.
+    pub smartml_token: String,
+    /// smartml secret.
+    pub smartml_secret: String,
+}
+
+/// A webhook in `demo.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoWebhook {
+    /// `WBH-…`
+    pub id: String,
+    /// Ivanti endpoint extension, if any.
+    pub extension: Option<String>,
+    /// smartml modules it listens to.
+    pub modules: Vec<String>,
+    /// `{"component": "name@version"}`.
+    pub handler: DemoHandler,
+}
+
+/// A webhook's handler in `demo.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoHandler {
+    /// `name@version` of the component.
+    pub component: String,
+}
+
+/// How the demo sets up one bundled plugin.
+struct DemoPlugin {
+    /// Name in [`crate::plugins::BUNDLED`].
+    name: &'static str,
+    /// The marketplace service it handles.
+    service: &'static str,
+    /// The service's accepted parameters.
+    accepted_parameters: &'static [&'static str],
+    /// The tenant's activation parameters (what `config` answers).
+    settings: BTreeMap<String, String>,
+    /// The webhook.
+    description: &'static str,
+    modules: &'static [&'static str],
+    extension: Option<&'static str>,
+    kind: Option<&'static str>,
+    object_type: Option<&'static str>,
+    allowed_hosts: Vec<String>,
+    /// For the printed `plugin run` command.
+    module: &'static str,
+    record: &'static str,
+    event: &'static str,
+    sample: Value,
+}
+
+/// The bundled plugins and how the demo uses each.
+fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
+    let settings = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    vec![
+        DemoPlugin {
+            name: "echo",
+            service: "Echo (shows what a component receives)",
+            accepted_parameters: &[],
+            settings: BTreeMap::new(),
+            description: "Echo for tasks and appointments; Ivanti extension EchoWebhook",
+            modules: &["task", "calendar"],
+            extension: Some("EchoWebhook"),
+            kind: None,
+            object_type: None,
+            allowed_hosts: Vec::new(),
+            module: "task",
+            record: "301",
+            event: "execute",
+            sample: json!({
+                "Betreff": "Besichtigung Theaterstraße 12",
+                "Verantwortung": "Erika Mustermann",
+                "Status": "offen",
+                "Faelligkeit": "2026-12-01 10:00:00"
+            }),
+        },
+        DemoPlugin {
+            name: "valuation",
+            service: "Property valuation",
+            accepted_parameters: &["price_per_sqm.default", "asking_price_weight"],
+            settings: settings(&[("price_per_sqm.default", "3400")]),
+            description: "Market value (marktwert) of saved estates",
+            modules: &["estate"],
+            extension: None,
+            kind: None,
+            object_type: None,
+            allowed_hosts: Vec::new(),
+            module: "estate",
+            record: "15005",
+            event: "update",
+            sample: json!({
+                "kaufpreis": 350000, "wohnflaeche": 92, "plz": "52062", "ort": "Aachen",
+                "baujahr": 1998, "zustand": "gepflegt"
+            }),
+        },
+        DemoPlugin {
+            name: "newsletter-connector",
+            service: "Newsletter connector",
+            accepted_parameters: &["newsletter_url", "api_key", "tags", "tag"],
+            settings: settings(&[("newsletter_url", sink_url), ("tags", "onoffice,demo")]),
+            description: "Subscribes opted-in addresses to the newsletter",
+            modules: &["address"],
+            extension: None,
+            kind: None,
+            object_type: None,
+            allowed_hosts: vec![sink_host.to_owned()],
+            module: "address",
+            record: "4711",
+            event: "update",
+            sample: json!({
+                "Email": "erika.mustermann@example.com", "Vorname": "Erika",
+                "Name": "Mustermann", "Anrede": "Frau", "newsletter_aktiv": true
+            }),
+        },
+        DemoPlugin {
+            name: "order-validator",
+            service: "Order validation",
+            accepted_parameters: &["max_quantity", "required_parameters"],
+            settings: settings(&[("max_quantity", "100")]),
+            description: "Validates purchase order drafts",
+            modules: &[],
+            extension: None,
+            kind: Some("validatePurchaseOrderDraft"),
+            object_type: Some("Order"),
+            allowed_hosts: Vec::new(),
+            module: "Order",
+            record: "ORD-4321-8765",
+            event: "validate",
+            sample: json!({
+                "id": "ORD-4321-8765",
+                "type": "Purchase",
+                "status": "Draft",
+                "agreement": {"id": "AGR-1234-5678"},
+                "product": {"id": "PRD-1111-2222", "name": "Cloud Backup"},
+                "lines": [{
+                    "id": "ALI-4321-8765-0001",
+                    "item": {"id": "ITM-1111-2222-0001", "name": "Backup storage 1 TB"},
+                    "quantity": 0,
+                    "price": {"unitPP": 12.5, "currency": "EUR"}
+                }],
+                "parameters": {"ordering": [
+                    {"id": "PAR-1111-0001", "externalId": "companyName",
+                     "value": "Immobilien Muster GmbH"}
+                ]}
+            }),
+        },
+    ]
+}
+
+/// Starts the demo server and serves until Ctrl-C or SIGTERM.
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    // A `demo.json` from the last run must not be mistaken for this one's.
+    remove_file_if_exists(&data_dir.join("demo.json"))?;
+    let database = data_dir.join(DEMO_DATABASE);
+    let had_database = remove_sqlite_database(&database)?;
+    let configured_database = std::mem::take(&mut config.database_url);
+    config.database_url = format!("sqlite://{}?mode=rwc", database.display());
+    let generated_token = config.admin_token.is_none();
+    let admin_token = config
+        .admin_token
+        .get_or_insert_with(|| format!("hha_{}", crate::crypto::random_alphanumeric(32)))
+        .clone();
     config.outbound.allow_insecure = true;
-    let listener = TcpListener::bind(&config.listen).await?;
-    let base_url = format!("http://{}", listener.local_addr()?);
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    // The sink gets a port of its own: the API goes through `server::run` (delivery workers,
+    // graceful shutdown, recorder flush) exactly as `serve` runs it, with nothing added.
+    let sink_listener = TcpListener::bind((addr.ip(), 0))
+        .await
+        .context("listening for the demo's newsletter sink")?;
+    let sink_addr = sink_listener.local_addr()?;
+    let sink_url = format!("http://{sink_addr}{SINK_PATH}");
     let state = server::build_state(config).await?;
-    println!("hookhost demo listening on {base_url}");
-    server::run(listener, state, server::shutdown_signal()).await?;
+    let plugins = demo_plugins(&sink_url, &sink_addr.to_string());
+    let seeded = seed(&state, &plugins)
+        .await
+        .context("seeding the demo database")?;
+    write_plugin_files(&data_dir, &plugins)?;
+    let demo = DemoFile {
+        base_url: base_url.clone(),
+        admin_token,
+        provider_token: seeded.provider_token.clone(),
+        tenant: seeded.tenant.clone(),
+        marketplace_api_user: seeded.marketplace_api_user.clone(),
+        webhooks: seeded.webhooks.iter().map(|w| w.demo.clone()).collect(),
+    };
+
+    let mut notes = Vec::new();
+    notes.push(if had_database {
+        format!(
+            "fresh database {}: the previous demo database was deleted, every start is clean",
+            database.display()
+        )
+    } else {
+        format!("fresh database {}", database.display())
+    });
+    if !configured_database.is_empty() {
+        notes.push(
+            "the configured database_url is not used: the demo always runs on its own SQLite file"
+                .into(),
+        );
+    }
+    if generated_token {
+        notes.push("admin token generated for this run (set admin_token to choose one)".into());
+    }
+    print!(
+        "{}",
+        render(&demo, &seeded, &plugins, &data_dir, &sink_url, &notes)
+    );
+    write_atomically(
+        &data_dir.join("demo.json"),
+        &serde_json::to_string_pretty(&demo)?,
+    )?;
+
+    let sink = tokio::spawn(async move { axum::serve(sink_listener, sink_router()).await });
+    let served = server::run(listener, state, server::shutdown_signal()).await;
+    sink.abort();
+    served?;
     Ok(())
+}
+
+/// What [`seed`] created.
+struct Seeded {
+    provider_id: String,
+    provider_name: String,
+    provider_token: String,
+    tenant_name: String,
+    tenant: DemoTenant,
+    marketplace_api_user: DemoApiUser,
+    webhooks: Vec<SeededWebhook>,
+}
+
+struct SeededWebhook {
+    demo: DemoWebhook,
+    plugin: &'static str,
+    service_id: String,
+}
+
+async fn seed(state: &AppState, plugins: &[DemoPlugin]) -> anyhow::Result<Seeded> {
+    let store = &state.store;
+    let provider = admin::create_provider(store, "Demo Marketplace Provider").await?;
+    let tenant = admin::create_tenant(store, "Immobilien Muster GmbH").await?;
+    let owner = Scope::Provider(provider.provider.id.clone());
+    let mut webhooks = Vec::new();
+    for plugin in plugins {
+        let wasm = crate::plugins::BUNDLED
+            .iter()
+            .find(|(name, _)| *name == plugin.name)
+            .map(|(_, wasm)| *wasm)
+            .with_context(|| format!("the bundled plugin {} is missing", plugin.name))?;
+        let accepted: Vec<String> = plugin
+            .accepted_parameters
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        let service = admin::create_service(store, &owner, plugin.service, &accepted).await?;
+        admin::activate(store, &tenant.id, &service.id, &plugin.settings).await?;
+        let loaded = state
+            .runtime
+            .load_blocking(wasm.into())
+            .await
+            .with_context(|| format!("loading the bundled plugin {}", plugin.name))?;
+        let component = store
+            .insert_component(&owner, plugin.name, PLUGIN_VERSION, &loaded.info, wasm)
+            .await?;
+        let spec = WebhookSpec {
+            service_id: service.id.clone(),
+            description: plugin.description.to_owned(),
+            enabled: true,
+            kind: plugin.kind.map(str::to_owned),
+            object_type: plugin.object_type.map(str::to_owned),
+            handler: Handler::Component(component.id.clone()),
+            modules: plugin.modules.iter().map(|m| (*m).to_owned()).collect(),
+            extension: plugin.extension.map(str::to_owned),
+            criteria: BTreeMap::new(),
+            limits: None,
+            allowed_hosts: plugin.allowed_hosts.clone(),
+            retry_policy: None,
+        };
+        let (webhook, _secret) = store.create_webhook(&state.key, &owner, &spec).await?;
+        webhooks.push(SeededWebhook {
+            demo: DemoWebhook {
+                id: webhook.id,
+                extension: webhook.extension,
+                modules: webhook.modules,
+                handler: DemoHandler {
+                    component: format!("{}@{}", component.name, component.version),
+                },
+            },
+            plugin: plugin.name,
+            service_id: service.id,
+        });
+    }
+    let smartml = admin::create_api_user(store, &state.key, &tenant.id, false).await?;
+    let marketplace = admin::create_api_user(store, &state.key, &tenant.id, true).await?;
+    let rest = admin::create_api_key(store, &tenant.id).await?;
+    Ok(Seeded {
+        provider_id: provider.provider.id,
+        provider_name: provider.provider.name,
+        provider_token: provider.token,
+        tenant_name: tenant.name,
+        tenant: DemoTenant {
+            id: tenant.id,
+            smartml_token: smartml.token,
+            smartml_secret: smartml.secret,
+            rest_api_key: rest.key,
+        },
+        marketplace_api_user: DemoApiUser {
+            smartml_token: marketplace.token,
+            smartml_secret: marketplace.secret,
+        },
+        webhooks,
+    })
+}
+
+/// `plugins/<plugin>.wasm` and `samples/<plugin>.json` for the printed `plugin run` commands.
+fn write_plugin_files(data_dir: &Path, plugins: &[DemoPlugin]) -> anyhow::Result<()> {
+    let (plugin_dir, sample_dir) = (data_dir.join("plugins"), data_dir.join("samples"));
+    for dir in [&plugin_dir, &sample_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for plugin in plugins {
+        if let Some((_, wasm)) = crate::plugins::BUNDLED
+            .iter()
+            .find(|(name, _)| *name == plugin.name)
+        {
+            let path = plugin_dir.join(format!("{}.wasm", plugin.name));
+            std::fs::write(&path, wasm).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let path = sample_dir.join(format!("{}.json", plugin.name));
+        std::fs::write(&path, serde_json::to_string_pretty(&plugin.sample)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The demo's banner: credentials, what was seeded, commands to paste.
+fn render(
+    demo: &DemoFile,
+    seeded: &Seeded,
+    plugins: &[DemoPlugin],
+    data_dir: &Path,
+    sink_url: &str,
+    notes: &[String],
+) -> String {
+    let base = &demo.base_url;
+    let mut out = String::new();
+    let _ = writeln!(out, "hookhost demo listening on {base}");
+    for note in notes {
+        let _ = writeln!(out, "  {note}");
+    }
+    let _ = writeln!(
+        out,
+        "\nCredentials (also in {}):",
+        data_dir.join("demo.json").display()
+    );
+    let _ = writeln!(out, "  admin token           {}", demo.admin_token);
+    let _ = writeln!(
+        out,
+        "  provider {} ({})\n    token               {}",
+        seeded.provider_id, seeded.provider_name, demo.provider_token
+    );
+    let t = &demo.tenant;
+    let _ = writeln!(out, "  tenant {} ({})", t.id, seeded.tenant_name);
+    let _ = writeln!(out, "    smartml token       {}", t.smartml_token);
+    let _ = writeln!(out, "    smartml secret      {}", t.smartml_secret);
+    let m = &demo.marketplace_api_user;
+    let _ = writeln!(
+        out,
+        "    marketplace user    token {}\n                        secret {}",
+        m.smartml_token, m.smartml_secret
+    );
+    let _ = writeln!(out, "    REST API key        {}", t.rest_api_key);
+
+    let _ = writeln!(
+        out,
+        "\nWebhooks (one marketplace service per bundled plugin, all activated for the tenant):"
+    );
+    for w in &seeded.webhooks {
+        let mut what = if w.demo.modules.is_empty() {
+            String::new()
+        } else {
+            format!("modules {}", w.demo.modules.join(", "))
+        };
+        if let Some(plugin) = plugins.iter().find(|p| p.name == w.plugin)
+            && let (Some(kind), Some(object)) = (plugin.kind, plugin.object_type)
+        {
+            what = format!("{kind} ({object})");
+        }
+        if let Some(extension) = &w.demo.extension {
+            let _ = write!(what, ", Ivanti extension {extension}");
+        }
+        let _ = writeln!(
+            out,
+            "  {}  {:<28} {}  (service {})",
+            w.demo.id, w.demo.handler.component, what, w.service_id
+        );
+    }
+
+    let provider = format!("Authorization: Bearer {}", demo.provider_token);
+    let tenant_key = format!("Authorization: rest_api_key={}", t.rest_api_key);
+    let admin = format!("Authorization: Bearer {}", demo.admin_token);
+    let one = seeded
+        .webhooks
+        .iter()
+        .find(|w| w.plugin == "valuation")
+        .or(seeded.webhooks.first())
+        .map_or("WBH-0000-0000", |w| w.demo.id.as_str());
+    let _ = writeln!(out, "\nTry it:");
+    let curls = [
+        (
+            "the provider's webhooks (MPT registry API)",
+            format!("{base}/public/v1/notifications/webhooks"),
+            &provider,
+        ),
+        (
+            "the webhooks the tenant reaches, with its REST API key",
+            format!("{base}/public/v1/notifications/webhooks"),
+            &tenant_key,
+        ),
+        (
+            "one webhook",
+            format!("{base}/public/v1/notifications/webhooks/{one}"),
+            &provider,
+        ),
+        (
+            "the provider's components",
+            format!("{base}/public/v1/components"),
+            &provider,
+        ),
+        (
+            "the operator's view of the tenants",
+            format!("{base}/admin/v1/tenants"),
+            &admin,
+        ),
+    ];
+    for (comment, url, header) in curls {
+        let _ = writeln!(out, "  # {comment}\n  curl -s {url} -H {}", sh(header));
+    }
+    let _ = writeln!(
+        out,
+        "  # what the newsletter connector delivered to the demo's newsletter service\n  curl -s {sink_url}"
+    );
+
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "hookhost".to_owned());
+    let _ = writeln!(
+        out,
+        "\nRun a plugin locally, under production limits (samples in {}):",
+        data_dir.join("samples").display()
+    );
+    for plugin in plugins {
+        let wasm = data_dir
+            .join("plugins")
+            .join(format!("{}.wasm", plugin.name));
+        let sample = data_dir
+            .join("samples")
+            .join(format!("{}.json", plugin.name));
+        let mut command = format!(
+            "  {} plugin run {} --module {} --record {} --event {} --payload {}",
+            sh(&exe),
+            sh(&path_text(&wasm)),
+            plugin.module,
+            plugin.record,
+            plugin.event,
+            sh(&path_text(&sample)),
+        );
+        for (name, value) in &plugin.settings {
+            let _ = write!(command, " --set {}", sh(&format!("{name}={value}")));
+        }
+        for host in &plugin.allowed_hosts {
+            let _ = write!(command, " --allow-host {}", sh(host));
+        }
+        let _ = writeln!(out, "{command}");
+    }
+    let _ = writeln!(
+        out,
+        "\n(the newsletter connector's command posts to the demo's sink: keep the demo running)\nCtrl-C stops the demo."
+    );
+    out
+}
+
+fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// `text` as one shell word: unchanged when it is safe, else single-quoted.
+fn sh(text: &str) -> String {
+    let safe = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if safe {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn remove_file_if_exists(path: &Path) -> anyhow::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("deleting {}", path.display())),
+    }
+}
+
+/// Deletes an SQLite database with its WAL and shared-memory files; whether it existed.
+fn remove_sqlite_database(path: &Path) -> anyhow::Result<bool> {
+    let mut existed = false;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        existed |= remove_file_if_exists(&PathBuf::from(name))?;
+    }
+    Ok(existed)
+}
+
+/// Writes `path` through a temporary file and a rename, so a reader never sees half of it.
+fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, contents)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// What the sink received, newest last; bounded so a long-running demo does not grow.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<SinkState>>);
+
+#[derive(Default)]
+struct SinkState {
+    /// Subscribers received since the start (numbers the answers' ids).
+    received: u64,
+    /// The last [`SINK_KEEP`] of them.
+    entries: VecDeque<Value>,
+}
+
+/// Subscribers the sink keeps.
+const SINK_KEEP: usize = 100;
+
+/// The demo's newsletter service: `POST` stores a subscriber, `GET` lists them.
+fn sink_router() -> Router {
+    Router::new()
+        .route(SINK_PATH, get(sink_list).post(sink_receive))
+        .with_state(Sink::default())
+}
+
+async fn sink_receive(State(sink): State<Sink>, body: Bytes) -> (StatusCode, axum::Json<Value>) {
+    let received = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let mut sink = sink.0.lock().unwrap_or_else(|e| e.into_inner());
+    sink.received += 1;
+    sink.entries.push_back(received);
+    while sink.entries.len() > SINK_KEEP {
+        sink.entries.pop_front();
+    }
+    let id = format!("sub_{}", sink.received);
+    (StatusCode::CREATED, axum::Json(json!({"id": id})))
+}
+
+async fn sink_list(State(sink): State<Sink>) -> axum::Json<Value> {
+    let sink = sink.0.lock().unwrap_or_else(|e| e.into_inner());
+    axum::Json(json!({"data": sink.entries.iter().collect::<Vec<_>>()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_plugin_is_in_the_demo_and_no_other() {
+        let mut bundled: Vec<&str> = crate::plugins::BUNDLED.iter().map(|(n, _)| *n).collect();
+        let mut demo: Vec<&str> = demo_plugins("http://x/y", "x:1")
+            .iter()
+            .map(|p| p.name)
+            .collect();
+        bundled.sort();
+        demo.sort();
+        assert_eq!(bundled, demo);
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(sh("/tmp/a.wasm"), "/tmp/a.wasm");
+        assert_eq!(sh("Authorization: Bearer x"), "'Authorization: Bearer x'");
+        assert_eq!(sh("it's"), r"'it'\''s'");
+    }
 }

@@ -54,6 +54,7 @@ pub async fn run(
             wake: state.wake.clone(),
             config: config.delivery.clone(),
             worker_id: format!("{}-{}", hostname(), crate::crypto::random_alphanumeric(8)),
+            busy: Arc::default(),
         }
         .start(grace)
     });

@@ -138,69 +138,427 @@ fn unknown_configuration_keys_stop_the_binary_with_the_key_named() {
     );
 }
 
-#[tokio::test]
-async fn demo_serves_the_bundled_plugins_and_writes_its_commands() {
+/// Runs `hookhost` with a data directory and a master key, as an operator's script would.
+fn operator(data_dir: &Path, master_key: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(args)
+        .env("HOOKHOST_DATA_DIR", data_dir)
+        .env("HOOKHOST_MASTER_KEY", master_key)
+        .env_remove("HOOKHOST_CONFIG")
+        .env_remove("HOOKHOST_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+/// Runs `hookhost … --json`, asserts success and returns the parsed output.
+fn operator_json(data_dir: &Path, master_key: &str, args: &[&str]) -> Value {
+    let out = operator(data_dir, master_key, args);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}{}",
+        text(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?} ({e}): {stdout}"))
+}
+
+#[test]
+fn migrate_says_what_it_applied() {
     let dir = tempfile::tempdir().unwrap();
+    let key = hookhost::crypto::MasterKey::generate_base64();
+    let out = operator(dir.path(), &key, &["migrate"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("migrated sqlite://"), "{stdout}");
+    assert!(stdout.contains("applied 0001 registry"), "{stdout}");
+    assert!(dir.path().join("hookhost.db").exists());
+
+    let out = operator(dir.path(), &key, &["migrate"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("is up to date"), "{stdout}");
+    assert!(!stdout.contains("applied 0001"), "{stdout}");
+}
+
+#[test]
+fn admin_commands_create_what_they_say_and_print_credentials_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = hookhost::crypto::MasterKey::generate_base64();
+    let (dir, key) = (dir.path(), key.as_str());
+
+    let provider = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "create-provider",
+            "--name",
+            "Valuation AG",
+            "--json",
+        ],
+    );
+    assert!(
+        provider["id"].as_str().unwrap().starts_with("PRV-"),
+        "{provider}"
+    );
+    assert!(provider["token"].as_str().unwrap().starts_with("hhp_"));
+    let tenant = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "Immobilien Muster GmbH",
+            "--json",
+        ],
+    );
+    let tenant_id = tenant["id"].as_str().unwrap();
+    let api_key = operator_json(
+        dir,
+        key,
+        &["admin", "create-api-key", "--tenant", tenant_id, "--json"],
+    );
+    assert_eq!(api_key["tenantId"], tenant_id);
+    assert!(api_key["key"].as_str().unwrap().starts_with("hhk_"));
+    let user = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "--json",
+            "create-api-user",
+            "--tenant",
+            tenant_id,
+            "--marketplace",
+        ],
+    );
+    assert_eq!(user["marketplace"], true);
+    assert_eq!(user["token"].as_str().unwrap().len(), 32);
+    assert_eq!(user["secret"].as_str().unwrap().len(), 64);
+
+    let service = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "create-service",
+            "--name",
+            "Property valuation",
+            "--provider",
+            provider["id"].as_str().unwrap(),
+            "--param",
+            "price_per_sqm.default",
+            "--json",
+        ],
+    );
+    let service_id = service["id"].as_str().unwrap();
+    assert_eq!(
+        service["acceptedParameters"],
+        serde_json::json!(["price_per_sqm.default"])
+    );
+    let activation = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "activate",
+            "--tenant",
+            tenant_id,
+            "--service",
+            service_id,
+            "--set",
+            "price_per_sqm.default=3400",
+            "--json",
+        ],
+    );
+    assert_eq!(activation["parameters"]["price_per_sqm.default"], "3400");
+
+    // Human text names the objects and shows the credential, once.
+    let out = operator(
+        dir,
+        key,
+        &["admin", "create-api-key", "--tenant", tenant_id],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("for tenant {tenant_id}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("key: hhk_"), "{stdout}");
+    assert!(stdout.contains("shown once"), "{stdout}");
+
+    // Lists show the objects and no credential.
+    let out = operator(dir, key, &["admin", "list", "providers"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Valuation AG"), "{stdout}");
+    assert!(
+        !stdout.contains(provider["token"].as_str().unwrap()),
+        "{stdout}"
+    );
+    let services = operator_json(dir, key, &["admin", "list", "services", "--json"]);
+    assert_eq!(services[0]["id"], service_id);
+
+    // Deactivation: the key's id, not the key.
+    let key_id = api_key["id"].as_str().unwrap();
+    let out = operator(
+        dir,
+        key,
+        &[
+            "admin",
+            "deactivate-api-key",
+            "--tenant",
+            tenant_id,
+            "--key",
+            key_id,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Failures exit non-zero with the reason on stderr.
+    let out = operator(
+        dir,
+        key,
+        &["admin", "create-api-key", "--tenant", "TEN-0000-0000"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("tenant TEN-0000-0000 not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = operator(dir, key, &["admin", "create-tenant", "--name", " "]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("name: must not be empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = operator(dir, key, &["admin", "create-service", "--name", "S"]);
+    assert!(!out.status.success(), "an owner is required");
+    assert!(
+        text(&out.stderr).contains("--provider"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Waits for `path` to appear (the demo writes it once it is ready), at most a minute.
+async fn wait_for(path: &Path, child: &mut tokio::process::Child) {
+    for _ in 0..600 {
+        if path.exists() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("demo exited early with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("demo did not write {} within a minute", path.display());
+}
+
+#[tokio::test]
+async fn demo_serves_a_seeded_registry_and_writes_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    // A leftover of an earlier demo must not survive the next start.
+    std::fs::write(dir.path().join("demo.db"), b"not a database").unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookhost"))
         .args(["demo", "--port", "0", "--data-dir"])
         .arg(dir.path())
         .env_remove("HOOKHOST_CONFIG")
+        .env_remove("HOOKHOST_ADMIN_TOKEN")
+        .env_remove("HOOKHOST_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // What it prints: the fresh database, credentials and commands to paste.
+    let stdout = read_banner(&mut child).await;
+    assert!(
+        stdout.contains("previous demo database was deleted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("curl -s "), "{stdout}");
+    assert!(stdout.contains("/public/v1/components"), "{stdout}");
+    assert!(stdout.contains("plugin run "), "{stdout}");
+    let sink_url = stdout
+        .split_whitespace()
+        .find(|word| word.ends_with("/demo/newsletter-sink"))
+        .unwrap_or_else(|| panic!("no sink URL in {stdout}"))
+        .to_owned();
     let demo_json = dir.path().join("demo.json");
-    let mut waited = 0;
-    while !demo_json.exists() {
-        assert!(waited < 600, "demo did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    wait_for(&demo_json, &mut child).await;
     let demo: Value = serde_json::from_str(&std::fs::read_to_string(&demo_json).unwrap()).unwrap();
+
+    // The documented shape, key for key.
+    let keys = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(&demo),
+        [
+            "admin_token",
+            "base_url",
+            "marketplace_api_user",
+            "provider_token",
+            "tenant",
+            "webhooks"
+        ]
+    );
+    assert_eq!(
+        keys(&demo["tenant"]),
+        ["id", "rest_api_key", "smartml_secret", "smartml_token"]
+    );
+    assert_eq!(
+        keys(&demo["marketplace_api_user"]),
+        ["smartml_secret", "smartml_token"]
+    );
+    assert_eq!(demo["tenant"]["smartml_token"].as_str().unwrap().len(), 32);
+    assert_eq!(demo["tenant"]["smartml_secret"].as_str().unwrap().len(), 64);
+    assert_ne!(
+        demo["tenant"]["smartml_token"],
+        demo["marketplace_api_user"]["smartml_token"]
+    );
+    let webhooks = demo["webhooks"].as_array().unwrap();
+    assert!(webhooks.len() >= 4, "{demo}");
+    for webhook in webhooks {
+        assert_eq!(keys(webhook), ["extension", "handler", "id", "modules"]);
+        assert_eq!(keys(&webhook["handler"]), ["component"]);
+        assert!(webhook["extension"].is_null() || webhook["extension"].is_string());
+    }
+    assert!(
+        webhooks.iter().any(|w| w["extension"] == "EchoWebhook"),
+        "at least one webhook has an Ivanti extension: {demo}"
+    );
+    for module in ["estate", "address", "task", "calendar"] {
+        assert!(
+            webhooks
+                .iter()
+                .any(|w| w["modules"].as_array().unwrap().iter().any(|m| m == module)),
+            "no webhook for {module}: {demo}"
+        );
+    }
+    let handlers: Vec<&str> = webhooks
+        .iter()
+        .map(|w| w["handler"]["component"].as_str().unwrap())
+        .collect();
+    for plugin in [
+        "echo",
+        "valuation",
+        "newsletter-connector",
+        "order-validator",
+    ] {
+        assert!(
+            handlers
+                .iter()
+                .any(|h| h.starts_with(&format!("{plugin}@"))),
+            "{plugin} missing from {handlers:?}"
+        );
+        assert!(dir.path().join(format!("plugins/{plugin}.wasm")).exists());
+        let sample =
+            std::fs::read_to_string(dir.path().join(format!("samples/{plugin}.json"))).unwrap();
+        serde_json::from_str::<Value>(&sample).unwrap();
+    }
+
     let base = demo["base_url"].as_str().unwrap();
     let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ok"
-    );
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
 
-    let sample = std::fs::read_to_string(dir.path().join("samples/valuation.json")).unwrap();
+    // The registry shows the provider the same webhooks, with their components.
     let response = client
-        .post(format!(
-            "{base}/v0/plugins/valuation/invoke?module=estate&record=15005"
-        ))
-        .body(sample)
+        .get(format!("{base}/public/v1/notifications/webhooks?limit=100"))
+        .bearer_auth(demo["provider_token"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert!(
-        body["outcome"]["body"]["marketValue"].as_f64().unwrap() > 0.0,
-        "{body}"
-    );
+    let list: Value = response.json().await.unwrap();
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), webhooks.len(), "{list}");
+    for webhook in webhooks {
+        let listed = data
+            .iter()
+            .find(|w| w["id"] == webhook["id"])
+            .unwrap_or_else(|| panic!("{} not listed: {list}", webhook["id"]));
+        let component = &listed["handler"]["component"];
+        assert_eq!(
+            format!(
+                "{}@{}",
+                component["name"].as_str().unwrap(),
+                component["version"].as_str().unwrap()
+            ),
+            webhook["handler"]["component"].as_str().unwrap(),
+            "{listed}"
+        );
+        assert_eq!(listed["modules"], webhook["modules"]);
+    }
 
-    let sample =
-        std::fs::read_to_string(dir.path().join("samples/newsletter-connector.json")).unwrap();
+    // The tenant reaches them through its activations, with its REST API key.
     let response = client
-        .post(format!(
-            "{base}/v0/plugins/newsletter-connector/invoke?module=address&record=4711"
-        ))
-        .body(sample)
+        .get(format!("{base}/public/v1/notifications/webhooks?limit=100"))
+        .header(
+            "authorization",
+            format!(
+                "rest_api_key={}",
+                demo["tenant"]["rest_api_key"].as_str().unwrap()
+            ),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert_eq!(response.status(), 200);
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        webhooks.len(),
+        "{list}"
+    );
+
+    // The admin token opens the admin API; the demo's own sink answers.
+    let response = client
+        .get(format!("{base}/admin/v1/tenants"))
+        .bearer_auth(demo["admin_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tenants: Value = response.json().await.unwrap();
+    assert_eq!(tenants["data"][0]["id"], demo["tenant"]["id"]);
+    assert!(stdout.contains(demo["provider_token"].as_str().unwrap()));
     let sink: Value = client
-        .get(format!("{base}/v0/newsletter-sink"))
+        .get(&sink_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(sink["data"].is_array(), "{sink}");
+
+    // The printed `plugin run` command of the newsletter connector delivers to that sink.
+    let command = stdout
+        .lines()
+        .find(|line| line.contains("newsletter-connector.wasm"))
+        .unwrap();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert!(
+        words.iter().all(|w| !w.starts_with('\'')),
+        "no quoting expected in temp paths: {command}"
+    );
+    let out = Command::new(words[0])
+        .args(&words[1..])
+        .env("HOOKHOST_DATA_DIR", dir.path())
+        .env_remove("HOOKHOST_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command}: {}", text(&out.stdout));
+    let sink: Value = client
+        .get(&sink_url)
         .send()
         .await
         .unwrap()
@@ -211,14 +569,27 @@ async fn demo_serves_the_bundled_plugins_and_writes_its_commands() {
         sink["data"][0]["email"], "erika.mustermann@example.com",
         "{sink}"
     );
-
-    for wasm in [
-        "echo",
-        "valuation",
-        "newsletter-connector",
-        "order-validator",
-    ] {
-        assert!(dir.path().join(format!("plugins/{wasm}.wasm")).exists());
-    }
     child.kill().await.unwrap();
+}
+
+/// The demo's printed banner, up to its last line.
+async fn read_banner(child: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncBufReadExt as _;
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut banner = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("Ctrl-C stops the demo") {
+                return;
+            }
+        }
+        panic!("the demo's output ended early: {banner}");
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the demo printed its banner within a minute");
+    banner
 }

@@ -181,7 +181,7 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
         let untouched = w.host.store().webhook(&w.provider, id).await.unwrap();
         assert_eq!(untouched.statistics.total, 0, "{id} was not triggered");
     }
-    let (calls, total) = w.host.store().list_calls(&address.id, 0, 10).await.unwrap();
+    let (calls, total) = w.host.store().list_calls(&address.id, None, 0, 10).await.unwrap();
     assert_eq!((total, calls[0].trigger.as_str()), (1, "smartml"));
 
     // Several actions: each its own result, in order; the failing one yields 97 on top.

@@ -26,6 +26,7 @@ CREATE INDEX deliveries_webhook ON deliveries (webhook_id, created_at);
 CREATE TABLE calls (
     id           TEXT PRIMARY KEY,
     webhook_id   TEXT NOT NULL,
+    tenant_id    TEXT NOT NULL,
     delivery_id  TEXT,
     attempt      BIGINT NOT NULL,
     trigger      TEXT NOT NULL,

@@ -170,6 +170,7 @@ async fn execute(
         .recorder
         .record(CallRecord {
             webhook_id: webhook.id.clone(),
+            tenant_id: tenant_id.clone(),
             delivery_id: None,
             attempt: 1,
             trigger: "ivanti".into(),

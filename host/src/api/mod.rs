@@ -1,6 +1,7 @@
 //! The HTTP APIs, one module per dialect or resource; only these modules know HTTP.
 //!
 //! - [`webhooks`]: the MPT webhook registry, `/public/v1/notifications/webhooks…`.
+//! - [`calls`]: a webhook's call log, resend, test calls.
 //! - [`components`]: component upload and management, `/public/v1/components…`.
 //! - [`admin`]: the operator's API, `/admin/v1/…`.
 //! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
@@ -10,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod calls;
 pub mod components;
 pub mod ivanti;
 pub mod problem;
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(webhooks::router())
+        .merge(calls::router())
         .merge(components::router())
         .merge(admin::router())
         .merge(smartml::router())

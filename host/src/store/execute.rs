@@ -57,6 +57,8 @@ pub enum AttemptEnd {
 pub struct CallRecord {
     /// The webhook called.
     pub webhook_id: String,
+    /// The tenant on whose behalf it was called (tenants see only their own calls).
+    pub tenant_id: String,
     /// The delivery it belonged to (async calls).
     pub delivery_id: Option<String>,
     /// 1 for the first attempt.
@@ -252,11 +254,12 @@ impl Store {
         for r in records {
             let text = serde_json::to_string(&r.call).expect("serializable");
             sqlx::query(
-                "INSERT INTO calls (id, webhook_id, delivery_id, attempt, trigger, success, call, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(new_id("CAL"))
             .bind(&r.webhook_id)
+            .bind(&r.tenant_id)
             .bind(&r.delivery_id)
             .bind(r.attempt)
             .bind(&r.trigger)
@@ -275,18 +278,27 @@ impl Store {
         Ok(())
     }
 
-    /// A page of webhook `id`'s call log, newest first, and the total.
-    pub async fn list_calls(&self, webhook_id: &str, offset: i64, limit: i64) -> Result<(Vec<LoggedCall>, i64)> {
-        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE webhook_id = $1")
+    /// A page of webhook `id`'s call log, newest first, and the total; with `tenant_id`,
+    /// only that tenant's calls.
+    pub async fn list_calls(
+        &self,
+        webhook_id: &str,
+        tenant_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<LoggedCall>, i64)> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE webhook_id = $1 AND ($2 = '' OR tenant_id = $2)")
             .bind(webhook_id)
+            .bind(tenant_id.unwrap_or(""))
             .fetch_one(self.pool())
             .await?
             .try_get("n")?;
         let rows = sqlx::query(
             "SELECT id, delivery_id, attempt, trigger, call FROM calls WHERE webhook_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+             AND ($2 = '' OR tenant_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
         )
         .bind(webhook_id)
+        .bind(tenant_id.unwrap_or(""))
         .bind(limit)
         .bind(offset)
         .fetch_all(self.pool())
@@ -305,6 +317,52 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         Ok((calls, total))
+    }
+
+    /// The delivery behind logged call `call_id` of webhook `webhook_id` (visible to
+    /// `tenant_id` when given); `None` for synchronous calls.
+    pub async fn call_delivery(&self, webhook_id: &str, call_id: &str, tenant_id: Option<&str>) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT delivery_id FROM calls WHERE id = $1 AND webhook_id = $2 AND ($3 = '' OR tenant_id = $3)",
+        )
+        .bind(call_id)
+        .bind(webhook_id)
+        .bind(tenant_id.unwrap_or(""))
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+        Ok(row.try_get("delivery_id")?)
+    }
+
+    /// Makes delivery `id` due again now (a resend: same delivery id, so the receiver can
+    /// recognise it).
+    pub async fn resend_delivery(&self, id: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, \
+             leased_by = NULL, updated_at = $1 WHERE id = $2 AND status <> 'in_flight'",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(super::StoreError::Conflict(format!("delivery {id} is being delivered right now")));
+        }
+        Ok(())
+    }
+
+    /// Puts a claimed delivery back without counting an attempt (its webhook is busy).
+    pub async fn postpone_delivery(&self, id: &str, worker: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, \
+             leased_by = NULL WHERE id = $2 AND leased_by = $3 AND status = 'in_flight'",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Remembers a smartml (token, timestamp, hmac) until `expires_at`; false when it was

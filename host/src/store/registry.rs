@@ -314,6 +314,25 @@ impl Store {
             )));
         }
         self.tenant(tenant_id).await?;
+        // Activating must not bring two webhooks with the same Ivanti extension within the
+        // tenant's reach.
+        let clash = sqlx::query(
+            "SELECT n.extension FROM webhooks n WHERE n.service_id = $1 AND n.extension IS NOT NULL \
+             AND n.extension IN (SELECT w.extension FROM webhooks w WHERE w.service_id <> $1 \
+             AND w.extension IS NOT NULL AND w.service_id IN ( \
+                 SELECT service_id FROM activations WHERE tenant_id = $2 \
+                 UNION SELECT id FROM services WHERE tenant_id = $2))",
+        )
+        .bind(service_id)
+        .bind(tenant_id)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(row) = clash {
+            let extension: String = row.try_get("extension")?;
+            return Err(StoreError::Conflict(format!(
+                "activating {service_id} would give tenant {tenant_id} two webhooks with the extension {extension:?}"
+            )));
+        }
         let activation = Activation {
             tenant_id: tenant_id.to_owned(),
             service_id: service_id.to_owned(),

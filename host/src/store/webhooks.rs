@@ -297,19 +297,20 @@ impl Store {
         extension: &str,
         except: Option<&str>,
     ) -> Result<()> {
-        // Tenants that reach this service: its owner (private) or those who activated it.
-        let sql = "SELECT w.id FROM webhooks w WHERE w.extension = $1 AND w.id <> $2 AND ( \
-              w.service_id IN (SELECT a2.service_id FROM activations a1 \
-                  JOIN activations a2 ON a1.tenant_id = a2.tenant_id WHERE a1.service_id = $3) \
-              OR w.service_id IN (SELECT s.id FROM services s WHERE s.tenant_id = $4) \
-              OR w.service_id IN (SELECT a.service_id FROM activations a WHERE a.tenant_id = $4) \
-              OR w.service_id = $3)";
-        let tenant = service.tenant_id.clone().unwrap_or_default();
+        // The tenants that reach this service (its owner, those who activated it), and every
+        // webhook any of them reaches: none of those may carry the same extension.
+        let sql = "SELECT w.id FROM webhooks w WHERE w.extension = $1 AND w.id <> $2 AND w.service_id IN ( \
+              SELECT a.service_id FROM activations a WHERE a.tenant_id IN (SELECT t.tenant_id FROM ( \
+                  SELECT tenant_id FROM activations WHERE service_id = $3 \
+                  UNION SELECT tenant_id FROM services WHERE id = $3 AND tenant_id IS NOT NULL) t) \
+              UNION SELECT s.id FROM services s WHERE s.tenant_id IN (SELECT t.tenant_id FROM ( \
+                  SELECT tenant_id FROM activations WHERE service_id = $3 \
+                  UNION SELECT tenant_id FROM services WHERE id = $3 AND tenant_id IS NOT NULL) t) \
+              UNION SELECT $3)";
         let clash = sqlx::query(sql)
             .bind(extension)
             .bind(except.unwrap_or(""))
             .bind(&service.id)
-            .bind(&tenant)
             .fetch_optional(self.pool())
             .await?;
         match clash {
@@ -532,14 +533,25 @@ impl Store {
     /// Deletes webhook `id` owned by `scope`.
     pub async fn delete_webhook(&self, scope: &Scope, id: &str) -> Result<()> {
         self.owned_webhook(scope, id).await?;
+        // Its planned deliveries and its call log go with it.
+        let mut tx = self.pool().begin().await?;
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM webhooks WHERE {} AND id = $2",
             owned(scope)
         )))
         .bind(scope.id())
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1 AND status <> 'in_flight'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM calls WHERE webhook_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         self.changed();
         Ok(())
     }
