@@ -396,7 +396,7 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
 }
 
 /// Said under every credential the CLI prints: nothing can show it again.
-const SHOWN_ONCE: &str = "  (shown once: only a hash is stored, so store it now)";
+const SHOWN_ONCE: &str = "  (shown once: no command or API shows it again, so store it now)";
 
 fn none_if_empty(text: &str) -> &str {
     if text.is_empty() { "none" } else { text }

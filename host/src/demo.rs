@@ -532,10 +532,57 @@ fn render(
     for (comment, url, header) in curls {
         let _ = writeln!(out, "  # {comment}\n  curl -s {url} -H {}", sh(header));
     }
+
+    // Running webhooks: synchronously (Ivanti, test calls) and through the outbox (smartml).
+    let json_header = sh("Content-Type: application/json");
+    let _ = writeln!(
+        out,
+        "  # Ivanti Webhooks/Execute: the echo component answers at once\n  \
+         curl -s -X POST {} -H {} -H {json_header} -d {}",
+        sh(&format!(
+            "{base}/api/rest/Webhooks/Execute?extension=EchoWebhook"
+        )),
+        sh(&tenant_key),
+        sh(r#"{"Subject":"Drucker im 2. OG klemmt","Priority":"2"}"#),
+    );
+    for webhook in &seeded.webhooks {
+        let Some(plugin) = plugins.iter().find(|p| p.name == webhook.plugin) else {
+            continue;
+        };
+        if !matches!(plugin.name, "valuation" | "newsletter-connector") {
+            continue;
+        }
+        let body = json!({"tenantId": t.id, "recordId": plugin.record, "payload": plugin.sample});
+        let _ = writeln!(
+            out,
+            "  # a test call of the {} webhook with its sample payload\n  \
+             curl -s -X POST {base}/public/v1/notifications/webhooks/{}/test -H {} -H {json_header} -d {}",
+            plugin.name,
+            webhook.demo.id,
+            sh(&provider),
+            sh(&body.to_string()),
+        );
+    }
     let _ = writeln!(
         out,
         "  # what the newsletter connector delivered to the demo's newsletter service\n  curl -s {sink_url}"
     );
+    if let Some(echo) = seeded.webhooks.iter().find(|w| w.plugin == "echo") {
+        let action = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
+        let _ = writeln!(
+            out,
+            "  # smartml executeMarketplaceWebhooks for task 301 (HMAC v2, needs openssl): the echo\n  \
+             # webhook runs in the background; its call log shows the delivery\n  \
+             token={}; secret={}; ts=$(date +%s); action={action}\n  \
+             hmac=$(printf '%s' \"$ts${{token}}executeMarketplaceWebhooks$action\" | openssl dgst -sha256 -hmac \"$secret\" -binary | base64)\n  \
+             curl -s {base}/api/stable/api.php -d '{{\"token\":\"'$token'\",\"request\":{{\"actions\":[{{\"actionid\":\"'$action'\",\"resourceid\":\"301\",\"resourcetype\":\"executeMarketplaceWebhooks\",\"identifier\":\"\",\"timestamp\":'$ts',\"hmac\":\"'$hmac'\",\"hmac_version\":\"2\",\"parameters\":{{\"module\":\"task\"}}}}]}}}}'\n  \
+             curl -s {base}/public/v1/notifications/webhooks/{}/calls -H {}",
+            t.smartml_token,
+            t.smartml_secret,
+            echo.demo.id,
+            sh(&provider),
+        );
+    }
 
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())

@@ -314,9 +314,25 @@ async fn services_and_activations(db: Db) {
 
     let list = get(&host, "/admin/v1/services").await;
     assert_eq!(list["$meta"]["pagination"]["total"], 2);
-    let page = get(&host, "/admin/v1/services?offset=1&limit=1").await;
-    assert_eq!(page["data"].as_array().unwrap().len(), 1);
-    assert_eq!(page["data"][0]["id"], private["id"]);
+    // Pages of one: both services, each once (created in the same millisecond, their order
+    // is the ids').
+    let mut paged = Vec::new();
+    for offset in 0..2 {
+        let page = get(
+            &host,
+            &format!("/admin/v1/services?offset={offset}&limit=1"),
+        )
+        .await;
+        assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+        paged.push(page["data"][0]["id"].as_str().unwrap().to_owned());
+    }
+    paged.sort();
+    let mut expected = vec![
+        service_id.to_owned(),
+        private["id"].as_str().unwrap().to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(paged, expected);
 
     let body = json!({"tenantId": tenant_id, "serviceId": service_id,
                       "parameters": {"price_per_sqm.default": "3400"}});

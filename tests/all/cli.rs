@@ -519,6 +519,28 @@ async fn demo_serves_a_seeded_registry_and_writes_its_credentials() {
         "{list}"
     );
 
+    // The Ivanti extension reaches the echo component, synchronously.
+    let response = client
+        .post(format!(
+            "{base}/api/rest/Webhooks/Execute?extension=EchoWebhook"
+        ))
+        .header(
+            "authorization",
+            format!(
+                "rest_api_key={}",
+                demo["tenant"]["rest_api_key"].as_str().unwrap()
+            ),
+        )
+        .header("content-type", "application/json")
+        .body(r#"{"Subject":"Drucker klemmt"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["payload"]["Subject"], "Drucker klemmt", "{echoed}");
+    assert_eq!(echoed["tenant"]["id"], demo["tenant"]["id"]);
+
     // The admin token opens the admin API; the demo's own sink answers.
     let response = client
         .get(format!("{base}/admin/v1/tenants"))

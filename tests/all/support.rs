@@ -201,10 +201,10 @@ pub async fn fresh_store(db: Db) -> (hookhost::store::Store, StoreGuard) {
     (hookhost::store::Store::open(&url).await.unwrap(), guard)
 }
 
-/// Keeps a test database alive.
+/// Keeps a test database alive; dropping it removes the database.
 pub enum StoreGuard {
-    Dir(tempfile::TempDir),
-    Pg(PgDatabase),
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Pg(#[allow(dead_code)] PgDatabase),
 }
 
 /// The admin token of every [`TestHost`].

@@ -87,9 +87,6 @@ pub fn format_time(ms: i64) -> String {
     at.format(&format).unwrap_or_default()
 }
 
-/// Former name of [`format_time`].
-pub use format_time as webhooks_time;
-
 /// Whether every criterion (dotted path → expected text) holds in `payload`: exact string
 /// equality; numbers and booleans compare by their JSON text.
 pub fn criteria_match(criteria: &std::collections::BTreeMap<String, String>, payload: &serde_json::Value) -> bool {
@@ -97,7 +94,9 @@ pub fn criteria_match(criteria: &std::collections::BTreeMap<String, String>, pay
         let found = path.split('.').try_fold(payload, |value, key| value.get(key));
         match found {
             Some(serde_json::Value::String(s)) => s == expected,
-            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v.to_string() == *expected,
+            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                serde_json::from_str::<serde_json::Value>(expected).is_ok_and(|e| e == *v)
+            }
             _ => false,
         }
     })
