@@ -105,7 +105,11 @@ impl FromRequestParts<AppState> for Admin {
         let credential = credential(parts).ok_or_else(Problem::unauthorized)?;
         match &state.config.admin_token {
             Some(admin) if constant_time_eq(admin.as_bytes(), credential.as_bytes()) => Ok(Admin),
-            _ => Err(Problem::unauthorized()),
+            Some(_) => Err(Problem::unauthorized()),
+            None => Err(Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "the admin API is disabled: set admin_token in the configuration",
+            )),
         }
     }
 }
