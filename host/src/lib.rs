@@ -12,6 +12,8 @@
 //! - [`delivery`]: outbox workers: claim, run, record, retry.
 //! - [`recorder`]: statistics and the call log, written off the hot path.
 //! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
+//! - [`process`]: the process manager: templates, processes, the durable step schedule.
+//! - [`scaffold`]: `hookhost plugin new` for Rust, Python and JavaScript.
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
 //! - [`server`]: starting the HTTP server (`serve`).
 //! - [`demo`]: `hookhost demo`: a seeded server on an embedded SQLite.
@@ -25,9 +27,11 @@ pub mod crypto;
 pub mod delivery;
 pub mod demo;
 pub mod exec;
+pub mod process;
 pub mod recorder;
 pub mod remote;
 pub mod runner;
+pub mod scaffold;
 pub mod sandbox;
 pub mod server;
 pub mod store;

@@ -6,6 +6,7 @@
 //! - [`admin`]: the operator's API, `/admin/v1/…`.
 //! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
 //! - [`ivanti`]: Ivanti `Webhooks/Execute`.
+//! - [`processes`]: process templates and processes, `/api/v1/…`.
 //! - [`problem`]: the one place REST errors become responses.
 //! - [`auth`]: who is calling.
 
@@ -15,6 +16,7 @@ pub mod calls;
 pub mod components;
 pub mod ivanti;
 pub mod problem;
+pub mod processes;
 pub mod smartml;
 pub mod webhooks;
 
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(smartml::router())
         .merge(ivanti::router())
+        .merge(processes::router())
         .with_state(state)
 }
 

@@ -1,0 +1,1 @@
+//! The process manager (placeholder, filled in next).

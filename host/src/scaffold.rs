@@ -1,0 +1,1 @@
+//! `hookhost plugin new` (placeholder, filled in next).
