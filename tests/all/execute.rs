@@ -368,3 +368,21 @@ async fn ivanti_error_bodies_are_exact(db: Db) {
     let (status, _) = ivanti(&w, Some("MyTestWebhook"), &auth, json, "<xml/>".into()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the Content-Type must agree with the body");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smartml_record_elements_reach_the_valuation_plugin() {
+    let w = world(Db::Sqlite).await;
+    let valuation = w.component_webhook(hookhost::plugins::VALUATION, |s| s.modules = vec!["estate".into()]).await;
+    let elements = json!({"kaufpreis": 350000, "wohnflaeche": 92, "plz": "52062", "ort": "Aachen"});
+    let action = w.action("executeMarketplaceWebhooks", "15005", json!({"module": "estate", "elements": elements}));
+    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [action]}})).await;
+    assert_eq!(body["status"]["errorcode"], 0, "{body}");
+    let called = w.webhook_after_calls(&valuation.id, 1).await;
+    let outcome: Value = serde_json::from_str(&called.last_success.expect("valued").response).unwrap();
+    assert_eq!(outcome["recordId"], "15005");
+    assert!(outcome["marketValue"].as_f64().unwrap() > 100_000.0, "{outcome}");
+
+    let bad = w.action("executeMarketplaceWebhooks", "15006", json!({"module": "estate", "elements": [1]}));
+    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [bad]}})).await;
+    assert_eq!(body["response"]["results"][0]["status"]["errorcode"], 20);
+}

@@ -290,12 +290,19 @@ async fn execute_marketplace_webhooks(
         .webhooks_for_module(tenant_id, module)
         .await
         .map_err(|e| internal("resolving webhooks", &e))?;
-    let trigger = json!({
+    let mut trigger = json!({
         "tenant": {"id": tenant.id, "name": tenant.name},
         "module": module,
         "recordId": record_id,
         "event": "update",
     });
+    // Our extension: the caller may pass the saved record's fields as `parameters.elements`
+    // (the shape smartml uses for records), so handlers need not fetch the record back.
+    match parameters.get("elements") {
+        None => {}
+        Some(elements @ Value::Object(_)) => trigger["elements"] = elements.clone(),
+        Some(_) => return Err(SmartError::new(20)),
+    }
     let payload = trigger.to_string();
     let mut planned = Vec::new();
     for webhook in webhooks.iter().filter(|w| super::criteria_match(&w.criteria, &trigger)) {
