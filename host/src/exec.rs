@@ -82,6 +82,7 @@ pub struct Executor {
     remote: crate::remote::RemoteClient,
     /// Loaded components by component id (ids are immutable: a new upload is a new id).
     plugins: Arc<Mutex<HashMap<String, Arc<Plugin>>>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The first [`RESPONSE_EXCERPT_BYTES`] of `text`, cut at a character boundary.
@@ -124,7 +125,17 @@ impl Executor {
     /// An executor over `store` and `runtime`.
     pub fn new(store: Store, runtime: Runtime, remote: crate::remote::RemoteClient) -> Self {
         let lookups = crate::cache::Lookups::new(store.clone());
-        Executor { store, lookups, runtime, remote, plugins: Arc::default() }
+        Executor { store, lookups, runtime, remote, plugins: Arc::default(), metrics: Arc::default() }
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The runtime the executor runs components in.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The cached registry lookups shared by the execute paths.
@@ -148,6 +159,17 @@ impl Executor {
 
     /// Runs `webhook` once for `tenant_id` with `trigger`.
     pub async fn run(&self, webhook: &Webhook, tenant_id: &str, trigger: &Trigger) -> Attempt {
+        let clock = std::time::Instant::now();
+        let attempt = self.attempt(webhook, tenant_id, trigger).await;
+        let outcome = match &attempt.result {
+            Ok(_) => "ok",
+            Err(failure) => failure.kind.as_str(),
+        };
+        self.metrics.observe_call(&trigger.source, outcome, clock.elapsed().as_secs_f64());
+        attempt
+    }
+
+    async fn attempt(&self, webhook: &Webhook, tenant_id: &str, trigger: &Trigger) -> Attempt {
         let started = now_ms();
         let result = match &webhook.handler {
             Handler::Component(id) => self.run_component(webhook, id, tenant_id, trigger).await,

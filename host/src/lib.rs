@@ -7,6 +7,7 @@
 //! - [`store`]: the database (SQLite or PostgreSQL): registry, webhooks, key-value store.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`cache`]: short-lived caches of registry lookups for the execute path.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`exec`]: runs one webhook once (component or URL), for every caller.
 //! - [`remote`]: calls to URL handlers: SSRF guard, signing, timeouts.
 //! - [`delivery`]: outbox workers: claim, run, record, retry.
@@ -27,6 +28,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod demo;
 pub mod exec;
+pub mod metrics;
 pub mod process;
 pub mod recorder;
 pub mod remote;

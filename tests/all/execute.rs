@@ -386,3 +386,19 @@ async fn smartml_record_elements_reach_the_valuation_plugin() {
     let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [bad]}})).await;
     assert_eq!(body["response"]["results"][0]["status"]["errorcode"], 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_and_show_the_outbox() {
+    let w = world(Db::Sqlite).await;
+    w.component_webhook(ECHO, |s| s.extension = Some("Metered".into())).await;
+    let auth = format!("rest_api_key={}", w.rest_key);
+    for _ in 0..3 {
+        let (status, _) = ivanti(&w, Some("Metered"), &auth, "application/json", "{}".into()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let text = w.host.client.get(w.host.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"hookhost_calls_total{source="ivanti",outcome="ok"} 3"#), "{text}");
+    assert!(text.contains("hookhost_call_duration_seconds_count{source=\"ivanti\"} 3"), "{text}");
+    assert!(text.contains("hookhost_outbox_deliveries{status=\"pending\"} 0"), "{text}");
+    assert!(text.contains("hookhost_components_compiled"), "{text}");
+}

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(webhooks::router())
         .merge(calls::router())
         .merge(components::router())
@@ -60,6 +61,18 @@ pub fn router(state: AppState) -> Router {
         .merge(ivanti::router())
         .merge(processes::router())
         .with_state(state)
+}
+
+/// Prometheus text exposition.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let outbox = state.store.delivery_counts().await.unwrap_or_default();
+    let text = state.executor.metrics().render(&outbox, state.runtime.stats());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 /// Ready when the database answers.

@@ -1,0 +1,102 @@
+//! Prometheus metrics, served at `/metrics`.
+//!
+//! Calls are counted by where they came from and how they ended, with their durations;
+//! the outbox and the compile cache are read at scrape time, so the figures are the
+//! database's and the runtime's own, not a copy that could drift.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    /// `smartml`, `ivanti`, `test`, `process`, …
+    source: String,
+    /// `ok` or the failure kind.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+/// The process's metrics.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    durations: Family<SourceLabel, Histogram>,
+    deliveries: Family<StatusLabel, Gauge>,
+    compiled: Gauge,
+    loaded_from_disk: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hookhost");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register("calls", "Webhook calls by source and outcome", calls.clone());
+        let durations = Family::<SourceLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0])
+        });
+        registry.register("call_duration_seconds", "Duration of webhook calls", durations.clone());
+        let deliveries = Family::<StatusLabel, Gauge>::default();
+        registry.register("outbox_deliveries", "Outbox rows by status (read at scrape)", deliveries.clone());
+        let compiled = Gauge::default();
+        registry.register("components_compiled", "Components compiled by this process", compiled.clone());
+        let loaded_from_disk = Gauge::default();
+        registry.register(
+            "components_loaded_from_disk",
+            "Components loaded from the on-disk artifact cache by this process",
+            loaded_from_disk.clone(),
+        );
+        Metrics { registry, calls, durations, deliveries, compiled, loaded_from_disk }
+    }
+
+    /// Counts one call.
+    pub fn observe_call(&self, source: &str, outcome: &str, seconds: f64) {
+        self.calls
+            .get_or_create(&CallLabels { source: source.to_owned(), outcome: outcome.to_owned() })
+            .inc();
+        self.durations.get_or_create(&SourceLabel { source: source.to_owned() }).observe(seconds);
+    }
+
+    /// The text exposition, with the scrape-time figures set first.
+    pub fn render(
+        &self,
+        outbox: &std::collections::BTreeMap<String, i64>,
+        runtime: crate::sandbox::RuntimeStats,
+    ) -> String {
+        for status in ["pending", "in_flight", "succeeded", "failed"] {
+            let n = outbox.get(status).copied().unwrap_or(0);
+            self.deliveries.get_or_create(&StatusLabel { status: status.to_owned() }).set(n);
+        }
+        self.compiled.set(runtime.compiled as i64);
+        self.loaded_from_disk.set(runtime.loaded_from_disk as i64);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
