@@ -47,6 +47,8 @@ pub enum Command {
     Admin(AdminArgs),
     /// Apply the pending database migrations and say which.
     Migrate,
+    /// A tenant's process templates and processes, in the configured database.
+    Process(crate::process::cli::ProcessArgs),
 }
 
 /// `hookhost admin …`: the admin API's operations, straight on the configured database (no
@@ -148,6 +150,8 @@ pub enum ListWhat {
 /// `hookhost plugin …`
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Start a plugin project (Rust, Python or JavaScript) that builds and passes `check`.
+    New(NewArgs),
     /// Invoke a component once, under production limits, and print what happened.
     Run(RunArgs),
     /// Validate a component against the WIT world and describe it.
@@ -158,6 +162,19 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `hookhost plugin new` arguments.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name: lowercase letters, digits and hyphens (`address-check`).
+    pub name: String,
+    /// The language of the project.
+    #[arg(long, value_enum)]
+    pub lang: crate::scaffold::Lang,
+    /// The folder to create the project in (as `<DIR>/<name>`).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `hookhost plugin run` arguments.
@@ -253,6 +270,11 @@ pub fn main() -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Plugin(PluginCommand::Run(args)) => rt.block_on(plugin_run(&config, args)),
+        Command::Plugin(PluginCommand::New(args)) => {
+            let project = crate::scaffold::create(&args.name, args.lang, &args.dir)?;
+            print!("{}", project.next_steps());
+            Ok(0)
+        }
         Command::Admin(args) => {
             rt.block_on(run_admin(&config, args))?;
             Ok(0)
@@ -261,6 +283,7 @@ pub fn main() -> anyhow::Result<i32> {
             rt.block_on(migrate(&config))?;
             Ok(0)
         }
+        Command::Process(args) => rt.block_on(crate::process::cli::run(&config, args)),
     }
 }
 

@@ -41,6 +41,10 @@ pub struct Config {
     pub smartml: SmartmlConfig,
     /// The component sandbox.
     pub sandbox: SandboxConfig,
+    /// The process manager's step scheduler.
+    pub process: crate::process::ProcessConfig,
+    /// The SMTP server for overdue-process e-mails.
+    pub smtp: crate::process::SmtpConfig,
 }
 
 /// `[outbound]` settings.
@@ -55,6 +59,9 @@ pub struct OutboundConfig {
     pub timeout_ms: u64,
     /// `iss` claim of the bearer JWT sent with every call.
     pub issuer: String,
+    /// After a secret rotation, the previous secret keeps signing (next to the new one) this
+    /// many hours, so receivers can switch without losing calls.
+    pub secret_grace_hours: u64,
 }
 
 /// `[smartml]` settings.
@@ -134,6 +141,35 @@ impl Config {
             s.defaults.fuel.is_none() || s.fuel,
             "sandbox.defaults.fuel needs sandbox.fuel = true"
         );
+        let (o, d) = (&self.outbound, &self.delivery);
+        anyhow::ensure!(
+            o.connect_timeout_ms > 0,
+            "outbound.connect_timeout_ms must be positive"
+        );
+        anyhow::ensure!(o.timeout_ms > 0, "outbound.timeout_ms must be positive");
+        anyhow::ensure!(
+            o.secret_grace_hours <= 24 * 30,
+            "outbound.secret_grace_hours must be at most 720 (30 days)"
+        );
+        anyhow::ensure!(d.concurrency > 0, "delivery.concurrency must be at least 1");
+        anyhow::ensure!(
+            d.per_webhook_concurrency > 0,
+            "delivery.per_webhook_concurrency must be at least 1"
+        );
+        anyhow::ensure!(d.poll_ms > 0, "delivery.poll_ms must be positive");
+        anyhow::ensure!(
+            d.auto_disable_after >= 0,
+            "delivery.auto_disable_after must be 0 (never) or more"
+        );
+        anyhow::ensure!(
+            d.retention_days > 0,
+            "delivery.retention_days must be at least 1"
+        );
+        anyhow::ensure!(
+            d.prune_interval_ms > 0,
+            "delivery.prune_interval_ms must be positive"
+        );
+        crate::process::validate_config(&self.process, &self.smtp)?;
         let longest_call = s.ceilings.timeout_ms.max(self.outbound.timeout_ms) as i64;
         anyhow::ensure!(
             self.delivery.lease_ms > longest_call,

@@ -4,16 +4,24 @@
 //! Every host process runs workers. A claimed row carries a lease longer than any call may
 //! take; a worker that dies leaves leases that expire, and the rows become due again for any
 //! instance. Delivery is at least once: the delivery id is stable across retries and is sent
-//! as `webhook-id`, the receiver's idempotency key.
+//! as `webhook-id`, the receiver's idempotency key. A crash redelivers at most what was in
+//! flight (`delivery.concurrency` per process).
+//!
+//! When the host disables a webhook by itself (410 Gone, or `auto_disable_after` failures in
+//! a row) it writes a notification for the owner in the same transaction and logs a warning.
+//! A sibling task prunes what retention no longer keeps (call log, finished deliveries,
+//! notifications, expired secrets) every `prune_interval_ms`.
 
 use crate::exec::{Executor, Trigger, parse_event};
 use crate::recorder::Recorder;
-use crate::store::{AttemptEnd, CallRecord, Delivery, Scope, Store, StoreError, now_ms};
+use crate::store::{AttemptEnd, CallRecord, Delivery, Store, StoreError, Webhook, now_ms};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, watch};
+use std::time::Instant;
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 /// Standard Webhooks' suggested schedule: delays (seconds) before each retry.
 pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
@@ -35,8 +43,10 @@ pub struct DeliveryConfig {
     pub per_webhook_concurrency: usize,
     /// Disable a webhook after this many failures in a row (0: never).
     pub auto_disable_after: i64,
-    /// Keep the call log this many days.
+    /// Keep the call log, finished deliveries and notifications this many days.
     pub retention_days: i64,
+    /// How often the retention task runs, in ms.
+    pub prune_interval_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -49,6 +59,7 @@ impl Default for DeliveryConfig {
             per_webhook_concurrency: 8,
             auto_disable_after: 100,
             retention_days: 30,
+            prune_interval_ms: 300_000,
         }
     }
 }
@@ -65,6 +76,7 @@ pub fn retry_delay(schedule: &[u64], retry: usize) -> Option<Duration> {
 pub struct Workers {
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
 }
 
 impl Workers {
@@ -72,6 +84,7 @@ impl Workers {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.done).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.retention).await;
     }
 }
 
@@ -112,41 +125,224 @@ impl Drop for BusySlot {
     }
 }
 
+/// Per-webhook lookups of the delivery path (the webhook, its signing secrets), reused while
+/// younger than [`crate::cache::TTL`] and while the store's generation has not moved: the
+/// rule of [`crate::cache`]. A change made through this process (disable, rotate, delete) is
+/// seen at once; one made by another instance within the TTL. Errors are not cached.
+pub(crate) struct WebhookCache<V> {
+    map: std::sync::Mutex<HashMap<String, (u64, Instant, V)>>,
+}
+
+impl<V: Clone> WebhookCache<V> {
+    /// Entries kept before the cache is cleared.
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub(crate) fn new() -> Self {
+        WebhookCache {
+            map: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) async fn get_or_load<F, Fut>(
+        &self,
+        store: &Store,
+        webhook_id: &str,
+        load: F,
+    ) -> Result<V, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, StoreError>>,
+    {
+        let generation = store.generation();
+        {
+            let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((g, at, value)) = map.get(webhook_id)
+                && *g == generation
+                && at.elapsed() < crate::cache::TTL
+            {
+                return Ok(value.clone());
+            }
+        }
+        let value = load().await?;
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            webhook_id.to_owned(),
+            (generation, Instant::now(), value.clone()),
+        );
+        Ok(value)
+    }
+}
+
+/// What the tasks of one worker pool share.
+struct Shared {
+    finisher: Finisher,
+    webhooks: WebhookCache<Webhook>,
+}
+
+/// Most attempt ends written in one transaction.
+const FINISH_BATCH: usize = 256;
+
+/// One finished attempt waiting to be written.
+struct Finish {
+    id: String,
+    end: AttemptEnd,
+    written: oneshot::Sender<()>,
+}
+
+/// Writes how attempts ended with group commit: whatever finished while the previous batch
+/// was being written goes in the next transaction. Sixty-four calls finishing at once cost one
+/// write, not sixty-four racing for SQLite's single writer. A call keeps its concurrency slot
+/// until its end is written, so what a crash can repeat stays bounded by
+/// `delivery.concurrency`.
+#[derive(Clone)]
+struct Finisher {
+    tx: mpsc::Sender<Finish>,
+}
+
+impl Finisher {
+    fn start(store: Store, worker_id: String) -> Finisher {
+        let (tx, mut rx) = mpsc::channel::<Finish>(FINISH_BATCH * 4);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(FINISH_BATCH);
+            while rx.recv_many(&mut batch, FINISH_BATCH).await > 0 {
+                let ends: Vec<(String, AttemptEnd)> = batch
+                    .iter()
+                    .map(|f| (f.id.clone(), f.end.clone()))
+                    .collect();
+                for attempt in 1..=5u64 {
+                    match store.finish_attempts(&worker_id, &ends).await {
+                        Ok(_) => break,
+                        Err(error) if attempt < 5 => {
+                            tracing::warn!(error = %error, attempt, deliveries = ends.len(), "recording attempts failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        // The leases expire and the deliveries run again: at least once holds.
+                        Err(error) => {
+                            tracing::error!(error = %error, deliveries = ends.len(), "giving up on recording attempts")
+                        }
+                    }
+                }
+                for finish in batch.drain(..) {
+                    let _ = finish.written.send(());
+                }
+            }
+        });
+        Finisher { tx }
+    }
+
+    /// Queues the end of delivery `id`'s attempt and waits until it is written.
+    async fn finish(&self, id: &str, end: AttemptEnd) {
+        let (written, wait) = oneshot::channel();
+        if self
+            .tx
+            .send(Finish {
+                id: id.to_owned(),
+                end,
+                written,
+            })
+            .await
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Runs retention passes every `config.prune_interval_ms` until `stopped` flips.
+async fn retention_loop(store: Store, config: DeliveryConfig, mut stopped: watch::Receiver<bool>) {
+    let every = Duration::from_millis(config.prune_interval_ms.max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = stopped.changed() => return,
+        }
+        if *stopped.borrow() {
+            return;
+        }
+        let before = now_ms() - config.retention_days.max(0) * 86_400_000;
+        match store.prune(before).await {
+            Ok(report) if report == Default::default() => {}
+            Ok(report) => tracing::info!(
+                ?report,
+                retention_days = config.retention_days,
+                "pruned old records"
+            ),
+            Err(error) => tracing::warn!(error = %error, "pruning old records failed"),
+        }
+    }
+}
+
 impl Deliverer {
-    /// Starts the claim loop.
+    /// Starts the claim loop and the retention task.
     pub fn start(self, grace: Duration) -> Workers {
         let (stop, mut stopped) = watch::channel(false);
+        let retention = tokio::spawn(retention_loop(
+            self.store.clone(),
+            self.config.clone(),
+            stop.subscribe(),
+        ));
         let done = tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+            let shared = Arc::new(Shared {
+                finisher: Finisher::start(self.store.clone(), self.worker_id.clone()),
+                webhooks: WebhookCache::new(),
+            });
+            let gather = (self.config.concurrency / 4).max(1);
+            // Whether the last claim found as many due deliveries as it asked for.
+            let mut backlog = false;
             loop {
+                // Wait for a free slot (not for the next poll: a finished call makes room at once).
+                let first = tokio::select! {
+                    permit = slots.clone().acquire_owned() => permit.expect("semaphore open"),
+                    _ = stopped.changed() => break,
+                };
                 if *stopped.borrow() {
                     break;
                 }
-                let free = slots.available_permits();
-                let claimed = if free == 0 {
-                    Vec::new()
-                } else {
-                    match self.store.claim_deliveries(&self.worker_id, self.config.lease_ms, free as i64).await {
-                        Ok(claimed) => claimed,
-                        Err(error) => {
-                            tracing::warn!(error = %error, "claiming deliveries failed");
-                            Vec::new()
-                        }
+                let mut permits = vec![first];
+                while let Ok(permit) = slots.clone().try_acquire_owned() {
+                    permits.push(permit);
+                }
+                // With a backlog, calls finish one by one: gather a few free slots for a
+                // moment rather than paying a claiming transaction per finished call.
+                if backlog && permits.len() < gather {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    while let Ok(permit) = slots.clone().try_acquire_owned() {
+                        permits.push(permit);
+                    }
+                }
+                // Listen before claiming, so deliveries planned while the claim runs wake us.
+                let woken = self.wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let claimed = match self
+                    .store
+                    .claim_deliveries(&self.worker_id, self.config.lease_ms, permits.len() as i64)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "claiming deliveries failed");
+                        Vec::new()
                     }
                 };
+                backlog = claimed.len() == permits.len();
                 if claimed.is_empty() {
+                    drop(permits);
                     tokio::select! {
-                        _ = self.wake.notified() => {},
+                        _ = woken => {},
                         _ = tokio::time::sleep(Duration::from_millis(self.config.poll_ms)) => {},
                         _ = stopped.changed() => {},
                     }
                     continue;
                 }
-                for delivery in claimed {
-                    let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-                    let this = self.clone();
+                for (delivery, permit) in claimed.into_iter().zip(permits) {
+                    let (this, shared) = (self.clone(), shared.clone());
                     tokio::spawn(async move {
-                        this.process(delivery).await;
+                        this.process(delivery, &shared).await;
                         drop(permit);
                     });
                 }
@@ -160,7 +356,11 @@ impl Deliverer {
                 Err(error) => tracing::warn!(error = %error, "releasing leases failed"),
             }
         });
-        Workers { stop, done }
+        Workers {
+            stop,
+            done,
+            retention,
+        }
     }
 
     /// Takes a concurrency slot of `webhook_id`, if one is free.
@@ -171,31 +371,44 @@ impl Deliverer {
             return None;
         }
         *n += 1;
-        Some(BusySlot { busy: self.busy.clone(), webhook_id: webhook_id.to_owned() })
+        Some(BusySlot {
+            busy: self.busy.clone(),
+            webhook_id: webhook_id.to_owned(),
+        })
     }
 
-    async fn process(&self, delivery: Delivery) {
+    async fn process(&self, delivery: Delivery, shared: &Shared) {
         let Some(_slot) = self.occupy(&delivery.spec.webhook_id) else {
             // The webhook is at its limit: put the row back without counting an attempt.
             let at = now_ms() + 100;
-            if let Err(error) = self.store.postpone_delivery(&delivery.id, &self.worker_id, at).await {
+            if let Err(error) = self
+                .store
+                .postpone_delivery(&delivery.id, &self.worker_id, at)
+                .await
+            {
                 tracing::warn!(delivery = %delivery.id, error = %error, "postponing a delivery failed");
             }
             return;
         };
         let attempt = delivery.attempts + 1;
         let id = delivery.id.clone();
-        let finish = |end: AttemptEnd| async move {
-            if let Err(error) = self.store.finish_attempt(&id, &self.worker_id, &end).await {
-                tracing::warn!(delivery = %id, error = %error, "recording an attempt failed");
-            }
-        };
-        let webhook = match self.store.webhook_unscoped(&delivery.spec.webhook_id).await {
+        let finish = |end: AttemptEnd| async move { shared.finisher.finish(&id, end).await };
+        let webhook_id = &delivery.spec.webhook_id;
+        let lookup = shared.webhooks.get_or_load(&self.store, webhook_id, || {
+            self.store.webhook_unscoped(webhook_id)
+        });
+        let webhook = match lookup.await {
             Ok(webhook) => webhook,
-            Err(StoreError::NotFound) => return finish(AttemptEnd::Failed("the webhook was deleted".into())).await,
+            Err(StoreError::NotFound) => {
+                return finish(AttemptEnd::Failed("the webhook was deleted".into())).await;
+            }
             Err(error) => {
                 let at = now_ms() + 5_000;
-                return finish(AttemptEnd::RetryAt(at, format!("reading the webhook: {error}"))).await;
+                return finish(AttemptEnd::RetryAt(
+                    at,
+                    format!("reading the webhook: {error}"),
+                ))
+                .await;
             }
         };
         if !webhook.enabled {
@@ -226,7 +439,11 @@ impl Deliverer {
         let end = match &result.result {
             Ok(_) => AttemptEnd::Succeeded,
             Err(failure) if failure.gone => {
-                self.disable(&webhook.id, &webhook.owner, "the endpoint answered 410 Gone").await;
+                let message = format!(
+                    "The webhook was disabled because its endpoint answered 410 Gone (delivery {}).",
+                    delivery.id
+                );
+                self.disable(&webhook.id, "gone", &message, None).await;
                 AttemptEnd::Failed(failure.message.clone())
             }
             Err(failure) if !failure.retryable => AttemptEnd::Failed(failure.message.clone()),
@@ -239,26 +456,67 @@ impl Deliverer {
                 match retry_delay(schedule, attempt as usize) {
                     Some(delay) => {
                         let delay = failure.retry_after.map_or(delay, |after| after.max(delay));
-                        AttemptEnd::RetryAt(now_ms() + delay.as_millis() as i64, failure.message.clone())
+                        AttemptEnd::RetryAt(
+                            now_ms() + delay.as_millis() as i64,
+                            failure.message.clone(),
+                        )
                     }
                     None => AttemptEnd::Failed(format!("retries exhausted: {}", failure.message)),
                 }
             }
         };
-        if result.result.is_err()
-            && self.config.auto_disable_after > 0
-            && webhook.statistics.failures_since_last_success + 1 >= self.config.auto_disable_after
-        {
-            let reason = format!("{} failures in a row", self.config.auto_disable_after);
-            self.disable(&webhook.id, &webhook.owner, &reason).await;
-        }
+        let end = match (&result.result, end) {
+            (Err(failure), end @ (AttemptEnd::RetryAt(..) | AttemptEnd::Failed(_)))
+                if !failure.gone && self.config.auto_disable_after > 0 =>
+            {
+                // The statistics are written off the hot path: make sure this failure is counted
+                // before the database decides whether the run of failures is long enough.
+                self.recorder.flush().await;
+                let n = self.config.auto_disable_after;
+                let message = format!(
+                    "The webhook was disabled after {n} failed calls in a row; the last one: {}",
+                    failure.message
+                );
+                if self
+                    .disable(&webhook.id, "failing", &message, Some(n))
+                    .await
+                {
+                    AttemptEnd::Failed(format!(
+                        "the webhook was disabled after {n} failures in a row: {}",
+                        failure.message
+                    ))
+                } else {
+                    end
+                }
+            }
+            (_, end) => end,
+        };
         finish(end).await;
     }
 
-    async fn disable(&self, id: &str, owner: &Scope, reason: &str) {
-        match self.store.set_webhook_enabled(owner, id, false).await {
-            Ok(()) => tracing::warn!(webhook = %id, reason, "webhook disabled automatically"),
-            Err(error) => tracing::warn!(webhook = %id, error = %error, "disabling a webhook failed"),
+    /// Disables webhook `id` and notifies its owner (only when `min_failures`, if given, is
+    /// reached); true when this call disabled it.
+    async fn disable(
+        &self,
+        id: &str,
+        kind: &str,
+        message: &str,
+        min_failures: Option<i64>,
+    ) -> bool {
+        match self
+            .store
+            .disable_webhook_automatically(id, kind, message, min_failures)
+            .await
+        {
+            Ok(Some(notification)) => {
+                tracing::warn!(webhook = %id, notification = %notification.id, kind, "webhook disabled automatically: {message}");
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(webhook = %id, error = %error, "disabling a webhook failed");
+                false
+            }
         }
     }
 }

@@ -9,7 +9,9 @@
 //!   the plugin uploaded as the provider's component, and a webhook handled by it (`echo` for
 //!   task + calendar with the Ivanti extension `EchoWebhook`, `valuation` for estate,
 //!   `newsletter-connector` for address, `order-validator` as an MPT
-//!   `validatePurchaseOrderDraft` webhook for orders).
+//!   `validatePurchaseOrderDraft` webhook for orders);
+//! - a process template of the tenant (re-value an estate, three days later put the linked
+//!   address on the newsletter) and a start request for it in `samples/process-start.json`.
 //!
 //! The newsletter connector needs a newsletter service; the demo serves a small sink at
 //! [`SINK_PATH`] on a second port of its own (never in production) and activates the connector
@@ -271,6 +273,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .await
         .context("seeding the demo database")?;
     write_plugin_files(&data_dir, &plugins)?;
+    let process = seed_process(&state, &seeded, &plugins, &data_dir)
+        .await
+        .context("seeding the demo process template")?;
     let demo = DemoFile {
         base_url: base_url.clone(),
         admin_token,
@@ -300,7 +305,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     print!(
         "{}",
-        render(&demo, &seeded, &plugins, &data_dir, &sink_url, &notes)
+        render(
+            &demo,
+            &seeded,
+            &plugins,
+            &data_dir,
+            &sink_url,
+            &notes,
+            &render_process(&demo, &process, &database)
+        )
     );
     write_atomically(
         &data_dir.join("demo.json"),
@@ -408,6 +421,119 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin]) -> anyhow::Result<Seeded
     })
 }
 
+/// The seeded process template and the start request the printed commands use.
+struct DemoProcess {
+    template_id: String,
+    template_name: String,
+    /// `samples/process-start.json`.
+    request_path: PathBuf,
+}
+
+/// Seeds the tenant's process template "when a property is listed, re-value it, wait 3 days,
+/// push the owner's address to the newsletter", and writes a start request for it.
+async fn seed_process(
+    state: &AppState,
+    seeded: &Seeded,
+    plugins: &[DemoPlugin],
+    data_dir: &Path,
+) -> anyhow::Result<DemoProcess> {
+    let service = |plugin: &str| {
+        seeded
+            .webhooks
+            .iter()
+            .find(|w| w.plugin == plugin)
+            .map(|w| w.service_id.clone())
+            .with_context(|| format!("the demo has no {plugin} service"))
+    };
+    let sample = |plugin: &str| {
+        plugins
+            .iter()
+            .find(|p| p.name == plugin)
+            .map(|p| p.sample.clone())
+            .unwrap_or_default()
+    };
+    let body = json!({
+        "name": "New listing: re-value, then announce",
+        "description": "Re-values a property when it is listed; three days later the owner's address goes to the newsletter.",
+        "steps": [
+            {"type": "webhook", "name": "Re-value the property", "serviceId": service("valuation")?,
+             "record": "estate", "deadlineDays": 1},
+            {"type": "webhook", "name": "Add the owner to the newsletter",
+             "serviceId": service("newsletter-connector")?, "parameters": {"tag": "new-listing"},
+             "start": {"daysAfterPrevious": 3}, "deadlineDays": 2,
+             "responsible": "recordMaintainer", "record": "address"}
+        ]
+    });
+    let template = crate::process::manage::create_template(&state.store, &seeded.tenant.id, body)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = json!({
+        "templateId": template.id,
+        "module": "estate",
+        "recordId": "15005",
+        "elements": sample("valuation"),
+        "links": {"address": {"recordId": "4711", "maintainer": "max.muster",
+                              "elements": sample("newsletter-connector")}},
+        "owner": "erika.mustermann",
+        "controllerEmail": "controller@example.com"
+    });
+    let request_path = data_dir.join("samples").join("process-start.json");
+    std::fs::write(
+        &request_path,
+        serde_json::to_string_pretty(&request)? + "\n",
+    )
+    .with_context(|| format!("writing {}", request_path.display()))?;
+    Ok(DemoProcess {
+        template_id: template.id,
+        template_name: template.spec.name,
+        request_path,
+    })
+}
+
+/// The banner's process-manager part: commands that start the seeded template and follow it.
+fn render_process(demo: &DemoFile, process: &DemoProcess, database: &Path) -> String {
+    let base = &demo.base_url;
+    let key = sh(&format!(
+        "Authorization: rest_api_key={}",
+        demo.tenant.rest_api_key
+    ));
+    let request = sh(&path_text(&process.request_path));
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "hookhost".to_owned());
+    let database_url = format!(
+        "HOOKHOST_DATABASE_URL={}",
+        sh(&format!("sqlite://{}?mode=rwc", database.display()))
+    );
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nProcess manager: template {} \"{}\"\n  \
+         (re-values estate 15005; 3 days later adds address 4711 to the newsletter, tag=new-listing):",
+        process.template_id, process.template_name
+    );
+    let _ = writeln!(
+        out,
+        "  # start it for estate 15005 (the request: {request})\n  \
+         curl -s -X POST {base}/api/v1/processes -H {key} -H 'Content-Type: application/json' -d @{request}\n  \
+         # or from the command line, on the demo's database\n  \
+         {database_url} {} process start --tenant {} --request {request}\n  \
+         # the process and its steps; the estate's activity log\n  \
+         curl -s '{base}/api/v1/processes?recordId=15005' -H {key}\n  \
+         curl -s {base}/api/v1/records/estate/15005/activities -H {key}\n  \
+         # the templates\n  \
+         curl -s {base}/api/v1/process-templates -H {key}",
+        sh(&exe),
+        demo.tenant.id,
+    );
+    let _ = writeln!(
+        out,
+        "  (a day is process.day_seconds long: HOOKHOST_PROCESS__DAY_SECONDS=20 hookhost demo runs\n  \
+         the second step a minute after the first)"
+    );
+    out
+}
+
 /// `plugins/<plugin>.wasm` and `samples/<plugin>.json` for the printed `plugin run` commands.
 fn write_plugin_files(data_dir: &Path, plugins: &[DemoPlugin]) -> anyhow::Result<()> {
     let (plugin_dir, sample_dir) = (data_dir.join("plugins"), data_dir.join("samples"));
@@ -437,6 +563,7 @@ fn render(
     data_dir: &Path,
     sink_url: &str,
     notes: &[String],
+    process: &str,
 ) -> String {
     let base = &demo.base_url;
     let mut out = String::new();
@@ -616,6 +743,7 @@ fn render(
         }
         let _ = writeln!(out, "{command}");
     }
+    out.push_str(process);
     let _ = writeln!(
         out,
         "\n(the newsletter connector's command posts to the demo's sink: keep the demo running)\nCtrl-C stops the demo."

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 const BATCH: usize = 256;
 
 enum Message {
-    Record(CallRecord),
+    Record(Box<CallRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -41,7 +41,7 @@ impl Recorder {
                 let mut waiting = Vec::new();
                 for message in messages.drain(..) {
                     match message {
-                        Message::Record(r) => records.push(r),
+                        Message::Record(r) => records.push(*r),
                         Message::Flush(done) => waiting.push(done),
                     }
                 }
@@ -58,7 +58,12 @@ impl Recorder {
 
     /// Queues one record (waits only when the writer is far behind).
     pub async fn record(&self, record: CallRecord) {
-        if self.tx.send(Message::Record(record)).await.is_err() {
+        if self
+            .tx
+            .send(Message::Record(Box::new(record)))
+            .await
+            .is_err()
+        {
             tracing::error!("call recorder stopped; a call was not recorded");
         }
     }

@@ -1,6 +1,10 @@
 //! Calls to remote URL handlers: https only, SSRF-guarded at connect time, no redirects,
 //! signed twice (Standard Webhooks headers and an MPT-style HS256 bearer JWT).
 //!
+//! During a secret rotation's grace period `webhook-signature` carries one `v1,` signature per
+//! valid secret (the new one first); the JWT is keyed with the new secret. Every answer fills
+//! the Call object (status, reason phrase, headers, a body excerpt); only 2xx is a success.
+//!
 //! The guard checks every address a name resolves to, and IP-literal URLs before anything is
 //! sent: loopback, private, link-local, CGNAT, multicast, documentation, IPv4-mapped/compatible
 //! IPv6, 6to4, NAT64, Teredo and unique-local addresses are refused. The URL parser normalises
@@ -118,15 +122,34 @@ pub fn check_url(url: &str, allow_insecure: bool) -> Result<url::Url, UrlRefusal
 #[derive(Debug, Clone)]
 struct GuardedResolver;
 
+/// A name that resolves only to addresses the guard refuses. Travels inside reqwest's error
+/// (as its source) so the call can be reported as refused rather than as a network failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves to {ip}, which is not a public address")]
+struct NonPublicName {
+    host: String,
+    ip: IpAddr,
+}
+
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| is_global(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| is_global(a.ip()))
+                .collect();
             if allowed.is_empty() {
-                let blocked = addrs.first().map(|a| a.ip().to_string()).unwrap_or_default();
-                return Err(format!("{host} resolves only to non-public addresses ({blocked})").into());
+                if let Some(first) = addrs.first() {
+                    return Err(Box::new(NonPublicName {
+                        host,
+                        ip: first.ip(),
+                    }) as _);
+                }
+                return Err(format!("{host} resolves to no address").into());
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -139,6 +162,9 @@ pub struct RemoteClient {
     client: reqwest::Client,
     config: Arc<RemoteConfig>,
     key: crate::crypto::MasterKey,
+    /// Decrypted signing secrets per webhook, briefly (see [`crate::delivery::WebhookCache`];
+    /// a rotation through this process is seen at once).
+    secrets: Arc<crate::delivery::WebhookCache<Arc<Vec<String>>>>,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -172,7 +198,13 @@ pub struct Claims {
 }
 
 /// The HS256 JWT for a call of `webhook_id` to `audience`, keyed with the secret text.
-pub fn bearer_jwt(secret: &str, issuer: &str, audience: &str, webhook_id: &str, now: i64) -> String {
+pub fn bearer_jwt(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    webhook_id: &str,
+    now: i64,
+) -> String {
     let claims = Claims {
         iss: issuer.to_owned(),
         aud: audience.to_owned(),
@@ -190,12 +222,91 @@ pub fn bearer_jwt(secret: &str, issuer: &str, audience: &str, webhook_id: &str, 
 }
 
 fn failure(kind: &str, message: String, retryable: bool) -> Failure {
-    Failure { kind: kind.to_owned(), message, retryable, retry_after: None, gone: false }
+    Failure {
+        kind: kind.to_owned(),
+        message,
+        retryable,
+        retry_after: None,
+        gone: false,
+    }
 }
 
+/// Longest `Retry-After` honoured: a receiver cannot park a delivery for longer.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at =
+                time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822)
+                    .ok()?;
+            let ms = (at.unix_timestamp() * 1000 - now_ms()).max(0);
+            Duration::from_millis(ms as u64)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// The messages of `error` and of every error beneath it, without repetitions.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Finds an error of type `T` in `error`'s source chain.
+fn find_source<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// What happens after a non-2xx answer: every one is a failure; 410 disables the webhook and
+/// is final; all others are retried on the schedule (a receiver that is being redeployed may
+/// answer 404 or 401 for a while), and 429/502/503/504 may ask for a longer pause with
+/// `Retry-After`. Redirects are never followed: a 3xx is a failure like any other.
+fn status_failure(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap) -> Failure {
+    let code = status.as_u16();
+    let reason = status.canonical_reason().unwrap_or("");
+    let mut message = format!("the endpoint answered {code} {reason}")
+        .trim_end()
+        .to_owned();
+    if status.is_redirection() {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        message.push_str(&format!(
+            " (redirects are not followed; Location: {location})"
+        ));
+    }
+    let mut f = failure(&format!("http-{code}"), message, code != 410);
+    f.gone = code == 410;
+    if matches!(code, 429 | 502 | 503 | 504) {
+        f.retry_after = retry_after(headers);
+    }
+    f
 }
 
 impl RemoteClient {
@@ -209,11 +320,22 @@ impl RemoteClient {
         if !config.allow_insecure {
             builder = builder.dns_resolver(Arc::new(GuardedResolver));
         }
-        Ok(RemoteClient { client: builder.build()?, config: Arc::new(config), key })
+        Ok(RemoteClient {
+            client: builder.build()?,
+            config: Arc::new(config),
+            key,
+            secrets: Arc::new(crate::delivery::WebhookCache::new()),
+        })
     }
 
     /// Calls `url` for `webhook` with the trigger's payload; parameters go on the URL.
-    pub async fn call(&self, store: &Store, webhook: &Webhook, url: &str, trigger: &Trigger) -> Attempt {
+    pub async fn call(
+        &self,
+        store: &Store,
+        webhook: &Webhook,
+        url: &str,
+        trigger: &Trigger,
+    ) -> Attempt {
         let started = now_ms();
         let result = self.send(store, webhook, url, trigger).await;
         let finished = now_ms();
@@ -224,7 +346,11 @@ impl RemoteClient {
                     call_time: format_time(started),
                     response_time: Some(format_time(finished)),
                     headers,
-                    error: outcome.as_ref().err().map(|f| f.message.clone()).unwrap_or_default(),
+                    error: outcome
+                        .as_ref()
+                        .err()
+                        .map(|f| f.message.clone())
+                        .unwrap_or_default(),
                     response: crate::exec::excerpt(&body),
                     reason_phrase: reason,
                     http_status_code: status,
@@ -263,24 +389,43 @@ impl RemoteClient {
                 pairs.append_pair(name, value);
             }
         }
-        let secrets = vec![
-            store
-                .webhook_secret(&self.key, &webhook.id)
-                .await
-                .map_err(|e| failure("host-service", format!("reading the signing secret: {e}"), true))?,
-        ];
+        // The current secret and, during a rotation's grace period, the previous ones: the
+        // receiver accepts a call when any signature verifies.
+        let secrets = self
+            .secrets
+            .get_or_load(store, &webhook.id, || async {
+                store
+                    .signing_secrets(&self.key, &webhook.id)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .map_err(|e| {
+                failure(
+                    "host-service",
+                    format!("reading the signing secret: {e}"),
+                    true,
+                )
+            })?;
         let now = now_ms() / 1000;
         let signatures: Vec<String> = secrets
             .iter()
             .map(|s| standard_signature(s, &trigger.delivery_id, now, &trigger.payload))
             .collect();
         let audience = target.host_str().unwrap_or_default().to_owned();
-        let jwt = bearer_jwt(&secrets[0], &self.config.issuer, &audience, &webhook.id, now);
-        let content_type = if serde_json::from_str::<serde::de::IgnoredAny>(&trigger.payload).is_ok() {
-            "application/json"
-        } else {
-            "text/plain; charset=utf-8"
-        };
+        let jwt = bearer_jwt(
+            &secrets[0],
+            &self.config.issuer,
+            &audience,
+            &webhook.id,
+            now,
+        );
+        let content_type =
+            if serde_json::from_str::<serde::de::IgnoredAny>(&trigger.payload).is_ok() {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
         let response = self
             .client
             .post(target)
@@ -292,55 +437,89 @@ impl RemoteClient {
             .body(trigger.payload.clone())
             .send()
             .await
-            .map_err(|e| {
-                let kind = if e.is_timeout() { "timeout" } else { "connect" };
-                failure(kind, format!("{e:#}"), true)
-            })?;
+            .map_err(|e| self.transport_failure(&e))?;
         let status = response.status();
         let reason = status.canonical_reason().unwrap_or("").to_owned();
         let headers_text: String = response
             .headers()
             .iter()
-            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("?")))
+            .map(|(k, v)| format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())))
             .collect();
-        let after = retry_after(response.headers());
-        let content_type = response
-            .headers()
+        let headers = response.headers().clone();
+        let content_type = headers
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_owned();
-        let body = read_limited(response, 1 << 20).await;
-        let outcome = if status.is_success() {
-            Ok(Output { body: body.clone(), content_type, updates: Vec::new() })
-        } else {
-            let code = status.as_u16();
-            let mut f = failure(
-                &format!("http-{code}"),
-                format!("the endpoint answered {code} {reason}"),
-                !(status.is_redirection() || (status.is_client_error() && code != 408 && code != 429)),
-            );
-            f.gone = code == 410;
-            if code == 429 || code == 503 {
-                f.retry_after = after;
-            }
-            Err(f)
+        let (body, read) = read_limited(response, MAX_BODY_BYTES).await;
+        let outcome = match read {
+            _ if !status.is_success() => Err(status_failure(status, &headers)),
+            Err(e) => Err(self.transport_failure(&e)),
+            Ok(()) => Ok(Output {
+                body: body.clone(),
+                content_type,
+                updates: Vec::new(),
+            }),
         };
         Ok((status.as_u16(), reason, headers_text, body, outcome))
     }
-}
 
-/// Reads at most `limit` bytes of a response body as text.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> String {
-    let mut bytes = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = limit.saturating_sub(bytes.len());
-        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if bytes.len() >= limit {
-            break;
+    /// A failed exchange (no complete answer), with a reason a webhook owner can act on.
+    fn transport_failure(&self, e: &reqwest::Error) -> Failure {
+        if let Some(refused) = find_source::<NonPublicName>(e) {
+            return failure("refused-address", refused.to_string(), false);
+        }
+        if e.is_timeout() {
+            return if e.is_connect() {
+                let ms = self.config.connect_timeout.as_millis();
+                failure(
+                    "connect-timeout",
+                    format!("connecting to the endpoint timed out after {ms} ms"),
+                    true,
+                )
+            } else {
+                let ms = self.config.timeout.as_millis();
+                failure(
+                    "timeout",
+                    format!("the endpoint did not answer within {ms} ms"),
+                    true,
+                )
+            };
+        }
+        let detail =
+            error_chain(e).replace("error sending request for url", "sending the request to");
+        if e.is_connect() {
+            failure("connect", format!("could not connect: {detail}"), true)
+        } else {
+            failure("transport", detail, true)
         }
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Largest response body read (sync callers get the body; the call log keeps an excerpt).
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Reads at most `limit` bytes of a response body as text; the error, if reading failed
+/// (e.g. the whole-call timeout struck while the body was arriving).
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> (String, Result<(), reqwest::Error>) {
+    let mut bytes = Vec::new();
+    let read = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit.saturating_sub(bytes.len());
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if bytes.len() >= limit {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    (String::from_utf8_lossy(&bytes).into_owned(), read)
 }
 
 #[cfg(test)]
@@ -368,14 +547,69 @@ mod tests {
             "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
             "https://0.0.0.0/",
         ] {
-            assert!(matches!(check_url(url, false), Err(UrlRefusal::Address(_))), "{url}");
+            assert!(
+                matches!(check_url(url, false), Err(UrlRefusal::Address(_))),
+                "{url}"
+            );
         }
         assert!(check_url("https://93.184.215.14/", false).is_ok());
         assert!(check_url("https://[2606:4700::1111]/", false).is_ok());
         assert!(check_url("https://example.com/hook", false).is_ok());
-        assert!(matches!(check_url("http://example.com/", false), Err(UrlRefusal::Scheme(_))));
-        assert!(matches!(check_url("ftp://example.com/", true), Err(UrlRefusal::Scheme(_))));
+        assert!(matches!(
+            check_url("http://example.com/", false),
+            Err(UrlRefusal::Scheme(_))
+        ));
+        assert!(matches!(
+            check_url("ftp://example.com/", true),
+            Err(UrlRefusal::Scheme(_))
+        ));
         assert!(check_url("http://127.0.0.1:8080/", true).is_ok());
+    }
+
+    #[test]
+    fn statuses_map_to_failures_and_retry_after_is_read_in_both_forms() {
+        use reqwest::StatusCode;
+        use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("https://elsewhere.example/"),
+        );
+        let gone = status_failure(StatusCode::GONE, &headers);
+        assert!(gone.gone && !gone.retryable);
+        let busy = status_failure(StatusCode::SERVICE_UNAVAILABLE, &headers);
+        assert!(busy.retryable && !busy.gone);
+        assert_eq!(busy.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(
+            status_failure(StatusCode::INTERNAL_SERVER_ERROR, &headers).retry_after,
+            None
+        );
+        let moved = status_failure(StatusCode::FOUND, &headers);
+        assert_eq!(moved.kind, "http-302");
+        assert!(
+            moved.message.contains("302 Found")
+                && moved.message.contains("https://elsewhere.example/"),
+            "{}",
+            moved.message
+        );
+        assert!(status_failure(StatusCode::NOT_FOUND, &headers).retryable);
+
+        let in_a_minute = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
+        let date = in_a_minute
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&date.replace("+0000", "GMT")).unwrap(),
+        );
+        let after = retry_after(&headers).unwrap();
+        assert!(
+            (Duration::from_secs(55)..=Duration::from_secs(60)).contains(&after),
+            "{after:?}"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("99999999"));
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

@@ -58,10 +58,17 @@ pub async fn run(
         }
         .start(grace)
     });
+    let scheduler = config.process.enabled.then(|| {
+        let id = format!("{}-{}", hostname(), crate::crypto::random_alphanumeric(8));
+        crate::process::Scheduler::new(&state, id).start()
+    });
     let recorder = state.recorder.clone();
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await;
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown(grace).await;
+    }
     if let Some(workers) = workers {
         workers.shutdown(grace).await;
     }

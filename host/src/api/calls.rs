@@ -1,15 +1,19 @@
 //! Registry extensions about calls: the attempt log of a webhook, resending a delivered call,
-//! and a synchronous test call.
+//! a synchronous test call, secret rotation and the host's notifications.
 //!
 //! - `GET  /public/v1/notifications/webhooks/{id}/calls?offset&limit`
 //! - `POST /public/v1/notifications/webhooks/{id}/calls/{callId}/resend` (202)
 //! - `POST /public/v1/notifications/webhooks/{id}/test` (one call now, with a sample payload)
+//! - `POST /public/v1/notifications/webhooks/{id}/rotate-secret` (owner; the new secret, once)
+//! - `GET  /public/v1/notifications/webhooks/{id}/notifications?offset&limit` (owner)
 //!
 //! Tenants see only the calls made on their behalf; providers see every call of their
-//! webhooks.
+//! webhooks. Rotation and notifications belong to the webhook's owner: a tenant reading a
+//! provider's webhook gets 403.
 
 use super::AppState;
 use super::auth::Caller;
+use super::format_time;
 use super::problem::Problem;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
@@ -25,8 +29,19 @@ use serde_json::{Value, json};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/public/v1/notifications/webhooks/{id}/calls", get(list))
-        .route("/public/v1/notifications/webhooks/{id}/calls/{call}/resend", post(resend))
+        .route(
+            "/public/v1/notifications/webhooks/{id}/calls/{call}/resend",
+            post(resend),
+        )
         .route("/public/v1/notifications/webhooks/{id}/test", post(test))
+        .route(
+            "/public/v1/notifications/webhooks/{id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/public/v1/notifications/webhooks/{id}/notifications",
+            get(notifications),
+        )
 }
 
 fn tenant_filter(scope: &Scope) -> Option<&str> {
@@ -36,11 +51,27 @@ fn tenant_filter(scope: &Scope) -> Option<&str> {
     }
 }
 
-async fn visible(state: &AppState, scope: &Scope, id: &str) -> Result<crate::store::Webhook, Problem> {
+async fn visible(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+) -> Result<crate::store::Webhook, Problem> {
     match state.store.webhook(scope, id).await {
         Ok(webhook) => Ok(webhook),
         Err(StoreError::NotFound) => Err(Problem::not_found(format!("webhook {id}"))),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// 403 unless `scope` owns `webhook` (a tenant may read a provider's webhook, not manage it).
+fn must_own(scope: &Scope, webhook: &crate::store::Webhook, what: &str) -> Result<(), Problem> {
+    if webhook.owner == *scope {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "webhook {} belongs to the service's provider: only its owner can {what}",
+            webhook.id
+        )))
     }
 }
 
@@ -51,12 +82,10 @@ struct Page {
     limit: Option<i64>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Caller(scope): Caller,
-    Path(id): Path<String>,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+type PageQuery = Result<Query<Page>, axum::extract::rejection::QueryRejection>;
+
+/// `(offset, limit)` of a page request: 10 items by default, at most 1000.
+fn page_of(page: PageQuery) -> Result<(i64, i64), Problem> {
     let Query(page) = page.map_err(|e| Problem::bad_request(e.body_text()))?;
     let (offset, limit) = (page.offset.unwrap_or(0), page.limit.unwrap_or(10));
     if offset < 0 {
@@ -65,8 +94,21 @@ async fn list(
     if !(0..=1000).contains(&limit) {
         return Err(Problem::invalid("limit", "must be between 0 and 1000"));
     }
+    Ok((offset, limit))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+    page: PageQuery,
+) -> Result<Json<Value>, Problem> {
+    let (offset, limit) = page_of(page)?;
     visible(&state, &scope, &id).await?;
-    let (calls, total) = state.store.list_calls(&id, tenant_filter(&scope), offset, limit).await?;
+    let (calls, total) = state
+        .store
+        .list_calls(&id, tenant_filter(&scope), offset, limit)
+        .await?;
     Ok(Json(json!({
         "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
         "data": calls,
@@ -79,7 +121,11 @@ async fn resend(
     Path((id, call)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     visible(&state, &scope, &id).await?;
-    let delivery = match state.store.call_delivery(&id, &call, tenant_filter(&scope)).await {
+    let delivery = match state
+        .store
+        .call_delivery(&id, &call, tenant_filter(&scope))
+        .await
+    {
         Ok(Some(delivery)) => delivery,
         Ok(None) => {
             return Err(Problem::new(
@@ -90,7 +136,18 @@ async fn resend(
         Err(StoreError::NotFound) => return Err(Problem::not_found(format!("call {call}"))),
         Err(error) => return Err(error.into()),
     };
-    state.store.resend_delivery(&delivery).await?;
+    match state.store.resend_delivery(&delivery).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => {
+            return Err(Problem::new(
+                StatusCode::GONE,
+                format!(
+                    "delivery {delivery} of this call no longer exists (removed after the retention period)"
+                ),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
     state.wake.notify_waiters();
     Ok((StatusCode::ACCEPTED, Json(json!({"deliveryId": delivery}))))
 }
@@ -121,20 +178,35 @@ async fn test(
     let request: TestRequest = if body.iter().all(u8::is_ascii_whitespace) {
         TestRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| Problem::bad_request(format!("invalid body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::bad_request(format!("invalid body: {e}")))?
     };
     let tenant_id = match (&scope, request.tenant_id) {
         (Scope::Tenant(own), None) => own.clone(),
         (Scope::Tenant(own), Some(other)) if *own == other => other,
-        (Scope::Tenant(_), Some(_)) => return Err(Problem::forbidden("tenants test webhooks as themselves")),
+        (Scope::Tenant(_), Some(_)) => {
+            return Err(Problem::forbidden("tenants test webhooks as themselves"));
+        }
         (Scope::Provider(_), Some(tenant)) => {
-            let activated = state.store.activation(&tenant, &webhook.service_id).await?.is_some();
+            let activated = state
+                .store
+                .activation(&tenant, &webhook.service_id)
+                .await?
+                .is_some();
             if !activated {
-                return Err(Problem::invalid("tenantId", "this tenant has not activated the webhook's service"));
+                return Err(Problem::invalid(
+                    "tenantId",
+                    "this tenant has not activated the webhook's service",
+                ));
             }
             tenant
         }
-        (Scope::Provider(_), None) => return Err(Problem::invalid("tenantId", "is required for a provider's test call")),
+        (Scope::Provider(_), None) => {
+            return Err(Problem::invalid(
+                "tenantId",
+                "is required for a provider's test call",
+            ));
+        }
     };
     let module = request
         .module
@@ -167,6 +239,69 @@ async fn test(
             call: attempt.call.clone(),
         })
         .await;
-    let failure = attempt.result.as_ref().err().map(|f| json!({"kind": f.kind, "message": f.message}));
+    let failure = attempt
+        .result
+        .as_ref()
+        .err()
+        .map(|f| json!({"kind": f.kind, "message": f.message}));
     Ok(Json(json!({"call": attempt.call, "failure": failure})))
+}
+
+/// Issues a new signing secret. The previous one keeps signing next to it for
+/// `outbound.secret_grace_hours`, so the receiver can switch without losing a call.
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let webhook = visible(&state, &scope, &id).await?;
+    must_own(&scope, &webhook, "rotate its secret")?;
+    let grace_ms = (state.config.outbound.secret_grace_hours * 3_600_000) as i64;
+    let rotated = match state
+        .store
+        .rotate_webhook_secret(&state.key, &scope, &id, grace_ms)
+        .await
+    {
+        Ok(rotated) => rotated,
+        Err(StoreError::NotFound) => return Err(Problem::not_found(format!("webhook {id}"))),
+        Err(error) => return Err(error.into()),
+    };
+    let previous_valid_until = (grace_ms > 0).then(|| format_time(rotated.previous_expires_at));
+    Ok(Json(json!({
+        "id": id,
+        "secret": rotated.secret,
+        "previousSecretValidUntil": previous_valid_until,
+    })))
+}
+
+/// What the host told the owner about the webhook (automatic disabling), newest first.
+async fn notifications(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+    page: PageQuery,
+) -> Result<Json<Value>, Problem> {
+    let (offset, limit) = page_of(page)?;
+    let webhook = visible(&state, &scope, &id).await?;
+    must_own(&scope, &webhook, "read its notifications")?;
+    let (items, total) = state
+        .store
+        .list_notifications(&scope, &id, offset, limit)
+        .await?;
+    let data: Vec<Value> = items
+        .into_iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "webhookId": n.webhook_id,
+                "kind": n.kind,
+                "message": n.message,
+                "created": format_time(n.created_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
+        "data": data,
+    })))
 }

@@ -1,7 +1,8 @@
 //! What the execute endpoints and delivery workers need: webhook resolution, the outbox,
 //! the call log and smartml replay protection.
 
-use super::{Call, Result, Store, Webhook, new_id, now_ms};
+use super::{Call, Result, Scope, Store, Webhook, new_id, now_ms};
+use crate::crypto::MasterKey;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -86,6 +87,123 @@ pub struct LoggedCall {
     pub call: Call,
 }
 
+/// Where a delivery stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    /// `DLV-…`
+    pub id: String,
+    /// The webhook it calls.
+    pub webhook_id: String,
+    /// On whose behalf.
+    pub tenant_id: String,
+    /// `pending`, `in_flight`, `succeeded` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it is due (pending), or when it finished (succeeded, failed), Unix ms.
+    pub next_attempt_at: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Planned at, Unix ms.
+    pub created_at: i64,
+    /// Last changed, Unix ms.
+    pub updated_at: i64,
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Expired smartml replay entries.
+    pub replay: u64,
+    /// Call-log entries.
+    pub calls: u64,
+    /// Finished deliveries.
+    pub deliveries: u64,
+    /// Notifications.
+    pub notifications: u64,
+    /// Rotated-out secrets past their grace period.
+    pub secrets: u64,
+}
+
+/// A freshly rotated signing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedSecret {
+    /// The new `whsec_…` secret (shown once).
+    pub secret: String,
+    /// Until when the previous secret keeps signing, Unix ms.
+    pub previous_expires_at: i64,
+}
+
+/// Something the host tells a webhook's owner, e.g. that it disabled the webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// `NTF-…`
+    pub id: String,
+    /// The webhook it is about.
+    pub webhook_id: String,
+    /// `gone` (the endpoint answered 410) or `failing` (a run of failures).
+    pub kind: String,
+    /// For humans.
+    pub message: String,
+    /// When, Unix ms.
+    pub created_at: i64,
+}
+
+/// Rows per multi-row statement (deliveries, call-log entries). Fewer statements save
+/// round trips, but SQLite looks parameters up by name in a list, so a statement's binding cost
+/// grows with the square of its parameters: a few hundred parameters is the sweet spot.
+const PLAN_CHUNK: usize = 48;
+
+/// One webhook's calls in a batch of call records, summed for a single statistics update.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BatchStatistics<'a> {
+    total: i64,
+    successes: i64,
+    /// Failures after the batch's last success (all of them when none succeeded).
+    failures_since: i64,
+    last_success: Option<&'a str>,
+    last_failure: Option<&'a str>,
+    last_call: &'a str,
+}
+
+/// Sums `records` (in the order they happened; `texts` are their Call objects as JSON) per
+/// webhook, in order of first appearance.
+fn batch_statistics<'a>(
+    records: &'a [CallRecord],
+    texts: &'a [String],
+) -> Vec<(&'a str, BatchStatistics<'a>)> {
+    let mut out: Vec<(&str, BatchStatistics<'_>)> = Vec::new();
+    for (record, text) in records.iter().zip(texts) {
+        let index = match out.iter().position(|(id, _)| *id == record.webhook_id) {
+            Some(index) => index,
+            None => {
+                out.push((&record.webhook_id, BatchStatistics::default()));
+                out.len() - 1
+            }
+        };
+        let stats = &mut out[index].1;
+        stats.total += 1;
+        stats.last_call = text;
+        if record.call.success {
+            stats.successes += 1;
+            stats.failures_since = 0;
+            stats.last_success = Some(text);
+        } else {
+            stats.failures_since += 1;
+            stats.last_failure = Some(text);
+        }
+    }
+    out
+}
+
+/// An id for rows that pile up by the million (deliveries, call-log entries): `DLV-` and 20
+/// random alphanumerics (≈119 bits). The short `XXX-1234-5678` form of registry objects
+/// (10⁸ values) would collide within a few thousand rows, and a collision fails the whole
+/// transaction that plans a trigger's deliveries.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}-{}", crate::crypto::random_alphanumeric(20))
+}
+
 fn webhooks_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Webhook>> {
     rows.iter().map(super::webhooks::webhook_from_row).collect()
 }
@@ -109,7 +227,11 @@ impl Store {
 
     /// Webhooks the tenant reaches whose extension equals `extension` ignoring case; the
     /// caller decides between an exact match and a case mismatch.
-    pub async fn webhooks_for_extension(&self, tenant_id: &str, extension: &str) -> Result<Vec<Webhook>> {
+    pub async fn webhooks_for_extension(
+        &self,
+        tenant_id: &str,
+        extension: &str,
+    ) -> Result<Vec<Webhook>> {
         let sql = format!(
             "SELECT {} FROM webhooks w WHERE {REACHABLE} AND LOWER(w.extension) = LOWER($2) \
              ORDER BY w.created_at, w.id",
@@ -124,30 +246,43 @@ impl Store {
     }
 
     /// Writes the deliveries in one transaction: all of them or none. Returns their ids.
+    ///
+    /// Rows go in as multi-row INSERTs of [`PLAN_CHUNK`] rows: a trigger that reaches a
+    /// thousand webhooks costs a handful of statements, not a thousand.
     pub async fn plan_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<String>> {
+        const COLUMNS: usize = 9;
         let now = now_ms();
+        let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
         let mut tx = self.pool().begin().await?;
-        let mut ids = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
-            let id = new_id("DLV");
-            sqlx::query(
+        for (chunk, chunk_ids) in deliveries.chunks(PLAN_CHUNK).zip(ids.chunks(PLAN_CHUNK)) {
+            // $1 is the time; each row binds nine more.
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (0..COLUMNS)
+                        .map(|c| format!("${}", 2 + r * COLUMNS + c))
+                        .collect();
+                    format!("({}, 'pending', 0, $1, $1, $1)", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, event, \
-                 payload, parameters, status, attempts, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10, $10)",
-            )
-            .bind(&id)
-            .bind(&d.webhook_id)
-            .bind(&d.tenant_id)
-            .bind(&d.trigger)
-            .bind(&d.module)
-            .bind(&d.record_id)
-            .bind(&d.event)
-            .bind(&d.payload)
-            .bind(serde_json::to_string(&d.parameters).expect("serializable"))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            ids.push(id);
+                 payload, parameters, status, attempts, next_attempt_at, created_at, updated_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (d, id) in chunk.iter().zip(chunk_ids) {
+                query = query
+                    .bind(id)
+                    .bind(&d.webhook_id)
+                    .bind(&d.tenant_id)
+                    .bind(&d.trigger)
+                    .bind(&d.module)
+                    .bind(&d.record_id)
+                    .bind(&d.event)
+                    .bind(&d.payload)
+                    .bind(serde_json::to_string(&d.parameters).expect("serializable"));
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -158,26 +293,57 @@ impl Store {
     /// A delivery whose lease expired (its worker died) is due again. On PostgreSQL rows are
     /// claimed with `FOR UPDATE SKIP LOCKED`, so instances never claim the same row; SQLite
     /// has a single writer, so the claiming update is atomic by itself.
-    pub async fn claim_deliveries(&self, worker: &str, lease_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
+    ///
+    /// Two statements in one transaction: expired leases first (few rows: at most what was in
+    /// flight), then pending rows in `deliveries_due` index order. One statement with an `OR`
+    /// would collect and sort the whole backlog on every claim.
+    pub async fn claim_deliveries(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
         let now = now_ms();
         let lock = match self.backend() {
             super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             super::Backend::Sqlite => "",
         };
-        let sql = format!(
-            "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
-             updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE \
-             (status = 'pending' AND next_attempt_at <= $3) OR (status = 'in_flight' AND lease_until < $3) \
-             ORDER BY next_attempt_at LIMIT $4 {lock}) \
-             RETURNING id, webhook_id, tenant_id, trigger, module, record_id, event, payload, parameters, attempts"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(now + lease_ms)
-            .bind(worker)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let claim = |condition: &str, order: &str| {
+            format!(
+                "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
+                 updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
+                 LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
+                 event, payload, parameters, attempts"
+            )
+        };
+        let mut tx = self.pool().begin().await?;
+        let mut rows = sqlx::query(AssertSqlSafe(claim(
+            "status = 'in_flight' AND lease_until < $3",
+            "",
+        )))
+        .bind(now + lease_ms)
+        .bind(worker)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let left = limit - rows.len() as i64;
+        if left > 0 {
+            let sql = claim(
+                "status = 'pending' AND next_attempt_at <= $3",
+                "ORDER BY next_attempt_at",
+            );
+            rows.extend(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(now + lease_ms)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(left)
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
         rows.iter()
             .map(|row| {
                 Ok(Delivery {
@@ -224,6 +390,62 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// [`Store::finish_attempt`] for several deliveries of `worker` in one transaction (group
+    /// commit: one write instead of one per call); successes (the common case) share one
+    /// statement per [`PLAN_CHUNK`]. Ends of deliveries no longer leased by `worker` are
+    /// ignored. Returns how many were applied.
+    pub async fn finish_attempts(
+        &self,
+        worker: &str,
+        ends: &[(String, AttemptEnd)],
+    ) -> Result<u64> {
+        let now = now_ms();
+        let succeeded: Vec<&str> = ends
+            .iter()
+            .filter(|(_, end)| *end == AttemptEnd::Succeeded)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let mut applied = 0;
+        let mut tx = self.pool().begin().await?;
+        for chunk in succeeded.chunks(PLAN_CHUNK) {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
+            let sql = format!(
+                "UPDATE deliveries SET status = 'succeeded', next_attempt_at = $1, last_error = NULL, \
+                 attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $1 \
+                 WHERE leased_by = $2 AND status = 'in_flight' AND id IN ({})",
+                ids.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(worker);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            applied += query.execute(&mut *tx).await?.rows_affected();
+        }
+        for (id, end) in ends {
+            let (status, next, error) = match end {
+                AttemptEnd::Succeeded => continue, // above
+                AttemptEnd::Failed(e) => ("failed", now, e.as_str()),
+                AttemptEnd::RetryAt(at, e) => ("pending", *at, e.as_str()),
+            };
+            let done = sqlx::query(
+                "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, \
+                 attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $4 \
+                 WHERE id = $5 AND leased_by = $6 AND status = 'in_flight'",
+            )
+            .bind(status)
+            .bind(next)
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
+            applied += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
     /// Gives back the leases of `worker` (graceful shutdown): its deliveries are due again.
     pub async fn release_leases(&self, worker: &str) -> Result<u64> {
         let done = sqlx::query(
@@ -248,31 +470,64 @@ impl Store {
 
     /// Appends calls to the log and updates each webhook's statistics and last calls, in one
     /// transaction; increments are atomic in SQL, so concurrent writers lose nothing.
+    ///
+    /// The log rows go in as multi-row INSERTs; each webhook's statistics get one UPDATE per
+    /// batch, however many of its calls the batch holds (a busy webhook's calls arrive in
+    /// bursts).
     pub async fn record_calls(&self, records: &[CallRecord]) -> Result<()> {
+        const COLUMNS: usize = 8;
         let now = now_ms();
+        let texts: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(&r.call).expect("serializable"))
+            .collect();
         let mut tx = self.pool().begin().await?;
-        for r in records {
-            let text = serde_json::to_string(&r.call).expect("serializable");
-            sqlx::query(
+        for (chunk, chunk_texts) in records.chunks(PLAN_CHUNK).zip(texts.chunks(PLAN_CHUNK)) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (0..COLUMNS)
+                        .map(|c| format!("${}", 2 + r * COLUMNS + c))
+                        .collect();
+                    format!("({}, $1)", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (r, text) in chunk.iter().zip(chunk_texts) {
+                query = query
+                    .bind(unique_id("CAL"))
+                    .bind(&r.webhook_id)
+                    .bind(&r.tenant_id)
+                    .bind(&r.delivery_id)
+                    .bind(r.attempt)
+                    .bind(&r.trigger)
+                    .bind(i64::from(r.call.success))
+                    .bind(text);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for (webhook_id, stats) in batch_statistics(records, &texts) {
+            sqlx::query(
+                "UPDATE webhooks SET stat_total = stat_total + $2, stat_successes = stat_successes + $3, \
+                 stat_failures = stat_failures + $4, stat_failures_since = CASE WHEN $5 = 1 THEN $6 \
+                 ELSE stat_failures_since + $6 END, last_success = COALESCE($7, last_success), \
+                 last_failure = COALESCE($8, last_failure), last_call = $9 WHERE id = $1",
             )
-            .bind(new_id("CAL"))
-            .bind(&r.webhook_id)
-            .bind(&r.tenant_id)
-            .bind(&r.delivery_id)
-            .bind(r.attempt)
-            .bind(&r.trigger)
-            .bind(i64::from(r.call.success))
-            .bind(&text)
-            .bind(now)
+            .bind(webhook_id)
+            .bind(stats.total)
+            .bind(stats.successes)
+            .bind(stats.total - stats.successes)
+            .bind(i64::from(stats.last_success.is_some()))
+            .bind(stats.failures_since)
+            .bind(stats.last_success)
+            .bind(stats.last_failure)
+            .bind(stats.last_call)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(AssertSqlSafe(super::webhooks::record_call_sql(r.call.success)))
-                .bind(&r.webhook_id)
-                .bind(&text)
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -287,12 +542,14 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<LoggedCall>, i64)> {
-        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE webhook_id = $1 AND ($2 = '' OR tenant_id = $2)")
-            .bind(webhook_id)
-            .bind(tenant_id.unwrap_or(""))
-            .fetch_one(self.pool())
-            .await?
-            .try_get("n")?;
+        let total: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM calls WHERE webhook_id = $1 AND ($2 = '' OR tenant_id = $2)",
+        )
+        .bind(webhook_id)
+        .bind(tenant_id.unwrap_or(""))
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
         let rows = sqlx::query(
             "SELECT id, delivery_id, attempt, trigger, call FROM calls WHERE webhook_id = $1 \
              AND ($2 = '' OR tenant_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
@@ -321,7 +578,12 @@ impl Store {
 
     /// The delivery behind logged call `call_id` of webhook `webhook_id` (visible to
     /// `tenant_id` when given); `None` for synchronous calls.
-    pub async fn call_delivery(&self, webhook_id: &str, call_id: &str, tenant_id: Option<&str>) -> Result<Option<String>> {
+    pub async fn call_delivery(
+        &self,
+        webhook_id: &str,
+        call_id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<Option<String>> {
         let row = sqlx::query(
             "SELECT delivery_id FROM calls WHERE id = $1 AND webhook_id = $2 AND ($3 = '' OR tenant_id = $3)",
         )
@@ -346,7 +608,13 @@ impl Store {
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(super::StoreError::Conflict(format!("delivery {id} is being delivered right now")));
+            // Either it is in flight, or retention removed it.
+            return match self.delivery_state(id).await {
+                Ok(_) => Err(super::StoreError::Conflict(format!(
+                    "delivery {id} is being delivered right now"
+                ))),
+                Err(e) => Err(e),
+            };
         }
         Ok(())
     }
@@ -367,7 +635,13 @@ impl Store {
 
     /// Remembers a smartml (token, timestamp, hmac) until `expires_at`; false when it was
     /// already seen (a replay).
-    pub async fn first_use_of_hmac(&self, token_hash: &str, timestamp: i64, hmac: &str, expires_at: i64) -> Result<bool> {
+    pub async fn first_use_of_hmac(
+        &self,
+        token_hash: &str,
+        timestamp: i64,
+        hmac: &str,
+        expires_at: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO smartml_replay (token_hash, timestamp, hmac, expires_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (token_hash, timestamp, hmac) DO NOTHING",
@@ -381,18 +655,329 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes expired replay entries and call-log entries older than `calls_before` (Unix ms).
-    pub async fn prune(&self, calls_before: i64) -> Result<(u64, u64)> {
-        let replay = sqlx::query("DELETE FROM smartml_replay WHERE expires_at < $1")
-            .bind(now_ms())
-            .execute(self.pool())
+    /// Deletes what retention no longer keeps: call-log entries, finished (`succeeded` or
+    /// `failed`) deliveries and notifications older than `before` (Unix ms), and expired
+    /// smartml replay entries and rotated-out secrets. Deletes in batches, so a large backlog
+    /// never holds SQLite's single writer for long.
+    pub async fn prune(&self, before: i64) -> Result<PruneReport> {
+        let now = now_ms();
+        let replay = self
+            .delete_batched("DELETE FROM smartml_replay WHERE (token_hash, timestamp, hmac) IN \
+                 (SELECT token_hash, timestamp, hmac FROM smartml_replay WHERE expires_at < $1 LIMIT $2)", now)
+            .await?;
+        let calls = self
+            .delete_batched("DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE created_at < $1 LIMIT $2)", before)
+            .await?;
+        // A finished delivery's next_attempt_at is when it finished (see `finish_attempt`), and
+        // (status, next_attempt_at) is indexed.
+        let deliveries = self
+            .delete_batched(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE status IN \
+                 ('succeeded', 'failed') AND next_attempt_at < $1 LIMIT $2)",
+                before,
+            )
+            .await?;
+        let notifications = self
+            .delete_batched(
+                "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE created_at < $1 LIMIT $2)",
+                before,
+            )
+            .await?;
+        let secrets = self
+            .delete_batched(
+                "DELETE FROM webhook_secrets WHERE id IN (SELECT id FROM webhook_secrets WHERE expires_at < $1 LIMIT $2)",
+                now,
+            )
+            .await?;
+        Ok(PruneReport {
+            replay,
+            calls,
+            deliveries,
+            notifications,
+            secrets,
+        })
+    }
+
+    /// Runs a `DELETE … LIMIT $2` statement bound to `$1` until it deletes less than a batch.
+    async fn delete_batched(&self, sql: &'static str, bound: i64) -> Result<u64> {
+        const BATCH: i64 = 5_000;
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(sql)
+                .bind(bound)
+                .bind(BATCH)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+            total += n;
+            if n < BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Where delivery `id` stands (operations, tests, resend).
+    pub async fn delivery_state(&self, id: &str) -> Result<DeliveryState> {
+        let row = sqlx::query(
+            "SELECT id, webhook_id, tenant_id, status, attempts, next_attempt_at, last_error, created_at, \
+             updated_at FROM deliveries WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+        Ok(DeliveryState {
+            id: row.try_get("id")?,
+            webhook_id: row.try_get("webhook_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            status: row.try_get("status")?,
+            attempts: row.try_get("attempts")?,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    /// The secrets that sign calls of webhook `id`: the current one first, then the ones
+    /// rotated out whose grace period has not ended, newest first.
+    pub async fn signing_secrets(&self, key: &MasterKey, id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT secret_enc, CAST(0 AS BIGINT) AS rank, CAST(0 AS BIGINT) AS created FROM webhooks \
+             WHERE id = $1 UNION ALL SELECT secret_enc, CAST(1 AS BIGINT), created_at FROM webhook_secrets \
+             WHERE webhook_id = $1 AND expires_at > $2 ORDER BY 2, 3 DESC",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .fetch_all(self.pool())
+        .await?;
+        match rows.first() {
+            Some(first) if first.try_get::<i64, _>("rank")? == 0 => {}
+            _ => return Err(super::StoreError::NotFound),
+        }
+        rows.iter()
+            .map(|row| {
+                key.open_string(&row.try_get::<Vec<u8>, _>("secret_enc")?)
+                    .map_err(|e| super::StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Gives webhook `id` owned by `scope` a new signing secret and returns it (shown once).
+    /// The old secret keeps signing, next to the new one, for `grace_ms`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        key: &MasterKey,
+        scope: &Scope,
+        id: &str,
+        grace_ms: i64,
+    ) -> Result<RotatedSecret> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        // Take the row's write lock first (PostgreSQL: a row lock; SQLite: the writer lock),
+        // so two rotations at once cannot both move the same old secret.
+        let owned = sqlx::query("UPDATE webhooks SET secret_enc = secret_enc WHERE owner_kind = $1 AND owner_id = $2 AND id = $3")
+            .bind(scope.kind())
+            .bind(scope.id())
+            .bind(id)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        let calls = sqlx::query("DELETE FROM calls WHERE created_at < $1")
-            .bind(calls_before)
-            .execute(self.pool())
+        if owned == 0 {
+            drop(tx);
+            return match self.webhook(scope, id).await {
+                Ok(_) => Err(super::StoreError::Forbidden(format!(
+                    "webhook {id} belongs to the service's provider: only its owner can rotate the secret"
+                ))),
+                Err(e) => Err(e),
+            };
+        }
+        let old: Vec<u8> = sqlx::query("SELECT secret_enc FROM webhooks WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
             .await?
-            .rows_affected();
-        Ok((replay, calls))
+            .try_get("secret_enc")?;
+        let expires_at = now + grace_ms.max(0);
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1 AND expires_at <= $2")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if grace_ms > 0 {
+            sqlx::query(
+                "INSERT INTO webhook_secrets (id, webhook_id, secret_enc, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(new_id("WHS"))
+            .bind(id)
+            .bind(old)
+            .bind(expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let secret = crate::crypto::new_webhook_secret();
+        sqlx::query("UPDATE webhooks SET secret_enc = $1 WHERE id = $2")
+            .bind(key.seal(secret.as_bytes()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // Signing-secret caches of this process drop what they hold.
+        self.changed();
+        Ok(RotatedSecret {
+            secret,
+            previous_expires_at: expires_at,
+        })
+    }
+
+    /// Disables webhook `id` on the host's own initiative and writes a notification for its
+    /// owner, in one transaction. With `min_failures`, only when the webhook has failed at
+    /// least that many times in a row. Returns the notification when this call disabled it
+    /// (false when it already was disabled, or the failures do not reach the threshold), so
+    /// concurrent workers on any instance notify once.
+    pub async fn disable_webhook_automatically(
+        &self,
+        id: &str,
+        kind: &str,
+        message: &str,
+        min_failures: Option<i64>,
+    ) -> Result<Option<Notification>> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhooks SET status = 'disabled', disabled_at = $1, updated_at = $1, revision = revision + 1 \
+             WHERE id = $2 AND status = 'enabled' AND stat_failures_since >= $3",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(min_failures.unwrap_or(0))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let notification_id = new_id("NTF");
+        sqlx::query(
+            "INSERT INTO notifications (id, webhook_id, owner_kind, owner_id, kind, message, created_at) \
+             SELECT $1, id, owner_kind, owner_id, $2, $3, $4 FROM webhooks WHERE id = $5",
+        )
+        .bind(&notification_id)
+        .bind(kind)
+        .bind(message)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(Some(Notification {
+            id: notification_id,
+            webhook_id: id.to_owned(),
+            kind: kind.to_owned(),
+            message: message.to_owned(),
+            created_at: now,
+        }))
+    }
+
+    /// A page of the notifications about webhook `id`, newest first, and their total; only
+    /// the webhook's owner `scope` sees them.
+    pub async fn list_notifications(
+        &self,
+        scope: &Scope,
+        webhook_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Notification>, i64)> {
+        let total: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM notifications WHERE owner_kind = $1 AND owner_id = $2 AND webhook_id = $3",
+        )
+        .bind(scope.kind())
+        .bind(scope.id())
+        .bind(webhook_id)
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT id, webhook_id, kind, message, created_at FROM notifications WHERE owner_kind = $1 \
+             AND owner_id = $2 AND webhook_id = $3 ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
+        )
+        .bind(scope.kind())
+        .bind(scope.id())
+        .bind(webhook_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let notifications = rows
+            .iter()
+            .map(|r| {
+                Ok(Notification {
+                    id: r.try_get("id")?,
+                    webhook_id: r.try_get("webhook_id")?,
+                    kind: r.try_get("kind")?,
+                    message: r.try_get("message")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((notifications, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(webhook: &str, success: bool) -> CallRecord {
+        CallRecord {
+            webhook_id: webhook.into(),
+            tenant_id: "TEN-1".into(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: "test".into(),
+            call: Call {
+                success,
+                call_time: String::new(),
+                response_time: None,
+                headers: String::new(),
+                error: String::new(),
+                response: String::new(),
+                reason_phrase: String::new(),
+                http_status_code: if success { 200 } else { 500 },
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_sums_per_webhook_and_keeps_the_run_of_failures_after_the_last_success() {
+        let records = [
+            record("A", false),
+            record("B", true),
+            record("A", true),
+            record("A", false),
+            record("A", false),
+        ];
+        let texts: Vec<String> = (0..records.len()).map(|i| format!("call {i}")).collect();
+        let stats = batch_statistics(&records, &texts);
+        assert_eq!(stats.len(), 2);
+        let (id, a) = &stats[0];
+        assert_eq!(*id, "A");
+        assert_eq!((a.total, a.successes, a.failures_since), (4, 1, 2));
+        assert_eq!(
+            (a.last_success, a.last_failure, a.last_call),
+            (Some("call 2"), Some("call 4"), "call 4")
+        );
+        let (id, b) = &stats[1];
+        assert_eq!(*id, "B");
+        assert_eq!(
+            (b.total, b.successes, b.failures_since, b.last_failure),
+            (1, 1, 0, None)
+        );
+        let failing = batch_statistics(&records[..1], &texts[..1]);
+        assert_eq!(
+            (failing[0].1.failures_since, failing[0].1.last_success),
+            (1, None)
+        );
     }
 }

@@ -9,11 +9,13 @@
 
 mod execute;
 mod kv;
+mod processes;
 mod registry;
 mod webhooks;
 
 pub use execute::*;
 pub use kv::DbKv;
+pub use processes::*;
 pub use registry::*;
 pub use webhooks::*;
 

@@ -1,0 +1,215 @@
+//! Delivery benchmark: how fast the outbox drains to URL handlers, against a plain HTTP client
+//! posting the same bodies to the same receiver with the same concurrency (the ceiling of
+//! this machine).
+//!
+//! Run with `cargo run --release -p hookhost --example delivery_bench [webhooks] [triggers]`
+//! (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks` triggers = 10,000
+//! deliveries). The host runs in process on SQLite with its default `[delivery]` settings;
+//! the receiver is a bare axum handler on loopback. The host's figure runs from the first
+//! trigger until the receiver has seen every delivery, so it includes planning (smartml
+//! authentication, webhook resolution, the outbox transaction), claiming, signing (Standard
+//! Webhooks and JWT), the call, the call log and the outbox update.
+
+use hookhost::api::smartml::hmac_v2;
+use hookhost::store::{Handler, Scope, WebhookSpec};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Counts requests and says when `target` were seen.
+#[derive(Default)]
+struct Counter {
+    seen: AtomicUsize,
+    target: AtomicUsize,
+    done: Notify,
+}
+
+impl Counter {
+    async fn wait(&self, target: usize) {
+        loop {
+            let done = self.done.notified();
+            if self.seen.load(Ordering::SeqCst) >= target {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
+        }
+    }
+}
+
+fn action(token: &str, secret: &str, record: &str) -> Value {
+    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
+    let resourcetype = "executeMarketplaceWebhooks";
+    let timestamp = hookhost::store::now_ms() / 1000;
+    let hmac = hmac_v2(
+        secret,
+        &timestamp.to_string(),
+        token,
+        resourcetype,
+        actionid,
+    );
+    json!({"actionid": actionid, "resourceid": record, "identifier": "", "resourcetype": resourcetype,
+           "timestamp": timestamp, "hmac": hmac, "hmac_version": "2", "parameters": {"module": "estate"}})
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let webhooks: usize = std::env::args().nth(1).map_or(Ok(1000), |s| s.parse())?;
+    let triggers: usize = std::env::args().nth(2).map_or(Ok(10), |s| s.parse())?;
+    let total = webhooks * triggers;
+
+    // The receiver: counts, answers 200.
+    let counter = Arc::new(Counter::default());
+    let state = counter.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = state.clone();
+        async move {
+            let n = counter.seen.fetch_add(1, Ordering::SeqCst) + 1;
+            if n >= counter.target.load(Ordering::SeqCst) {
+                counter.done.notify_waiters();
+            }
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let receiver = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // The host, on SQLite, with `webhooks` URL webhooks for module estate.
+    let data = tempfile::tempdir()?;
+    let mut config = hookhost::config::Config::defaults();
+    config.data_dir = data.path().to_owned();
+    config.master_key = Some(hookhost::crypto::MasterKey::generate_base64());
+    config.outbound.allow_insecure = true;
+    config.log = "warn".into();
+    let concurrency = config.delivery.concurrency;
+    let state = hookhost::server::build_state(config).await?;
+    let store = state.store.clone();
+    let (provider, _) = store.create_provider("Bench").await?;
+    let provider = Scope::Provider(provider.id);
+    let service = store
+        .create_service(&provider, "Bench service", &[])
+        .await?;
+    let tenant = store.create_tenant("Bench tenant").await?;
+    store
+        .activate(&tenant.id, &service.id, &Default::default())
+        .await?;
+    let user = store.create_api_user(&state.key, &tenant.id, false).await?;
+    for i in 0..webhooks {
+        let spec = WebhookSpec {
+            service_id: service.id.clone(),
+            description: format!("bench {i}"),
+            enabled: true,
+            kind: None,
+            object_type: None,
+            handler: Handler::Url(format!("http://{receiver}/hook/{i}")),
+            modules: vec!["estate".into()],
+            extension: None,
+            criteria: Default::default(),
+            limits: None,
+            allowed_hosts: Vec::new(),
+            retry_policy: None,
+        };
+        store.create_webhook(&state.key, &provider, &spec).await?;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let host = format!("http://{}/api/stable/api.php", listener.local_addr()?);
+    tokio::spawn(hookhost::server::run(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+
+    // The host: triggers in, deliveries out.
+    counter.target.store(total, Ordering::SeqCst);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    for t in 0..triggers {
+        let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, &format!("{}", 10_000 + t))]}});
+        let answer: Value = client
+            .post(&host)
+            .body(body.to_string())
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            answer["status"]["errorcode"] == 0,
+            "trigger refused: {answer}"
+        );
+    }
+    let planned = started.elapsed();
+    counter.wait(total).await;
+    let host_time = started.elapsed();
+    // Let the last outbox updates land (not measured), so the counts below are final.
+    let mut counts = store.delivery_counts().await?;
+    for _ in 0..100 {
+        if counts.get("succeeded").copied().unwrap_or(0) as usize >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        counts = store.delivery_counts().await?;
+    }
+
+    // The ceiling: a plain reqwest loop, same bodies, same receiver, same concurrency.
+    let bodies: Arc<Vec<String>> = Arc::new(
+        (0..triggers)
+            .map(|t| {
+                json!({"tenant": {"id": tenant.id, "name": tenant.name}, "module": "estate",
+                       "recordId": format!("{}", 10_000 + t), "event": "update"})
+                .to_string()
+            })
+            .collect(),
+    );
+    counter.seen.store(0, Ordering::SeqCst);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next, bodies) = (client.clone(), next.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let url = format!("http://{receiver}/hook/{}", i % webhooks);
+                let response = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(bodies[i / webhooks].clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+                response.bytes().await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let ceiling_time = started.elapsed();
+
+    let rate = |d: Duration| total as f64 / d.as_secs_f64();
+    println!(
+        "{webhooks} URL webhooks × {triggers} smartml triggers = {total} deliveries; SQLite; delivery.concurrency = {concurrency}; 2 worker threads"
+    );
+    println!(
+        "hookhost delivery       {:>9.0} deliveries/s  ({:.2} s; triggers answered after {:.2} s; outbox {counts:?})",
+        rate(host_time),
+        host_time.as_secs_f64(),
+        planned.as_secs_f64()
+    );
+    println!(
+        "plain reqwest (ceiling) {:>9.0} requests/s    ({:.2} s)",
+        rate(ceiling_time),
+        ceiling_time.as_secs_f64()
+    );
+    println!(
+        "ratio: {:.1}% of the ceiling",
+        rate(host_time) / rate(ceiling_time) * 100.0
+    );
+    Ok(())
+}

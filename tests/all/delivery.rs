@@ -1,0 +1,1520 @@
+//! Remote URL delivery end to end: real hosts, real loopback receivers (axum on 127.0.0.1:0)
+//! that check what arrives with independent crates (`standardwebhooks`, `jsonwebtoken`),
+//! smartml triggers, retries, disabling and notifications, the SSRF guard, the call log API,
+//! secret rotation, per-webhook concurrency, retention, and a SIGKILL of the real binary.
+
+use crate::process::{HostProcess, free_port};
+use crate::support::{Db, TestHost};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Uri};
+use hookhost::api::smartml::hmac_v2;
+use hookhost::store::{
+    DeliveryState, Handler, LoggedCall, NewDelivery, RetryPolicy, Scope, Webhook, WebhookSpec,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Postgres).await })*
+        }
+    };
+}
+
+both_backends!(
+    url_calls_are_signed_twice_and_carry_the_trigger,
+    retries_honour_retry_after_and_keep_the_webhook_id,
+    gone_disables_the_webhook_and_notifies_the_owner,
+    a_run_of_failures_disables_the_webhook_once,
+    component_rejections_are_final_and_temporary_failures_retry,
+    call_objects_describe_answers_redirects_and_timeouts,
+    the_ssrf_guard_refuses_private_targets_in_every_spelling,
+    call_log_pages_resends_and_test_calls_per_tenant,
+    rotated_secrets_sign_side_by_side_during_the_grace_period,
+    a_slow_webhook_does_not_hold_up_the_others,
+    retention_prunes_old_records_in_the_background,
+);
+
+// ---------------------------------------------------------------------------------------------
+// A loopback receiver
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    query: BTreeMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+    at: Instant,
+}
+
+impl Hit {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    fn webhook_id(&self) -> &str {
+        self.header("webhook-id")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// Checks the Standard Webhooks signature with `secret`, using the `standardwebhooks`
+    /// crate.
+    fn verify_signature(&self, secret: &str) -> Result<(), String> {
+        standardwebhooks::Webhook::new(secret)
+            .map_err(|e| e.to_string())?
+            .verify(&self.body, &self.headers)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Checks the bearer JWT with `secret`, using the `jsonwebtoken` crate: HS256, audience
+    /// 127.0.0.1, issuer hookhost, exp/nbf/iat required; returns the claims.
+    fn verify_jwt(&self, secret: &str) -> Result<Value, String> {
+        let token = self
+            .header("authorization")
+            .strip_prefix("Bearer ")
+            .ok_or("no bearer token")?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&["127.0.0.1"]);
+        validation.set_issuer(&["hookhost"]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss"]);
+        validation.validate_nbf = true;
+        let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What a receiver answers.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Reply {
+    fn ok() -> Reply {
+        Reply::status(200)
+            .header("x-receiver", "yes")
+            .body(r#"{"received":true}"#)
+    }
+
+    fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: &str) -> Reply {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    fn body(mut self, body: &str) -> Reply {
+        self.body = body.to_owned();
+        self
+    }
+
+    fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+/// An HTTP receiver on 127.0.0.1 that records every request and answers as its script says
+/// (given the hit and how many hits the same path had before).
+#[derive(Clone)]
+struct Receiver {
+    addr: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+type Script = Arc<dyn Fn(&Hit, usize) -> Reply + Send + Sync>;
+
+impl Receiver {
+    async fn start(script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) -> Receiver {
+        let script: Script = Arc::new(script);
+        let receiver = Receiver {
+            addr: String::new(),
+            hits: Arc::default(),
+            in_flight: Arc::default(),
+            max_in_flight: Arc::default(),
+        };
+        let state = receiver.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (state, script) = (state.clone(), script.clone());
+            async move {
+                let hit = Hit {
+                    path: uri.path().to_owned(),
+                    query: url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                        .into_owned()
+                        .collect(),
+                    headers,
+                    body,
+                    at: Instant::now(),
+                };
+                let earlier = {
+                    let mut hits = state.hits.lock().unwrap();
+                    let earlier = hits.iter().filter(|h| h.path == hit.path).count();
+                    hits.push(hit.clone());
+                    earlier
+                };
+                let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                let reply = script(&hit, earlier);
+                tokio::time::sleep(reply.delay).await;
+                state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let mut response = axum::response::Response::builder().status(reply.status);
+                for (name, value) in &reply.headers {
+                    response = response.header(*name, value);
+                }
+                response.body(axum::body::Body::from(reply.body)).unwrap()
+            }
+        });
+        let addr = crate::support::serve(app).await;
+        Receiver { addr, ..receiver }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    fn count_on(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path == path)
+            .count()
+    }
+
+    /// The hits once there are at least `n`.
+    async fn wait_for(&self, n: usize) -> Vec<Hit> {
+        eventually(&format!("{n} requests at the receiver"), async || {
+            let hits = self.hits();
+            (hits.len() >= n).then_some(hits)
+        })
+        .await
+    }
+}
+
+/// Polls `probe` until it returns something (30 s at most).
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tenant, a provider service it activated, and ways to trigger and inspect
+
+struct World {
+    host: TestHost,
+    provider: Scope,
+    provider_token: String,
+    service: String,
+    tenant: String,
+    token: String,
+    secret: String,
+    rest_key: String,
+}
+
+async fn world(db: Db) -> World {
+    world_with(db, |_| {}).await
+}
+
+async fn world_with(db: Db, configure: impl FnOnce(&mut hookhost::config::Config)) -> World {
+    let host = TestHost::start_with(db, configure).await;
+    let store = host.store();
+    let (provider, provider_token) = store.create_provider("Marketplace Provider").await.unwrap();
+    let provider = Scope::Provider(provider.id);
+    let service = store
+        .create_service(&provider, "Service", &[])
+        .await
+        .unwrap()
+        .id;
+    let tenant = store
+        .create_tenant("Immobilien Muster GmbH")
+        .await
+        .unwrap()
+        .id;
+    let params = BTreeMap::from([("region".to_owned(), "aachen".to_owned())]);
+    store.activate(&tenant, &service, &params).await.unwrap();
+    let user = store
+        .create_api_user(&host.state.key, &tenant, false)
+        .await
+        .unwrap();
+    let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
+    World {
+        provider_token,
+        service,
+        tenant,
+        token: user.token,
+        secret: user.secret,
+        rest_key,
+        provider,
+        host,
+    }
+}
+
+fn spec(service: &str, handler: Handler) -> WebhookSpec {
+    WebhookSpec {
+        service_id: service.to_owned(),
+        description: String::new(),
+        enabled: true,
+        kind: None,
+        object_type: None,
+        handler,
+        modules: vec!["estate".into()],
+        extension: None,
+        criteria: BTreeMap::new(),
+        limits: None,
+        allowed_hosts: Vec::new(),
+        retry_policy: None,
+    }
+}
+
+fn retries(schedule_seconds: &[u64]) -> Option<RetryPolicy> {
+    Some(RetryPolicy {
+        schedule_seconds: schedule_seconds.to_vec(),
+    })
+}
+
+/// A smartml action `executeMarketplaceWebhooks` for `record` of module estate, signed with
+/// `secret` for `token`.
+fn smartml_action(token: &str, secret: &str, record: &str) -> Value {
+    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
+    let resourcetype = "executeMarketplaceWebhooks";
+    let timestamp = hookhost::store::now_ms() / 1000;
+    let hmac = hmac_v2(
+        secret,
+        &timestamp.to_string(),
+        token,
+        resourcetype,
+        actionid,
+    );
+    json!({
+        "actionid": actionid, "resourceid": record, "identifier": "", "resourcetype": resourcetype,
+        "timestamp": timestamp, "hmac": hmac, "hmac_version": "2", "parameters": {"module": "estate"},
+    })
+}
+
+impl World {
+    /// A URL webhook of the provider listening to estate; returns it and its secret.
+    async fn url_webhook(
+        &self,
+        url: &str,
+        configure: impl FnOnce(&mut WebhookSpec),
+    ) -> (Webhook, String) {
+        let mut spec = spec(&self.service, Handler::Url(url.to_owned()));
+        configure(&mut spec);
+        self.host
+            .store()
+            .create_webhook(&self.host.state.key, &self.provider, &spec)
+            .await
+            .unwrap()
+    }
+
+    /// Triggers the tenant's estate webhooks once per record, in one smartml request.
+    async fn trigger(&self, records: &[&str]) {
+        trigger_as(&self.host, &self.token, &self.secret, records).await;
+    }
+
+    /// `method path` with `credential`; the status and the JSON body (null when empty).
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        credential: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .host
+            .client
+            .request(method, self.host.url(path))
+            .bearer_auth(credential);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+
+    /// The delivery once it has finished (succeeded or failed).
+    async fn finished(&self, id: &str) -> DeliveryState {
+        eventually(&format!("delivery {id} to finish"), async || {
+            let state = self.host.store().delivery_state(id).await.unwrap();
+            matches!(state.status.as_str(), "succeeded" | "failed").then_some(state)
+        })
+        .await
+    }
+
+    /// Waits until no delivery is pending or in flight.
+    async fn all_finished(&self) -> BTreeMap<String, i64> {
+        eventually("every delivery to finish", async || {
+            let counts = self.host.store().delivery_counts().await.unwrap();
+            let open = counts.get("pending").copied().unwrap_or(0)
+                + counts.get("in_flight").copied().unwrap_or(0);
+            (open == 0).then_some(counts)
+        })
+        .await
+    }
+
+    /// The call log of `webhook` (newest first) once it holds `n` calls.
+    async fn calls(&self, webhook: &str, n: usize) -> Vec<LoggedCall> {
+        eventually(&format!("{n} calls of {webhook}"), async || {
+            self.host.state.recorder.flush().await;
+            let (calls, _) = self
+                .host
+                .store()
+                .list_calls(webhook, None, 0, 1000)
+                .await
+                .unwrap();
+            (calls.len() >= n).then_some(calls)
+        })
+        .await
+    }
+
+    async fn webhook(&self, id: &str) -> Webhook {
+        self.host.state.recorder.flush().await;
+        self.host.store().webhook(&self.provider, id).await.unwrap()
+    }
+
+    fn wake(&self) {
+        self.host.state.wake.notify_waiters();
+    }
+}
+
+async fn trigger_as(host: &TestHost, token: &str, secret: &str, records: &[&str]) {
+    let actions: Vec<Value> = records
+        .iter()
+        .map(|r| smartml_action(token, secret, r))
+        .collect();
+    let body = json!({"token": token, "request": {"actions": actions}});
+    let response = host
+        .client
+        .post(host.url("/api/stable/api.php"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["status"]["errorcode"], 0, "{answer}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+async fn url_calls_are_signed_twice_and_carry_the_trigger(db: Db) {
+    let w = world(db).await;
+    let receiver = Receiver::start(|_, _| Reply::ok()).await;
+    let (webhook, secret) = w
+        .url_webhook(&receiver.url("/hook?source=registry"), |_| {})
+        .await;
+    w.trigger(&["15005"]).await;
+    let hit = receiver.wait_for(1).await.remove(0);
+
+    // Standard Webhooks, checked by the `standardwebhooks` crate; another secret fails.
+    hit.verify_signature(&secret)
+        .expect("the webhook-signature verifies");
+    assert!(
+        hit.verify_signature(&hookhost::crypto::new_webhook_secret())
+            .is_err()
+    );
+    assert_eq!(hit.header("webhook-signature").split(' ').count(), 1);
+    // The MPT bearer JWT, checked by the `jsonwebtoken` crate.
+    let claims = hit.verify_jwt(&secret).expect("the bearer JWT verifies");
+    assert_eq!(claims["webhook_id"], webhook.id);
+    assert_eq!(claims["aud"], "127.0.0.1");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert_eq!(claims["nbf"], claims["iat"]);
+    assert!(hit.verify_jwt("not the secret").is_err());
+
+    // The smartml trigger's body; the activation's parameters on the URL, next to its own.
+    assert_eq!(hit.path, "/hook");
+    assert_eq!(
+        hit.json(),
+        json!({"tenant": {"id": w.tenant, "name": "Immobilien Muster GmbH"}, "module": "estate",
+               "recordId": "15005", "event": "update"})
+    );
+    assert_eq!(
+        hit.query,
+        BTreeMap::from([
+            ("region".into(), "aachen".into()),
+            ("source".into(), "registry".into())
+        ])
+    );
+    assert_eq!(hit.header("content-type"), "application/json");
+
+    // webhook-id is the delivery id; the Call object is filled from the answer.
+    let delivery = w.finished(hit.webhook_id()).await;
+    assert_eq!(
+        (delivery.status.as_str(), delivery.attempts),
+        ("succeeded", 1)
+    );
+    let calls = w.calls(&webhook.id, 1).await;
+    let logged = &calls[0];
+    assert_eq!(logged.delivery_id.as_deref(), Some(hit.webhook_id()));
+    assert_eq!((logged.attempt, logged.trigger.as_str()), (1, "smartml"));
+    let call = &logged.call;
+    assert!(call.success);
+    assert_eq!(
+        (call.http_status_code, call.reason_phrase.as_str()),
+        (200, "OK")
+    );
+    assert!(call.headers.contains("x-receiver: yes"), "{}", call.headers);
+    assert_eq!(call.response, r#"{"received":true}"#);
+    assert_eq!(call.error, "");
+    assert!(call.response_time.is_some());
+    let stats = w.webhook(&webhook.id).await.statistics;
+    assert_eq!((stats.total, stats.successes), (1, 1));
+}
+
+async fn retries_honour_retry_after_and_keep_the_webhook_id(db: Db) {
+    let w = world(db).await;
+    let receiver = Receiver::start(|_, earlier| match earlier {
+        0 => Reply::status(503).header("retry-after", "1").body("busy"),
+        _ => Reply::ok(),
+    })
+    .await;
+    let (webhook, secret) = w
+        .url_webhook(&receiver.url("/hook"), |s| {
+            s.retry_policy = retries(&[1, 1])
+        })
+        .await;
+    w.trigger(&["1"]).await;
+    let hits = receiver.wait_for(2).await;
+    let delivery = w.finished(hits[0].webhook_id()).await;
+    assert_eq!(
+        (delivery.status.as_str(), delivery.attempts),
+        ("succeeded", 2)
+    );
+    assert_eq!(receiver.hits().len(), 2, "delivered once it succeeded");
+
+    assert_eq!(
+        hits[0].webhook_id(),
+        hits[1].webhook_id(),
+        "the idempotency key is stable"
+    );
+    assert_eq!(hits[0].body, hits[1].body);
+    for hit in &hits {
+        hit.verify_signature(&secret).unwrap();
+        hit.verify_jwt(&secret).unwrap();
+    }
+    assert!(
+        hits[1].at - hits[0].at >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured"
+    );
+
+    let calls = w.calls(&webhook.id, 2).await;
+    let (retry, first) = (&calls[0], &calls[1]);
+    assert_eq!((first.attempt, retry.attempt), (1, 2));
+    assert!(!first.call.success && retry.call.success);
+    assert_eq!(first.call.http_status_code, 503);
+    assert_eq!(first.call.reason_phrase, "Service Unavailable");
+    assert!(
+        first.call.headers.contains("retry-after: 1"),
+        "{}",
+        first.call.headers
+    );
+    assert_eq!(first.call.response, "busy");
+    assert!(first.call.error.contains("503"), "{}", first.call.error);
+    let stats = w.webhook(&webhook.id).await.statistics;
+    assert_eq!(
+        (
+            stats.total,
+            stats.successes,
+            stats.failures,
+            stats.failures_since_last_success
+        ),
+        (2, 1, 1, 0)
+    );
+}
+
+async fn gone_disables_the_webhook_and_notifies_the_owner(db: Db) {
+    let w = world(db).await;
+    let receiver = Receiver::start(|_, _| Reply::status(410)).await;
+    let (webhook, _) = w
+        .url_webhook(&receiver.url("/gone"), |s| {
+            s.retry_policy = retries(&[1, 1])
+        })
+        .await;
+    w.trigger(&["1"]).await;
+    let hit = receiver.wait_for(1).await.remove(0);
+    let delivery = w.finished(hit.webhook_id()).await;
+    assert_eq!(
+        (delivery.status.as_str(), delivery.attempts),
+        ("failed", 1),
+        "410 is final"
+    );
+    assert!(
+        !w.webhook(&webhook.id).await.enabled,
+        "410 disables the webhook"
+    );
+
+    let path = format!(
+        "/public/v1/notifications/webhooks/{}/notifications",
+        webhook.id
+    );
+    let (status, page) = w
+        .api(reqwest::Method::GET, &path, &w.provider_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["$meta"]["pagination"]["total"], 1);
+    let notification = &page["data"][0];
+    assert_eq!(notification["kind"], "gone");
+    assert_eq!(notification["webhookId"], webhook.id.as_str());
+    assert!(
+        notification["message"].as_str().unwrap().contains("410"),
+        "{notification}"
+    );
+    assert!(notification["created"].as_str().unwrap().ends_with('Z'));
+    // Notifications are the owner's: a tenant that can read the webhook may not read them.
+    let (status, _) = w.api(reqwest::Method::GET, &path, &w.rest_key, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A disabled webhook is not triggered any more.
+    w.trigger(&["2"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.hits().len(), 1);
+}
+
+async fn a_run_of_failures_disables_the_webhook_once(db: Db) {
+    let w = world_with(db, |c| c.delivery.auto_disable_after = 3).await;
+    let receiver = Receiver::start(|_, _| Reply::status(500).body("boom")).await;
+    let (webhook, _) = w
+        .url_webhook(&receiver.url("/failing"), |s| {
+            s.retry_policy = retries(&[1, 1, 1, 1, 1])
+        })
+        .await;
+    w.trigger(&["1"]).await;
+    let hit = receiver.wait_for(1).await.remove(0);
+    let delivery = w.finished(hit.webhook_id()).await;
+    assert_eq!((delivery.status.as_str(), delivery.attempts), ("failed", 3));
+    assert!(
+        delivery
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("disabled after 3 failures"),
+        "{delivery:?}"
+    );
+    assert_eq!(
+        receiver.hits().len(),
+        3,
+        "no attempt after the webhook was disabled"
+    );
+    let disabled = w.webhook(&webhook.id).await;
+    assert!(!disabled.enabled);
+    assert_eq!(disabled.statistics.failures_since_last_success, 3);
+
+    let (notifications, total) = w
+        .host
+        .store()
+        .list_notifications(&w.provider, &webhook.id, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 1, "notified once");
+    assert_eq!(notifications[0].kind, "failing");
+    assert!(
+        notifications[0].message.contains("3 failed calls in a row"),
+        "{}",
+        notifications[0].message
+    );
+    assert!(
+        notifications[0].message.contains("500"),
+        "{}",
+        notifications[0].message
+    );
+    // Only the owner's scope sees them.
+    let other = Scope::Provider("PRV-0000-0000".into());
+    assert_eq!(
+        w.host
+            .store()
+            .list_notifications(&other, &webhook.id, 0, 10)
+            .await
+            .unwrap()
+            .1,
+        0
+    );
+}
+
+async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
+    let w = world(db).await;
+    let store = w.host.store();
+    let wasm = std::fs::read(hookhost::plugins::MISBEHAVE).unwrap();
+    let plugin = w.host.state.runtime.load(&wasm).unwrap();
+    let component = store
+        .insert_component(&w.provider, "misbehave", "1.0.0", &plugin.info, &wasm)
+        .await
+        .unwrap();
+    let mut spec = spec(&w.service, Handler::Component(component.id));
+    spec.modules = Vec::new();
+    spec.retry_policy = retries(&[1, 1]);
+    let (webhook, _) = store
+        .create_webhook(&w.host.state.key, &w.provider, &spec)
+        .await
+        .unwrap();
+
+    let planned = |action: &str| NewDelivery {
+        webhook_id: webhook.id.clone(),
+        tenant_id: w.tenant.clone(),
+        trigger: "smartml".into(),
+        module: "estate".into(),
+        record_id: "1".into(),
+        event: "update".into(),
+        payload: json!({"action": action}).to_string(),
+        parameters: Vec::new(),
+    };
+    let ids = store
+        .plan_deliveries(&[planned("reject"), planned("temporary"), planned("ok")])
+        .await
+        .unwrap();
+    w.wake();
+    let rejected = w.finished(&ids[0]).await;
+    assert_eq!(
+        (rejected.status.as_str(), rejected.attempts),
+        ("failed", 1),
+        "a rejection is final"
+    );
+    let ok = w.finished(&ids[2]).await;
+    assert_eq!((ok.status.as_str(), ok.attempts), ("succeeded", 1));
+    let temporary = w.finished(&ids[1]).await;
+    assert_eq!(
+        (temporary.status.as_str(), temporary.attempts),
+        ("failed", 3),
+        "retried on the schedule"
+    );
+    assert!(
+        temporary
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("retries exhausted"),
+        "{temporary:?}"
+    );
+
+    let calls = w.calls(&webhook.id, 5).await;
+    let kinds = |id: &str| -> Vec<String> {
+        calls
+            .iter()
+            .filter(|c| c.delivery_id.as_deref() == Some(id))
+            .map(|c| c.call.reason_phrase.clone())
+            .collect()
+    };
+    assert_eq!(kinds(&ids[0]), ["rejected"]);
+    assert_eq!(kinds(&ids[1]), ["temporary", "temporary", "temporary"]);
+
+    // The same verdict synchronously, through the test endpoint.
+    let path = format!("/public/v1/notifications/webhooks/{}/test", webhook.id);
+    let body = json!({"tenantId": w.tenant, "payload": {"action": "reject"}});
+    let (status, answer) = w
+        .api(reqwest::Method::POST, &path, &w.provider_token, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["failure"]["kind"], "rejected");
+    assert_eq!(answer["call"]["success"], false);
+}
+
+async fn call_objects_describe_answers_redirects_and_timeouts(db: Db) {
+    let w = world_with(db, |c| {
+        c.outbound.timeout_ms = 700;
+        c.outbound.connect_timeout_ms = 500;
+    })
+    .await;
+    let receiver = Receiver::start(|hit, _| match hit.path.as_str() {
+        "/redirect" => Reply::status(302).header("location", "/target"),
+        "/error" => Reply::status(500)
+            .header("x-trace", "abc")
+            .body(r#"{"error":"database down"}"#),
+        "/big" => Reply::ok().body(&"x".repeat(10_000)),
+        "/slow" => Reply::ok().after(Duration::from_secs(3)),
+        _ => Reply::ok(),
+    })
+    .await;
+    let closed = format!("http://127.0.0.1:{}/", free_port());
+    let test_call = async |url: &str| -> Value {
+        let (webhook, _) = w.url_webhook(url, |s| s.modules = Vec::new()).await;
+        let path = format!("/public/v1/notifications/webhooks/{}/test", webhook.id);
+        let body = json!({"tenantId": w.tenant});
+        let (status, answer) = w
+            .api(reqwest::Method::POST, &path, &w.provider_token, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["call"].clone()
+    };
+
+    let redirect = test_call(&receiver.url("/redirect")).await;
+    assert_eq!(redirect["success"], false);
+    assert_eq!(
+        (
+            redirect["httpStatusCode"].as_u64(),
+            redirect["reasonPhrase"].as_str()
+        ),
+        (Some(302), Some("Found"))
+    );
+    assert!(
+        redirect["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed"),
+        "{redirect}"
+    );
+    assert!(
+        redirect["headers"]
+            .as_str()
+            .unwrap()
+            .contains("location: /target"),
+        "{redirect}"
+    );
+
+    let error = test_call(&receiver.url("/error")).await;
+    assert_eq!(error["success"], false);
+    assert_eq!(
+        (
+            error["httpStatusCode"].as_u64(),
+            error["reasonPhrase"].as_str()
+        ),
+        (Some(500), Some("Internal Server Error"))
+    );
+    assert!(
+        error["headers"].as_str().unwrap().contains("x-trace: abc"),
+        "{error}"
+    );
+    assert_eq!(error["response"], r#"{"error":"database down"}"#);
+    assert_eq!(
+        error["error"],
+        "the endpoint answered 500 Internal Server Error"
+    );
+
+    let big = test_call(&receiver.url("/big")).await;
+    assert_eq!(big["success"], true);
+    assert_eq!(
+        big["response"].as_str().unwrap().len(),
+        4096,
+        "the excerpt is bounded"
+    );
+
+    let started = Instant::now();
+    let slow = test_call(&receiver.url("/slow")).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the whole-call timeout struck"
+    );
+    assert_eq!(slow["success"], false);
+    assert_eq!(slow["reasonPhrase"], "timeout");
+    assert_eq!(slow["error"], "the endpoint did not answer within 700 ms");
+    assert_eq!(slow["httpStatusCode"], 0);
+
+    let refused = test_call(&closed).await;
+    assert_eq!(refused["success"], false);
+    assert_eq!(refused["reasonPhrase"], "connect");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not connect"),
+        "{refused}"
+    );
+
+    // Asynchronously too: a 302 is a failed delivery, and the target is never requested.
+    let (webhook, _) = w
+        .url_webhook(&receiver.url("/redirect"), |s| {
+            s.retry_policy = retries(&[])
+        })
+        .await;
+    w.trigger(&["1"]).await;
+    let calls = w.calls(&webhook.id, 1).await;
+    let delivery = w.finished(calls[0].delivery_id.as_deref().unwrap()).await;
+    assert_eq!(delivery.status, "failed");
+    assert_eq!(receiver.count_on("/redirect"), 2);
+    assert_eq!(
+        receiver.count_on("/target"),
+        0,
+        "redirects are never followed"
+    );
+}
+
+async fn the_ssrf_guard_refuses_private_targets_in_every_spelling(db: Db) {
+    let w = world_with(db, |c| c.outbound.allow_insecure = false).await;
+    // A bare TCP listener: it counts connections, so even a refused TLS handshake would show.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let urls = [
+        format!("https://localhost:{port}/hook"),
+        format!("https://2130706433:{port}/hook"),
+        format!("https://0x7f.0.0.1:{port}/hook"),
+        format!("https://[::ffff:127.0.0.1]:{port}/hook"),
+    ];
+    let mut webhooks = Vec::new();
+    for url in &urls {
+        // The registry API refuses such URLs up front; the store takes them, so the guard at
+        // call time is what is tested here.
+        webhooks.push(
+            w.url_webhook(url, |s| s.retry_policy = retries(&[]))
+                .await
+                .0,
+        );
+    }
+    w.trigger(&["1"]).await;
+    let counts = w.all_finished().await;
+    assert_eq!(counts.get("failed"), Some(&4), "{counts:?}");
+    for (webhook, url) in webhooks.iter().zip(&urls) {
+        let calls = w.calls(&webhook.id, 1).await;
+        let call = &calls[0].call;
+        assert!(!call.success);
+        assert!(
+            call.error.contains("not a public address"),
+            "{url}: {}",
+            call.error
+        );
+        assert_eq!(call.http_status_code, 0);
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "nothing reached the loopback listener"
+    );
+}
+
+async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
+    let w = world(db).await;
+    let store = w.host.store();
+    let other = store.create_tenant("Andere Makler AG").await.unwrap().id;
+    store
+        .activate(&other, &w.service, &BTreeMap::new())
+        .await
+        .unwrap();
+    let other_user = store
+        .create_api_user(&w.host.state.key, &other, false)
+        .await
+        .unwrap();
+    let (_, other_key) = store.create_api_key(&other).await.unwrap();
+    let receiver = Receiver::start(|_, _| Reply::ok()).await;
+    let (webhook, secret) = w.url_webhook(&receiver.url("/hook"), |_| {}).await;
+
+    w.trigger(&["1", "2", "3"]).await;
+    trigger_as(&w.host, &other_user.token, &other_user.secret, &["9"]).await;
+    receiver.wait_for(4).await;
+    w.calls(&webhook.id, 4).await;
+
+    let calls_path = format!("/public/v1/notifications/webhooks/{}/calls", webhook.id);
+    let get = async |query: &str, credential: &str| {
+        let (status, page) = w
+            .api(
+                reqwest::Method::GET,
+                &format!("{calls_path}{query}"),
+                credential,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page
+    };
+    // Paging, newest first, as the provider (every tenant's calls).
+    let first = get("?limit=2", &w.provider_token).await;
+    assert_eq!(
+        first["$meta"]["pagination"],
+        json!({"offset": 0, "limit": 2, "total": 4})
+    );
+    let second = get("?offset=2&limit=2", &w.provider_token).await;
+    let ids: Vec<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["data"].as_array().unwrap())
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        4,
+        "pages do not overlap"
+    );
+    assert_eq!(get("?offset=4", &w.provider_token).await["data"], json!([]));
+    let (status, _) = w
+        .api(
+            reqwest::Method::GET,
+            &format!("{calls_path}?limit=5000"),
+            &w.provider_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Tenants see their own calls only.
+    let mine = get("?limit=100", &w.rest_key).await;
+    assert_eq!(mine["$meta"]["pagination"]["total"], 3);
+    let theirs = get("?limit=100", &other_key).await;
+    assert_eq!(theirs["$meta"]["pagination"]["total"], 1);
+    let their_call = theirs["data"][0]["id"].as_str().unwrap().to_owned();
+
+    // Resend: the same webhook-id arrives again.
+    let my_call = &mine["data"][0];
+    let delivery = my_call["deliveryId"].as_str().unwrap().to_owned();
+    let resend = format!("{calls_path}/{}/resend", my_call["id"].as_str().unwrap());
+    let (status, answer) = w
+        .api(reqwest::Method::POST, &resend, &w.rest_key, None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["deliveryId"], delivery.as_str());
+    let hits = receiver.wait_for(5).await;
+    assert_eq!(hits[4].webhook_id(), delivery);
+    assert_eq!(
+        hits.iter().filter(|h| h.webhook_id() == delivery).count(),
+        2
+    );
+    hits[4].verify_signature(&secret).unwrap();
+    // Another tenant's call is not there for this tenant.
+    let (status, _) = w
+        .api(
+            reqwest::Method::POST,
+            &format!("{calls_path}/{their_call}/resend"),
+            &w.rest_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A test call: synchronous, signed, recorded.
+    let test = format!("/public/v1/notifications/webhooks/{}/test", webhook.id);
+    let (status, _) = w
+        .api(reqwest::Method::POST, &test, &w.provider_token, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a provider names the tenant"
+    );
+    let (status, answer) = w
+        .api(
+            reqwest::Method::POST,
+            &test,
+            &w.provider_token,
+            Some(json!({"tenantId": w.tenant})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["call"]["success"], true);
+    assert_eq!(answer["call"]["httpStatusCode"], 200);
+    let hits = receiver.wait_for(6).await;
+    let test_hit = &hits[5];
+    assert!(
+        test_hit.webhook_id().starts_with("TST-"),
+        "{}",
+        test_hit.webhook_id()
+    );
+    assert_eq!(test_hit.json()["test"], true);
+    test_hit.verify_signature(&secret).unwrap();
+    test_hit.verify_jwt(&secret).unwrap();
+    assert_eq!(w.calls(&webhook.id, 6).await.len(), 6);
+    let mine = get("?limit=100", &w.rest_key).await;
+    assert_eq!(
+        mine["$meta"]["pagination"]["total"], 5,
+        "the resend and the test call are this tenant's"
+    );
+}
+
+async fn rotated_secrets_sign_side_by_side_during_the_grace_period(db: Db) {
+    let w = world(db).await;
+    let receiver = Receiver::start(|_, _| Reply::ok()).await;
+    let (webhook, old) = w.url_webhook(&receiver.url("/hook"), |_| {}).await;
+    let rotate = format!(
+        "/public/v1/notifications/webhooks/{}/rotate-secret",
+        webhook.id
+    );
+
+    let (status, _) = w
+        .api(reqwest::Method::POST, &rotate, &w.rest_key, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only the owner rotates");
+    let (status, answer) = w
+        .api(reqwest::Method::POST, &rotate, &w.provider_token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let new = answer["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert!(
+        answer["previousSecretValidUntil"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    // During the grace period: two signatures, either secret verifies; the JWT uses the new one.
+    w.trigger(&["1"]).await;
+    let hit = receiver.wait_for(1).await.remove(0);
+    assert_eq!(
+        hit.header("webhook-signature").split(' ').count(),
+        2,
+        "{}",
+        hit.header("webhook-signature")
+    );
+    hit.verify_signature(&old)
+        .expect("the old secret still verifies");
+    hit.verify_signature(&new).expect("the new secret verifies");
+    hit.verify_jwt(&new)
+        .expect("the JWT is keyed with the new secret");
+    assert!(hit.verify_jwt(&old).is_err());
+
+    // After the grace period only the new secret signs.
+    sqlx::query("UPDATE webhook_secrets SET expires_at = $1")
+        .bind(hookhost::store::now_ms() - 1)
+        .execute(w.host.store().pool())
+        .await
+        .unwrap();
+    w.host.store().changed(); // what a change through the store does: cached secrets go
+    w.trigger(&["2"]).await;
+    let hit = receiver.wait_for(2).await.remove(1);
+    assert_eq!(hit.header("webhook-signature").split(' ').count(), 1);
+    hit.verify_signature(&new).unwrap();
+    assert!(
+        hit.verify_signature(&old).is_err(),
+        "the old secret expired"
+    );
+    // The secret is stored encrypted, like the first one.
+    let stored: Vec<u8> = sqlx::Row::get(
+        &sqlx::query("SELECT secret_enc FROM webhooks WHERE id = $1")
+            .bind(&webhook.id)
+            .fetch_one(w.host.store().pool())
+            .await
+            .unwrap(),
+        "secret_enc",
+    );
+    assert!(!String::from_utf8_lossy(&stored).contains(new.trim_start_matches("whsec_")));
+}
+
+async fn a_slow_webhook_does_not_hold_up_the_others(db: Db) {
+    let w = world_with(db, |c| {
+        c.delivery.concurrency = 4;
+        c.delivery.per_webhook_concurrency = 2;
+    })
+    .await;
+    let slow = Receiver::start(|_, _| Reply::ok().after(Duration::from_millis(300))).await;
+    let fast = Receiver::start(|_, _| Reply::ok()).await;
+    let (slow_hook, _) = w.url_webhook(&slow.url("/slow"), |_| {}).await;
+    let (fast_hook, _) = w.url_webhook(&fast.url("/fast"), |_| {}).await;
+    let planned = |webhook: &Webhook, n: usize| -> Vec<NewDelivery> {
+        (0..n)
+            .map(|i| NewDelivery {
+                webhook_id: webhook.id.clone(),
+                tenant_id: w.tenant.clone(),
+                trigger: "smartml".into(),
+                module: "estate".into(),
+                record_id: i.to_string(),
+                event: "update".into(),
+                payload: json!({"n": i}).to_string(),
+                parameters: Vec::new(),
+            })
+            .collect()
+    };
+    // The slow webhook's deliveries are due first.
+    w.host
+        .store()
+        .plan_deliveries(&planned(&slow_hook, 8))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    w.host
+        .store()
+        .plan_deliveries(&planned(&fast_hook, 6))
+        .await
+        .unwrap();
+    w.wake();
+
+    fast.wait_for(6).await;
+    let slow_done = slow.hits().len();
+    assert!(
+        slow_done < 8,
+        "the fast webhook's deliveries did not wait for the slow ones ({slow_done} of 8 done)"
+    );
+    slow.wait_for(8).await;
+    assert!(
+        slow.max_in_flight.load(Ordering::SeqCst) <= 2,
+        "per-webhook concurrency holds"
+    );
+    w.all_finished().await;
+}
+
+async fn retention_prunes_old_records_in_the_background(db: Db) {
+    let w = world_with(db, |c| {
+        c.delivery.retention_days = 1;
+        c.delivery.prune_interval_ms = 200;
+    })
+    .await;
+    let store = w.host.store();
+    let receiver = Receiver::start(|_, _| Reply::ok()).await;
+    let (webhook, _) = w.url_webhook(&receiver.url("/hook"), |_| {}).await;
+    w.trigger(&["1", "2"]).await;
+    let calls = w.calls(&webhook.id, 2).await;
+    w.all_finished().await;
+
+    // Age one call and its delivery past the retention; add an old notification, a pending
+    // delivery planned long ago (not finished: kept) and a rotated-out secret that expired.
+    let now = hookhost::store::now_ms();
+    let old = now - 2 * 86_400_000;
+    let (aged_call, aged_delivery) = (&calls[0].id, calls[0].delivery_id.clone().unwrap());
+    let (kept_call, kept_delivery) = (&calls[1].id, calls[1].delivery_id.clone().unwrap());
+    let pool = store.pool();
+    sqlx::query("UPDATE calls SET created_at = $1 WHERE id = $2")
+        .bind(old)
+        .bind(aged_call)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE deliveries SET next_attempt_at = $1, updated_at = $1, created_at = $1 WHERE id = $2")
+        .bind(old)
+        .bind(&aged_delivery)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, event, payload, parameters, \
+         status, attempts, next_attempt_at, created_at, updated_at) VALUES ('DLV-waiting', $1, $2, 'smartml', \
+         'estate', '3', 'update', '{}', '[]', 'pending', 4, $3, $4, $4)",
+    )
+    .bind(&webhook.id)
+    .bind(&w.tenant)
+    .bind(now + 86_400_000)
+    .bind(old)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO notifications (id, webhook_id, owner_kind, owner_id, kind, message, created_at) \
+         VALUES ('NTF-old', $1, 'provider', $2, 'failing', 'long ago', $3)",
+    )
+    .bind(&webhook.id)
+    .bind(w.provider.id())
+    .bind(old)
+    .execute(pool)
+    .await
+    .unwrap();
+    store
+        .rotate_webhook_secret(&w.host.state.key, &w.provider, &webhook.id, 1)
+        .await
+        .unwrap();
+
+    let count = async |sql: &'static str| -> i64 {
+        sqlx::Row::get(&sqlx::query(sql).fetch_one(pool).await.unwrap(), "n")
+    };
+    eventually("the retention task to prune", async || {
+        let calls = count("SELECT COUNT(*) AS n FROM calls").await;
+        let notifications = count("SELECT COUNT(*) AS n FROM notifications").await;
+        let secrets = count("SELECT COUNT(*) AS n FROM webhook_secrets").await;
+        (calls == 1 && notifications == 0 && secrets == 0).then_some(())
+    })
+    .await;
+    let (left, total) = store.list_calls(&webhook.id, None, 0, 10).await.unwrap();
+    assert_eq!(
+        (total, left[0].id.as_str()),
+        (1, kept_call.as_str()),
+        "recent calls are kept"
+    );
+    assert!(
+        store.delivery_state(&aged_delivery).await.is_err(),
+        "the old finished delivery is gone"
+    );
+    assert_eq!(
+        store.delivery_state(&kept_delivery).await.unwrap().status,
+        "succeeded"
+    );
+    assert_eq!(
+        store.delivery_state("DLV-waiting").await.unwrap().status,
+        "pending",
+        "unfinished work is kept"
+    );
+
+    // Resending a pruned call's delivery says so.
+    sqlx::query("UPDATE calls SET delivery_id = $1 WHERE id = $2")
+        .bind(&aged_delivery)
+        .bind(kept_call)
+        .execute(pool)
+        .await
+        .unwrap();
+    let resend = format!(
+        "/public/v1/notifications/webhooks/{}/calls/{kept_call}/resend",
+        webhook.id
+    );
+    let (status, answer) = w
+        .api(reqwest::Method::POST, &resend, &w.provider_token, None)
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{answer}");
+
+    // The pass itself, called directly: nothing older than a day is left.
+    let report = store.prune(now - 86_400_000).await.unwrap();
+    assert_eq!(
+        (report.calls, report.deliveries, report.notifications),
+        (0, 0, 0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash: SIGKILL the real binary in the middle of thousands of deliveries
+
+/// What the crash test's receiver saw: per `webhook-id`, how often and which bodies.
+#[derive(Default)]
+struct Seen {
+    by_id: HashMap<String, (usize, Bytes)>,
+    total: usize,
+    differing_duplicates: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_delivery_loses_nothing_and_duplicates_little() {
+    const WEBHOOKS: usize = 500;
+    const REQUESTS: usize = 4;
+    const ACTIONS: usize = 3;
+    const CONCURRENCY: usize = 16;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let url = hookhost::store::default_sqlite_url(dir.path());
+    let master_key = hookhost::crypto::MasterKey::generate_base64();
+    let key = hookhost::crypto::MasterKey::from_base64(&master_key).unwrap();
+
+    // The receiver: a few ms per call, every webhook-id recorded.
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let record = record.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let mut seen = record.lock().unwrap();
+            seen.total += 1;
+            let entry = seen.by_id.entry(id).or_insert((0, body.clone()));
+            entry.0 += 1;
+            let differs = entry.1 != body;
+            if differs {
+                seen.differing_duplicates += 1;
+            }
+            "ok"
+        }
+    });
+    let receiver = crate::support::serve(app).await;
+
+    // Seed before the first start: a provider, a tenant with an API user, 500 URL webhooks.
+    let store = hookhost::store::Store::open(&url).await.unwrap();
+    let (provider, _) = store.create_provider("Crash Provider").await.unwrap();
+    let provider = Scope::Provider(provider.id);
+    let service = store
+        .create_service(&provider, "Crash Service", &[])
+        .await
+        .unwrap()
+        .id;
+    let tenant = store.create_tenant("Crash Tenant").await.unwrap().id;
+    store
+        .activate(&tenant, &service, &BTreeMap::new())
+        .await
+        .unwrap();
+    let user = store.create_api_user(&key, &tenant, false).await.unwrap();
+    for i in 0..WEBHOOKS {
+        let spec = spec(
+            &service,
+            Handler::Url(format!("http://{receiver}/hook/{i}")),
+        );
+        store.create_webhook(&key, &provider, &spec).await.unwrap();
+    }
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("hookhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data_dir = "{data}"
+listen = "127.0.0.1:{port}"
+log = "warn"
+database_url = "{url}"
+master_key = "{master_key}"
+admin_token = "crash-test-admin-token"
+
+[outbound]
+allow_insecure = true
+timeout_ms = 2000
+connect_timeout_ms = 1000
+
+[delivery]
+concurrency = {CONCURRENCY}
+lease_ms = 3000
+poll_ms = 50
+
+[sandbox.ceilings]
+timeout_ms = 2000
+"#,
+            data = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("hookhost.log");
+    let mut host = HostProcess::start(&config, &base, &log).await;
+
+    // The triggers, from a client that sends a request the crash interrupted again.
+    let (token, secret) = (user.token.clone(), user.secret.clone());
+    let client_base = base.clone();
+    let triggers = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        for request in 0..REQUESTS {
+            loop {
+                let records: Vec<String> = (0..ACTIONS)
+                    .map(|a| format!("{}", 1000 + request * ACTIONS + a))
+                    .collect();
+                let actions: Vec<Value> = records
+                    .iter()
+                    .map(|r| smartml_action(&token, &secret, r))
+                    .collect();
+                let body = json!({"token": token, "request": {"actions": actions}}).to_string();
+                let answer = client
+                    .post(format!("{client_base}/api/stable/api.php"))
+                    .body(body)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(response) if response.status().is_success() => {
+                        let answer: Value = response.json().await.unwrap();
+                        assert_eq!(answer["status"]["errorcode"], 0, "{answer}");
+                        break;
+                    }
+                    other => {
+                        // It may have been planned before the crash: sent again, its
+                        // deliveries are planned twice (new delivery ids), which is right for
+                        // a client that cannot know. Re-signing needs a new timestamp: the
+                        // same action in the same second is a replay.
+                        eprintln!(
+                            "crash test: trigger request {request} interrupted ({other:?}); sending it again"
+                        );
+                        tokio::time::sleep(Duration::from_millis(1100)).await;
+                    }
+                }
+            }
+        }
+    });
+
+    // Kill once a few hundred calls arrived.
+    eventually("a few hundred deliveries before the crash", async || {
+        (seen.lock().unwrap().total >= 300).then_some(())
+    })
+    .await;
+    host.kill().await;
+    let at_kill = seen.lock().unwrap().total;
+    let counts_at_kill = store.delivery_counts().await.unwrap();
+    let mut host = HostProcess::start(&config, &base, &log).await;
+    triggers.await.unwrap();
+
+    let planned = REQUESTS * ACTIONS * WEBHOOKS;
+    let finished = eventually("every delivery to succeed after the restart", async || {
+        let counts = store.delivery_counts().await.unwrap();
+        let succeeded = counts.get("succeeded").copied().unwrap_or(0) as usize;
+        (succeeded >= planned && counts.len() == 1).then_some(counts)
+    })
+    .await;
+    host.kill().await;
+
+    let ids: Vec<String> = sqlx::query("SELECT id FROM deliveries")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| sqlx::Row::get(row, "id"))
+        .collect();
+    let seen = seen.lock().unwrap();
+    let missing = ids
+        .iter()
+        .filter(|id| !seen.by_id.contains_key(*id))
+        .count();
+    let planned_ids: std::collections::HashSet<&String> = ids.iter().collect();
+    let strangers = seen
+        .by_id
+        .keys()
+        .filter(|id| !planned_ids.contains(id))
+        .count();
+    let duplicates: usize = seen.by_id.values().map(|(n, _)| n - 1).sum();
+    eprintln!(
+        "crash test: {} deliveries planned (≥ {planned}), {at_kill} received before the SIGKILL \
+         ({counts_at_kill:?}), {} received in all, {duplicates} duplicates, {:.1} s",
+        ids.len(),
+        seen.total,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        at_kill < planned,
+        "the crash happened mid-way ({at_kill} of {planned} received)"
+    );
+    assert!(ids.len() >= planned, "{finished:?}");
+    assert_eq!(missing, 0, "every delivery arrived at least once");
+    assert_eq!(
+        strangers, 0,
+        "every webhook-id received is a planned delivery"
+    );
+    // Only what the killed process had in flight can arrive twice: at most its concurrency.
+    let in_flight = counts_at_kill.get("in_flight").copied().unwrap_or(0) as usize;
+    assert!(in_flight <= CONCURRENCY, "{counts_at_kill:?}");
+    assert!(
+        duplicates <= in_flight,
+        "at most the calls in flight are repeated ({duplicates} > {in_flight})"
+    );
+    assert_eq!(
+        seen.differing_duplicates, 0,
+        "a repeated webhook-id carries the same body"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        started.elapsed()
+    );
+}
