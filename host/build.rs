@@ -203,7 +203,7 @@ mod languages {
     }
 
     /// node (`HOOKHOST_NODE`, else on the `PATH`) with ComponentizeJS installed in the plugin
-    /// folder (`npm ci`), run through the plugin's `build.mjs`.
+    /// folder (`npm install`), run through the plugin's `build.mjs`.
     pub fn js(root: &Path, target_dir: &Path) -> Built {
         let plugin = root.join("plugins").join("js-reminder");
         let installed = plugin
@@ -215,7 +215,9 @@ mod languages {
             return missing("node not found (set HOOKHOST_NODE or put node on the PATH)");
         };
         if !installed.exists() {
-            return missing("ComponentizeJS is not installed; run `npm ci` in plugins/js-reminder");
+            return missing(
+                "ComponentizeJS is not installed; run `npm install --no-save` in plugins/js-reminder",
+            );
         }
         let version = tool_version(&node, &["--version"]);
         let sources: Vec<PathBuf> = files(&plugin.join("src"), &|_| true)

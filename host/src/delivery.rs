@@ -189,6 +189,8 @@ const FINISH_BATCH: usize = 256;
 struct Finish {
     id: String,
     end: AttemptEnd,
+    /// The attempt's call record, committed with its end.
+    record: Option<CallRecord>,
     written: oneshot::Sender<()>,
 }
 
@@ -212,8 +214,10 @@ impl Finisher {
                     .iter()
                     .map(|f| (f.id.clone(), f.end.clone()))
                     .collect();
+                let records: Vec<CallRecord> =
+                    batch.iter().filter_map(|f| f.record.clone()).collect();
                 for attempt in 1..=5u64 {
-                    match store.finish_attempts(&worker_id, &ends).await {
+                    match store.finish_attempts(&worker_id, &ends, &records).await {
                         Ok(_) => break,
                         Err(error) if attempt < 5 => {
                             tracing::warn!(error = %error, attempt, deliveries = ends.len(), "recording attempts failed; retrying");
@@ -233,14 +237,16 @@ impl Finisher {
         Finisher { tx }
     }
 
-    /// Queues the end of delivery `id`'s attempt and waits until it is written.
-    async fn finish(&self, id: &str, end: AttemptEnd) {
+    /// Queues the end of delivery `id`'s attempt (and its call record) and waits until it is
+    /// written.
+    async fn finish(&self, id: &str, end: AttemptEnd, record: Option<CallRecord>) {
         let (written, wait) = oneshot::channel();
         if self
             .tx
             .send(Finish {
                 id: id.to_owned(),
                 end,
+                record,
                 written,
             })
             .await
@@ -392,7 +398,7 @@ impl Deliverer {
         };
         let attempt = delivery.attempts + 1;
         let id = delivery.id.clone();
-        let finish = |end: AttemptEnd| async move { shared.finisher.finish(&id, end).await };
+        let finish = |end: AttemptEnd| async move { shared.finisher.finish(&id, end, None).await };
         let webhook_id = &delivery.spec.webhook_id;
         let lookup = shared.webhooks.get_or_load(&self.store, webhook_id, || {
             self.store.webhook_unscoped(webhook_id)
@@ -426,16 +432,14 @@ impl Deliverer {
             attempt: attempt as u32,
         };
         let result = self.executor.run(&webhook, &spec.tenant_id, &trigger).await;
-        self.recorder
-            .record(CallRecord {
-                webhook_id: webhook.id.clone(),
-                tenant_id: spec.tenant_id.clone(),
-                delivery_id: Some(delivery.id.clone()),
-                attempt,
-                trigger: spec.trigger.clone(),
-                call: result.call.clone(),
-            })
-            .await;
+        let record = CallRecord {
+            webhook_id: webhook.id.clone(),
+            tenant_id: spec.tenant_id.clone(),
+            delivery_id: Some(delivery.id.clone()),
+            attempt,
+            trigger: spec.trigger.clone(),
+            call: result.call.clone(),
+        };
         let end = match &result.result {
             Ok(_) => AttemptEnd::Succeeded,
             Err(failure) if failure.gone => {
@@ -465,33 +469,40 @@ impl Deliverer {
                 }
             }
         };
-        let end = match (&result.result, end) {
-            (Err(failure), end @ (AttemptEnd::RetryAt(..) | AttemptEnd::Failed(_)))
-                if !failure.gone && self.config.auto_disable_after > 0 =>
+        // The end and the call record commit together; then the database, which now counts
+        // this failure, decides whether the run of failures disables the webhook (a retry
+        // planned meanwhile finds it disabled and ends there).
+        shared
+            .finisher
+            .finish(&delivery.id, end, Some(record))
+            .await;
+        if let Err(failure) = &result.result
+            && !failure.gone
+            && self.config.auto_disable_after > 0
+        {
+            let n = self.config.auto_disable_after;
+            let message = format!(
+                "The webhook was disabled after {n} failed calls in a row; the last one: {}",
+                failure.message
+            );
+            if self
+                .disable(&webhook.id, "failing", &message, Some(n))
+                .await
             {
-                // The statistics are written off the hot path: make sure this failure is counted
-                // before the database decides whether the run of failures is long enough.
-                self.recorder.flush().await;
-                let n = self.config.auto_disable_after;
-                let message = format!(
-                    "The webhook was disabled after {n} failed calls in a row; the last one: {}",
+                // The retry just planned will not run: end the delivery here, saying why.
+                let reason = format!(
+                    "the webhook was disabled after {n} failures in a row: {}",
                     failure.message
                 );
-                if self
-                    .disable(&webhook.id, "failing", &message, Some(n))
+                if let Err(error) = self
+                    .store
+                    .fail_pending_delivery(&delivery.id, &reason)
                     .await
                 {
-                    AttemptEnd::Failed(format!(
-                        "the webhook was disabled after {n} failures in a row: {}",
-                        failure.message
-                    ))
-                } else {
-                    end
+                    tracing::warn!(delivery = %delivery.id, error = %error, "ending a delivery failed");
                 }
             }
-            (_, end) => end,
-        };
-        finish(end).await;
+        }
     }
 
     /// Disables webhook `id` and notifies its owner (only when `min_failures`, if given, is

@@ -79,7 +79,11 @@ impl Cluster {
         );
         let path = data.join("hookhost.toml");
         std::fs::write(&path, config).unwrap();
-        (path, format!("http://127.0.0.1:{port}"), data.join("hookhost.log"))
+        (
+            path,
+            format!("http://127.0.0.1:{port}"),
+            data.join("hookhost.log"),
+        )
     }
 
     async fn start(&self, n: usize) -> HostProcess {
@@ -105,18 +109,37 @@ async fn seed(store: &Store, key: &str) -> Seed {
     let key = MasterKey::from_base64(key).unwrap();
     let (provider, provider_token) = store.create_provider("Cluster provider").await.unwrap();
     let provider = Scope::Provider(provider.id);
-    let service = store.create_service(&provider, "Fan-out", &[]).await.unwrap().id;
+    let service = store
+        .create_service(&provider, "Fan-out", &[])
+        .await
+        .unwrap()
+        .id;
     let tenant = store.create_tenant("Cluster tenant").await.unwrap().id;
-    store.activate(&tenant, &service, &Default::default()).await.unwrap();
+    store
+        .activate(&tenant, &service, &Default::default())
+        .await
+        .unwrap();
     let user = store.create_api_user(&key, &tenant, false).await.unwrap();
-    Seed { provider, provider_token, service, token: user.token, secret: user.secret }
+    Seed {
+        provider,
+        provider_token,
+        service,
+        token: user.token,
+        secret: user.secret,
+    }
 }
 
 /// A signed smartml request triggering `module` webhooks for each record.
 fn smartml(seed: &Seed, records: impl Iterator<Item = usize>) -> Value {
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let ts = hookhost::store::now_ms() / 1000;
-    let hmac = hmac_v2(&seed.secret, &ts.to_string(), &seed.token, "executeMarketplaceWebhooks", actionid);
+    let hmac = hmac_v2(
+        &seed.secret,
+        &ts.to_string(),
+        &seed.token,
+        "executeMarketplaceWebhooks",
+        actionid,
+    );
     let actions: Vec<Value> = records
         .map(|r| {
             json!({"actionid": actionid, "resourceid": r.to_string(), "identifier": "",
@@ -127,7 +150,13 @@ fn smartml(seed: &Seed, records: impl Iterator<Item = usize>) -> Value {
     json!({"token": seed.token, "request": {"actions": actions}})
 }
 
-async fn url_webhooks(store: &Store, seed: &Seed, key: &str, url: &str, count: usize) -> Vec<String> {
+async fn url_webhooks(
+    store: &Store,
+    seed: &Seed,
+    key: &str,
+    url: &str,
+    count: usize,
+) -> Vec<String> {
     let key = MasterKey::from_base64(key).unwrap();
     let mut ids = Vec::with_capacity(count);
     for _ in 0..count {
@@ -145,7 +174,14 @@ async fn url_webhooks(store: &Store, seed: &Seed, key: &str, url: &str, count: u
             allowed_hosts: Vec::new(),
             retry_policy: None,
         };
-        ids.push(store.create_webhook(&key, &seed.provider, &spec).await.unwrap().0.id);
+        ids.push(
+            store
+                .create_webhook(&key, &seed.provider, &spec)
+                .await
+                .unwrap()
+                .0
+                .id,
+        );
     }
     ids
 }
@@ -156,7 +192,13 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> 
         assert!(
             started.elapsed() < limit,
             "{what} did not happen within {limit:?}; last log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -171,54 +213,117 @@ async fn three_instances_share_one_view_of_the_registry_and_statistics() {
         let tenant = store.list_tenants().await.unwrap()[0].id.clone();
         store.create_api_key(&tenant).await.unwrap().1
     };
-    let (one, two, three) = (cluster.start(1).await, cluster.start(2).await, cluster.start(3).await);
+    let (one, two, three) = (
+        cluster.start(1).await,
+        cluster.start(2).await,
+        cluster.start(3).await,
+    );
     let client = reqwest::Client::new();
 
     // Create through instance 1.
     let components = std::fs::read(hookhost::plugins::ECHO).unwrap();
     let uploaded: Value = client
-        .post(format!("{}/public/v1/components?name=echo&version=1.0.0", one.base))
+        .post(format!(
+            "{}/public/v1/components?name=echo&version=1.0.0",
+            one.base
+        ))
         .bearer_auth(&seed.provider_token)
         .header("content-type", "application/wasm")
         .body(components)
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let created: Value = client
         .post(format!("{}/public/v1/notifications/webhooks", one.base))
         .bearer_auth(&seed.provider_token)
-        .json(&json!({"description": "cluster echo", "service": {"id": seed.service},
+        .json(
+            &json!({"description": "cluster echo", "service": {"id": seed.service},
                       "handler": {"component": uploaded["id"]}, "extension": "ClusterEcho",
-                      "modules": ["estate"]}))
-        .send().await.unwrap().json().await.unwrap();
+                      "modules": ["estate"]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().expect("created").to_owned();
 
     // Execute through instance 2: synchronously (Ivanti) and through the outbox (smartml).
     for i in 0..5 {
         let response = client
-            .post(format!("{}/api/rest/Webhooks/Execute?extension=ClusterEcho", two.base))
+            .post(format!(
+                "{}/api/rest/Webhooks/Execute?extension=ClusterEcho",
+                two.base
+            ))
             .header("authorization", format!("rest_api_key={tenant_key}"))
             .header("content-type", "application/json")
             .body(json!({"n": i}).to_string())
-            .send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
     }
-    let response = client.post(format!("{}/api/stable/api.php", two.base))
-        .body(smartml(&seed, 1..=3).to_string()).send().await.unwrap();
+    let response = client
+        .post(format!("{}/api/stable/api.php", two.base))
+        .body(smartml(&seed, 1..=3).to_string())
+        .send()
+        .await
+        .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
 
     // Read through instance 3: every call counted once, whoever ran it.
     let webhook_url = format!("{}/public/v1/notifications/webhooks/{id}", three.base);
-    wait_until("all 8 calls counted", Duration::from_secs(30), async || {
-        let got: Value = client.get(&webhook_url).bearer_auth(&seed.provider_token)
-            .send().await.unwrap().json().await.unwrap();
-        got["statistics"]["total"] == 8
-    }, &three.log).await;
-    let got: Value = client.get(&webhook_url).bearer_auth(&seed.provider_token)
-        .send().await.unwrap().json().await.unwrap();
-    assert_eq!(got["statistics"], json!({"total": 8, "successes": 8, "failures": 0, "failuresSinceLastSuccess": 0}));
+    wait_until(
+        "all 8 calls counted",
+        Duration::from_secs(30),
+        async || {
+            let got: Value = client
+                .get(&webhook_url)
+                .bearer_auth(&seed.provider_token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            got["statistics"]["total"] == 8
+        },
+        &three.log,
+    )
+    .await;
+    let got: Value = client
+        .get(&webhook_url)
+        .bearer_auth(&seed.provider_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got["statistics"],
+        json!({"total": 8, "successes": 8, "failures": 0, "failuresSinceLastSuccess": 0})
+    );
     assert_eq!(got["extension"], "ClusterEcho");
-    let calls: Value = client.get(format!("{webhook_url}/calls?limit=100")).bearer_auth(&seed.provider_token)
-        .send().await.unwrap().json().await.unwrap();
+    let calls: Value = client
+        .get(format!("{webhook_url}/calls?limit=100"))
+        .bearer_auth(&seed.provider_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(calls["$meta"]["pagination"]["total"], 8);
 }
 
@@ -229,14 +334,22 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
     let seed = seed(&store, &cluster.key).await;
     let (url, received) = receiver().await;
     url_webhooks(&store, &seed, &cluster.key, &url, 500).await;
-    let mut instances = vec![cluster.start(1).await, cluster.start(2).await, cluster.start(3).await];
+    let mut instances = vec![
+        cluster.start(1).await,
+        cluster.start(2).await,
+        cluster.start(3).await,
+    ];
     let client = reqwest::Client::new();
 
     // 500 webhooks × 20 records = 10,000 deliveries, triggered through all three instances.
     for (i, chunk) in (1..=20).collect::<Vec<_>>().chunks(5).enumerate() {
         let target = &instances[i % 3].base;
-        let response = client.post(format!("{target}/api/stable/api.php"))
-            .body(smartml(&seed, chunk.iter().copied()).to_string()).send().await.unwrap();
+        let response = client
+            .post(format!("{target}/api/stable/api.php"))
+            .body(smartml(&seed, chunk.iter().copied()).to_string())
+            .send()
+            .await
+            .unwrap();
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"]["errorcode"], 0, "{body}");
     }
@@ -245,16 +358,37 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
 
     // Kill instance 2 (SIGKILL: no shutdown, leases stay taken) halfway through.
     let log = instances[1].log.clone();
-    wait_until("half of the deliveries", Duration::from_secs(60), async || received.total() >= 5_000, &log).await;
+    wait_until(
+        "half of the deliveries",
+        Duration::from_secs(60),
+        async || received.total() >= 5_000,
+        &log,
+    )
+    .await;
     instances[1].kill().await;
 
     let done_log = instances[0].log.clone();
-    wait_until("every delivery succeeded", Duration::from_secs(120), async || {
-        store.delivery_counts().await.unwrap().get("succeeded").copied() == Some(10_000)
-    }, &done_log).await;
+    wait_until(
+        "every delivery succeeded",
+        Duration::from_secs(120),
+        async || {
+            store
+                .delivery_counts()
+                .await
+                .unwrap()
+                .get("succeeded")
+                .copied()
+                == Some(10_000)
+        },
+        &done_log,
+    )
+    .await;
 
     let seen = received.0.lock().unwrap().clone();
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries").fetch_all(store.pool()).await.unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
     let missing = ids.iter().filter(|id| !seen.contains_key(*id)).count();
     assert_eq!(missing, 0, "every delivery arrived");
     let duplicates: u32 = seen.values().map(|n| n - 1).sum();
@@ -266,8 +400,11 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
     // Statistics equal what the receiver saw: a delivery's success is recorded in the same
     // transaction that finishes it, so an attempt the killed instance could not finish is
     // neither counted nor lost (another instance repeats and counts it).
-    let successes: i64 = sqlx::query_scalar("SELECT CAST(SUM(stat_successes) AS BIGINT) FROM webhooks")
-        .fetch_one(store.pool()).await.unwrap();
+    let successes: i64 =
+        sqlx::query_scalar("SELECT CAST(SUM(stat_successes) AS BIGINT) FROM webhooks")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(successes as usize, seen.len());
     for instance in &mut instances {
         instance.kill().await;
@@ -293,8 +430,12 @@ async fn concurrent_edits_from_two_instances_never_corrupt_a_webhook() {
     // is refused with 412, and the webhook is always one write or the other, never a mix.
     let webhook_url = |base: &str| format!("{base}/public/v1/notifications/webhooks/{id}");
     let put = |base: String, etag: String, name: &'static str| {
-        let (client, token, service, url) =
-            (client.clone(), seed.provider_token.clone(), seed.service.clone(), webhook_url(&base));
+        let (client, token, service, url) = (
+            client.clone(),
+            seed.provider_token.clone(),
+            seed.service.clone(),
+            webhook_url(&base),
+        );
         async move {
             client.put(url).bearer_auth(token).header("if-match", etag)
                 .json(&json!({"description": format!("from {name}"), "service": {"id": service},
@@ -304,14 +445,26 @@ async fn concurrent_edits_from_two_instances_never_corrupt_a_webhook() {
     };
     let mut etag = etag;
     for _ in 0..10 {
-        let (a, b) = tokio::join!(put(one.base.clone(), etag.clone(), "one"), put(two.base.clone(), etag.clone(), "two"));
+        let (a, b) = tokio::join!(
+            put(one.base.clone(), etag.clone(), "one"),
+            put(two.base.clone(), etag.clone(), "two")
+        );
         let mut statuses = [a, b];
         statuses.sort();
         assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
-        let current = client.get(webhook_url(&two.base)).bearer_auth(&seed.provider_token).send().await.unwrap();
+        let current = client
+            .get(webhook_url(&two.base))
+            .bearer_auth(&seed.provider_token)
+            .send()
+            .await
+            .unwrap();
         etag = current.headers()["etag"].to_str().unwrap().to_owned();
         let got: Value = current.json().await.unwrap();
-        let name = got["description"].as_str().unwrap().trim_start_matches("from ").to_owned();
+        let name = got["description"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("from ")
+            .to_owned();
         assert_eq!(got["url"], format!("https://{name}.example.com/"), "{got}");
     }
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod cache;
 mod cli;
+mod cluster;
 mod components;
 mod containment;
 mod delivery;

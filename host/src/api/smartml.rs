@@ -63,7 +63,10 @@ impl SmartError {
             240 => "Call for Marketplace Api-Users not allowed",
             _ => "Unknown error occurred",
         };
-        SmartError { code, message: message.to_owned() }
+        SmartError {
+            code,
+            message: message.to_owned(),
+        }
     }
 
     fn with(code: u32, message: String) -> Self {
@@ -72,7 +75,13 @@ impl SmartError {
 }
 
 /// `base64(HMAC-SHA256(secret, timestamp ‖ token ‖ resourcetype ‖ actionid))`.
-pub fn hmac_v2(secret: &str, timestamp: &str, token: &str, resourcetype: &str, actionid: &str) -> String {
+pub fn hmac_v2(
+    secret: &str,
+    timestamp: &str,
+    token: &str,
+    resourcetype: &str,
+    actionid: &str,
+) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(timestamp.as_bytes());
     mac.update(token.as_bytes());
@@ -103,10 +112,16 @@ struct Echo {
 }
 
 fn result(echo: &Echo, outcome: &Result<Vec<Value>, SmartError>) -> Value {
-    let cacheable = matches!(echo.actionid.strip_prefix(ACTION_PREFIX), Some("read" | "get"));
+    let cacheable = matches!(
+        echo.actionid.strip_prefix(ACTION_PREFIX),
+        Some("read" | "get")
+    );
     let (records, status) = match outcome {
         Ok(records) => (records.clone(), json!({"errorcode": 0, "message": "OK"})),
-        Err(e) => (Vec::new(), json!({"errorcode": e.code, "message": e.message})),
+        Err(e) => (
+            Vec::new(),
+            json!({"errorcode": e.code, "message": e.message}),
+        ),
     };
     json!({
         "actionid": echo.actionid,
@@ -179,13 +194,20 @@ async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// Validates, authenticates and dispatches one action; `Ok` holds its records.
-async fn run_action(state: &AppState, token: &str, action: &Map<String, Value>) -> Result<Vec<Value>, SmartError> {
+async fn run_action(
+    state: &AppState,
+    token: &str,
+    action: &Map<String, Value>,
+) -> Result<Vec<Value>, SmartError> {
     let actionid = match action.get("actionid").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id,
         _ => return Err(SmartError::new(16)),
     };
     let resourceid = text(action.get("resourceid")).ok_or_else(|| SmartError::new(18))?;
-    let resourcetype = action.get("resourcetype").and_then(Value::as_str).ok_or_else(|| SmartError::new(19))?;
+    let resourcetype = action
+        .get("resourcetype")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SmartError::new(19))?;
     let parameters = match action.get("parameters") {
         Some(Value::Object(p)) => p.clone(),
         // PHP encodes an empty array as `[]`.
@@ -198,7 +220,12 @@ async fn run_action(state: &AppState, token: &str, action: &Map<String, Value>) 
     let verb = actionid
         .strip_prefix(ACTION_PREFIX)
         .filter(|verb| ACTIONS.contains(verb))
-        .ok_or_else(|| SmartError::with(23, format!("Missing configuration for actionId \"{actionid}\"")))?;
+        .ok_or_else(|| {
+            SmartError::with(
+                23,
+                format!("Missing configuration for actionId \"{actionid}\""),
+            )
+        })?;
     match (verb, resourcetype) {
         ("do", "executeMarketplaceWebhooks") => {
             if user.marketplace {
@@ -206,7 +233,10 @@ async fn run_action(state: &AppState, token: &str, action: &Map<String, Value>) 
             }
             execute_marketplace_webhooks(state, &user.tenant_id, &resourceid, &parameters).await
         }
-        _ => Err(SmartError::with(25, format!("Missing configuration for resourceType \"{resourcetype}\""))),
+        _ => Err(SmartError::with(
+            25,
+            format!("Missing configuration for resourceType \"{resourcetype}\""),
+        )),
     }
 }
 
@@ -220,7 +250,12 @@ async fn authenticate(
 ) -> Result<crate::store::ApiUser, SmartError> {
     let hmac = match action.get("hmac") {
         Some(Value::String(h)) => h.as_str(),
-        Some(_) => return Err(SmartError::with(243, "The HMAC is invalid. \"hmac\" should be passed as string".into())),
+        Some(_) => {
+            return Err(SmartError::with(
+                243,
+                "The HMAC is invalid. \"hmac\" should be passed as string".into(),
+            ));
+        }
         None => return Err(SmartError::new(22)),
     };
     let version = text(action.get("hmac_version"));
@@ -251,7 +286,11 @@ async fn authenticate(
     let action_digest = hash_credential(&Value::Object(action.clone()).to_string());
     let replay_key = format!("{hmac}:{action_digest}");
     let expires = (seconds + window + 1) * 1000;
-    match state.store.first_use_of_hmac(&hash_credential(token), seconds, &replay_key, expires).await {
+    match state
+        .store
+        .first_use_of_hmac(&hash_credential(token), seconds, &replay_key, expires)
+        .await
+    {
         Ok(true) => Ok(user),
         Ok(false) => {
             tracing::info!(user = %user.id, "smartml action replayed; refused");
@@ -284,7 +323,11 @@ async fn execute_marketplace_webhooks(
         tracing::error!(error = %error, "{context}");
         SmartError::new(1)
     };
-    let tenant = state.store.tenant(tenant_id).await.map_err(|e| internal("reading the tenant", &e))?;
+    let tenant = state
+        .store
+        .tenant(tenant_id)
+        .await
+        .map_err(|e| internal("reading the tenant", &e))?;
     let webhooks = state
         .store
         .webhooks_for_module(tenant_id, module)
@@ -305,17 +348,22 @@ async fn execute_marketplace_webhooks(
     }
     let payload = trigger.to_string();
     let mut planned = Vec::new();
-    for webhook in webhooks.iter().filter(|w| super::criteria_match(&w.criteria, &trigger)) {
+    for webhook in webhooks
+        .iter()
+        .filter(|w| super::criteria_match(&w.criteria, &trigger))
+    {
         // URL handlers get the activation's parameters on the URL; components read them
         // through `config`.
         let parameters = match &webhook.handler {
             crate::store::Handler::Url(_) => state
-                .store
+                .executor
+                .lookups()
                 .activation(tenant_id, &webhook.service_id)
                 .await
                 .map_err(|e| internal("reading the activation", &e))?
-                .map(|a| a.parameters.into_iter().collect())
-                .unwrap_or_default(),
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             crate::store::Handler::Component(_) => Vec::new(),
         };
         planned.push(NewDelivery {
@@ -330,10 +378,16 @@ async fn execute_marketplace_webhooks(
         });
     }
     if !planned.is_empty() {
-        state.store.plan_deliveries(&planned).await.map_err(|e| internal("planning deliveries", &e))?;
+        state
+            .store
+            .plan_deliveries(&planned)
+            .await
+            .map_err(|e| internal("planning deliveries", &e))?;
         state.wake.notify_waiters();
     }
-    Ok(vec![json!({"id": 0, "type": "", "elements": {"result": "success"}})])
+    Ok(vec![
+        json!({"id": 0, "type": "", "elements": {"result": "success"}}),
+    ])
 }
 
 #[cfg(test)]

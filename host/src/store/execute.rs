@@ -398,6 +398,7 @@ impl Store {
         &self,
         worker: &str,
         ends: &[(String, AttemptEnd)],
+        records: &[CallRecord],
     ) -> Result<u64> {
         let now = now_ms();
         let succeeded: Vec<&str> = ends
@@ -442,8 +443,26 @@ impl Store {
             .await?;
             applied += done.rows_affected();
         }
+        // The attempts' call records commit with their ends: a finished delivery is counted
+        // exactly once, and one its worker could not finish is not counted at all.
+        write_calls(&mut tx, records).await?;
         tx.commit().await?;
         Ok(applied)
+    }
+
+    /// Ends delivery `id` as failed with `reason` if it is waiting for a retry (its webhook was
+    /// disabled meanwhile); attempts already made stay counted.
+    pub async fn fail_pending_delivery(&self, id: &str, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Gives back the leases of `worker` (graceful shutdown): its deliveries are due again.
@@ -475,60 +494,8 @@ impl Store {
     /// batch, however many of its calls the batch holds (a busy webhook's calls arrive in
     /// bursts).
     pub async fn record_calls(&self, records: &[CallRecord]) -> Result<()> {
-        const COLUMNS: usize = 8;
-        let now = now_ms();
-        let texts: Vec<String> = records
-            .iter()
-            .map(|r| serde_json::to_string(&r.call).expect("serializable"))
-            .collect();
         let mut tx = self.pool().begin().await?;
-        for (chunk, chunk_texts) in records.chunks(PLAN_CHUNK).zip(texts.chunks(PLAN_CHUNK)) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let p: Vec<String> = (0..COLUMNS)
-                        .map(|c| format!("${}", 2 + r * COLUMNS + c))
-                        .collect();
-                    format!("({}, $1)", p.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
-                 created_at) VALUES {}",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
-            for (r, text) in chunk.iter().zip(chunk_texts) {
-                query = query
-                    .bind(unique_id("CAL"))
-                    .bind(&r.webhook_id)
-                    .bind(&r.tenant_id)
-                    .bind(&r.delivery_id)
-                    .bind(r.attempt)
-                    .bind(&r.trigger)
-                    .bind(i64::from(r.call.success))
-                    .bind(text);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        for (webhook_id, stats) in batch_statistics(records, &texts) {
-            sqlx::query(
-                "UPDATE webhooks SET stat_total = stat_total + $2, stat_successes = stat_successes + $3, \
-                 stat_failures = stat_failures + $4, stat_failures_since = CASE WHEN $5 = 1 THEN $6 \
-                 ELSE stat_failures_since + $6 END, last_success = COALESCE($7, last_success), \
-                 last_failure = COALESCE($8, last_failure), last_call = $9 WHERE id = $1",
-            )
-            .bind(webhook_id)
-            .bind(stats.total)
-            .bind(stats.successes)
-            .bind(stats.total - stats.successes)
-            .bind(i64::from(stats.last_success.is_some()))
-            .bind(stats.failures_since)
-            .bind(stats.last_success)
-            .bind(stats.last_failure)
-            .bind(stats.last_call)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_calls(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -980,4 +947,68 @@ mod tests {
             (1, None)
         );
     }
+}
+
+/// The log rows and statistics of `records`, inside `tx` (see [`Store::record_calls`]).
+async fn write_calls(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[CallRecord],
+) -> Result<()> {
+    const COLUMNS: usize = 8;
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let texts: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string(&r.call).expect("serializable"))
+        .collect();
+    for (chunk, chunk_texts) in records.chunks(PLAN_CHUNK).zip(texts.chunks(PLAN_CHUNK)) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p: Vec<String> = (0..COLUMNS)
+                    .map(|c| format!("${}", 2 + r * COLUMNS + c))
+                    .collect();
+                format!("({}, $1)", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
+             created_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        for (r, text) in chunk.iter().zip(chunk_texts) {
+            query = query
+                .bind(unique_id("CAL"))
+                .bind(&r.webhook_id)
+                .bind(&r.tenant_id)
+                .bind(&r.delivery_id)
+                .bind(r.attempt)
+                .bind(&r.trigger)
+                .bind(i64::from(r.call.success))
+                .bind(text);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for (webhook_id, stats) in batch_statistics(records, &texts) {
+        sqlx::query(
+            "UPDATE webhooks SET stat_total = stat_total + $2, stat_successes = stat_successes + $3, \
+             stat_failures = stat_failures + $4, stat_failures_since = CASE WHEN $5 = 1 THEN $6 \
+             ELSE stat_failures_since + $6 END, last_success = COALESCE($7, last_success), \
+             last_failure = COALESCE($8, last_failure), last_call = $9 WHERE id = $1",
+        )
+        .bind(webhook_id)
+        .bind(stats.total)
+        .bind(stats.successes)
+        .bind(stats.total - stats.successes)
+        .bind(i64::from(stats.last_success.is_some()))
+        .bind(stats.failures_since)
+        .bind(stats.last_success)
+        .bind(stats.last_failure)
+        .bind(stats.last_call)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

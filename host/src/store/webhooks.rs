@@ -332,9 +332,13 @@ impl Store {
         self.check_spec(owner, spec, None).await?;
         let secret = new_webhook_secret();
         let now = now_ms();
-        let id = new_id("WBH");
         let (url, component) = url_and_component(&spec.handler);
-        sqlx::query(
+        let sealed = key.seal(secret.as_bytes());
+        // `WBH-dddd-dddd` ids (the MPT shape) have 10^8 values: on the rare collision, draw again.
+        let mut attempts = 0;
+        let id = loop {
+            let id = new_id("WBH");
+            let inserted = sqlx::query(
             "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
              object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
              retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at) \
@@ -357,12 +361,20 @@ impl Store {
         .bind(spec.limits.as_ref().map(json))
         .bind(json(&spec.allowed_hosts))
         .bind(spec.retry_policy.as_ref().map(json))
-        .bind(key.seal(secret.as_bytes()))
+        .bind(&sealed)
         .bind(now)
         .bind(spec.enabled.then_some(now))
         .bind((!spec.enabled).then_some(now))
         .execute(self.pool())
-        .await?;
+        .await;
+            match inserted {
+                Ok(_) => break id,
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() && attempts < 5 => {
+                    attempts += 1
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
         self.changed();
         Ok((self.webhook_unscoped(&id).await?, secret))
     }
