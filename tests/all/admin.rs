@@ -7,19 +7,6 @@ use hookhost::store::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
-
 both_backends!(
     providers_show_their_token_once_and_it_authenticates,
     tenants_get_api_users_and_keys_shown_once,

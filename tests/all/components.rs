@@ -6,19 +6,6 @@ use hookhost::store::{Handler, Scope, WebhookSpec};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
-
 both_backends!(
     upload_list_get_delete,
     invalid_uploads_are_refused_and_leave_nothing,

@@ -1,5 +1,20 @@
 //! End-to-end tests: one binary, see `tests/README.md`.
 
+/// Runs each `async fn name(db: Db)` of the calling module twice: in a `sqlite` module on a
+/// fresh SQLite file and in a `postgres` module on a fresh PostgreSQL database.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::support::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::support::Db::Postgres).await })*
+        }
+    };
+}
+
 mod admin;
 mod cache;
 mod cli;

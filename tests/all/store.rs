@@ -6,20 +6,6 @@ use hookhost::sandbox::KvStore;
 use hookhost::store::{Call, DbKv, Handler, Scope, Store, StoreError, WebhookSpec};
 use std::collections::BTreeMap;
 
-/// Runs one async test body on both backends.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
-
 both_backends!(
     migrations_are_idempotent,
     credentials_are_found_by_hash_only,
