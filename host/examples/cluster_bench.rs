@@ -159,7 +159,9 @@ async fn run(
     let name = url.rsplit('/').next().unwrap_or_default();
     let mut conn = sqlx::PgConnection::connect(&admin).await?;
     let drop_sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    sqlx::query(sqlx::AssertSqlSafe(drop_sql)).execute(&mut conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(drop_sql))
+        .execute(&mut conn)
+        .await?;
     Ok(rate)
 }
 

@@ -28,11 +28,17 @@ async fn load(url: String, auth: Option<String>, seconds: u64, connections: usiz
     for _ in 0..connections {
         let (url, auth, stop) = (url.clone(), auth.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let mut request = client.post(&url).header("content-type", "application/json").body(BODY);
+                let mut request = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(BODY);
                 if let Some(auth) = &auth {
                     request = request.header("authorization", auth);
                 }
@@ -53,7 +59,12 @@ async fn load(url: String, auth: Option<String>, seconds: u64, connections: usiz
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
     let pct = |p: f64| all[((all.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
-    Figures { requests: all.len() as u64, rps: all.len() as f64 / elapsed, p50_ms: pct(0.5), p99_ms: pct(0.99) }
+    Figures {
+        requests: all.len() as u64,
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -79,11 +90,15 @@ async fn main() -> anyhow::Result<()> {
     let provider = Scope::Provider(provider.id);
     let service = store.create_service(&provider, "Echo", &[]).await?;
     let tenant = store.create_tenant("Bench tenant").await?;
-    store.activate(&tenant.id, &service.id, &Default::default()).await?;
+    store
+        .activate(&tenant.id, &service.id, &Default::default())
+        .await?;
     let (_, key) = store.create_api_key(&tenant.id).await?;
     let wasm = std::fs::read(hookhost::plugins::ECHO)?;
     let plugin = state.runtime.load(&wasm)?;
-    let component = store.insert_component(&provider, "echo", "1.0.0", &plugin.info, &wasm).await?;
+    let component = store
+        .insert_component(&provider, "echo", "1.0.0", &plugin.info, &wasm)
+        .await?;
     let spec = WebhookSpec {
         service_id: service.id.clone(),
         description: "bench".into(),
@@ -100,21 +115,37 @@ async fn main() -> anyhow::Result<()> {
     };
     store.create_webhook(&state.key, &provider, &spec).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let host_url = format!("http://{}/api/rest/Webhooks/Execute?extension=EchoBench", listener.local_addr()?);
-    tokio::spawn(hookhost::server::run(listener, state, std::future::pending()));
+    let host_url = format!(
+        "http://{}/api/rest/Webhooks/Execute?extension=EchoBench",
+        listener.local_addr()?
+    );
+    tokio::spawn(hookhost::server::run(
+        listener,
+        state,
+        std::future::pending(),
+    ));
 
     let auth = Some(format!("rest_api_key={key}"));
     load(host_url.clone(), auth.clone(), 1, connections).await; // warm-up
     let ceiling = load(bare_url, None, seconds, connections).await;
     let host = load(host_url, auth, seconds, connections).await;
 
-    println!("load: {connections} connections, {seconds} s each, 2 worker threads, {} byte body", BODY.len());
-    for (name, f) in [("bare axum (ceiling)", &ceiling), ("ivanti execute + echo", &host)] {
+    println!(
+        "load: {connections} connections, {seconds} s each, 2 worker threads, {} byte body",
+        BODY.len()
+    );
+    for (name, f) in [
+        ("bare axum (ceiling)", &ceiling),
+        ("ivanti execute + echo", &host),
+    ] {
         println!(
             "{name:<24} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests)",
             f.rps, f.p50_ms, f.p99_ms, f.requests
         );
     }
-    println!("ratio: {:.1}% of the ceiling", host.rps / ceiling.rps * 100.0);
+    println!(
+        "ratio: {:.1}% of the ceiling",
+        host.rps / ceiling.rps * 100.0
+    );
     Ok(())
 }

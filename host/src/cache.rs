@@ -22,7 +22,9 @@ struct Cache<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
     fn new() -> Self {
-        Cache { map: Mutex::new(HashMap::new()) }
+        Cache {
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn get_or_load<F, Fut>(&self, store: &Store, key: K, load: F) -> Result<V>
@@ -84,7 +86,9 @@ impl Lookups {
         let store = &self.store;
         self.inner
             .api_keys
-            .get_or_load(store, hash, || async { Ok(store.api_key(key).await?.map(|k| k.tenant_id)) })
+            .get_or_load(store, hash, || async {
+                Ok(store.api_key(key).await?.map(|k| k.tenant_id))
+            })
             .await
     }
 
@@ -93,9 +97,15 @@ impl Lookups {
         let store = &self.store;
         self.inner
             .extensions
-            .get_or_load(store, (tenant_id.to_owned(), extension.to_owned()), || async {
-                Ok(Arc::new(store.webhooks_for_extension(tenant_id, extension).await?))
-            })
+            .get_or_load(
+                store,
+                (tenant_id.to_owned(), extension.to_owned()),
+                || async {
+                    Ok(Arc::new(
+                        store.webhooks_for_extension(tenant_id, extension).await?,
+                    ))
+                },
+            )
             .await
     }
 
@@ -104,19 +114,31 @@ impl Lookups {
         let store = &self.store;
         self.inner
             .tenant_names
-            .get_or_load(store, tenant_id.to_owned(), || async { Ok(store.tenant(tenant_id).await?.name) })
+            .get_or_load(store, tenant_id.to_owned(), || async {
+                Ok(store.tenant(tenant_id).await?.name)
+            })
             .await
     }
 
     /// The parameter values of the tenant's activation of a service (empty when none).
-    pub async fn activation(&self, tenant_id: &str, service_id: &str) -> Result<Arc<BTreeMap<String, String>>> {
+    pub async fn activation(
+        &self,
+        tenant_id: &str,
+        service_id: &str,
+    ) -> Result<Arc<BTreeMap<String, String>>> {
         let store = &self.store;
         self.inner
             .activations
-            .get_or_load(store, (tenant_id.to_owned(), service_id.to_owned()), || async {
-                let activation = store.activation(tenant_id, service_id).await?;
-                Ok(Arc::new(activation.map(|a| a.parameters).unwrap_or_default()))
-            })
+            .get_or_load(
+                store,
+                (tenant_id.to_owned(), service_id.to_owned()),
+                || async {
+                    let activation = store.activation(tenant_id, service_id).await?;
+                    Ok(Arc::new(
+                        activation.map(|a| a.parameters).unwrap_or_default(),
+                    ))
+                },
+            )
             .await
     }
 }

@@ -125,7 +125,14 @@ impl Executor {
     /// An executor over `store` and `runtime`.
     pub fn new(store: Store, runtime: Runtime, remote: crate::remote::RemoteClient) -> Self {
         let lookups = crate::cache::Lookups::new(store.clone());
-        Executor { store, lookups, runtime, remote, plugins: Arc::default(), metrics: Arc::default() }
+        Executor {
+            store,
+            lookups,
+            runtime,
+            remote,
+            plugins: Arc::default(),
+            metrics: Arc::default(),
+        }
     }
 
     /// The process's metrics.
@@ -145,7 +152,12 @@ impl Executor {
 
     /// The component `id`, loaded (from memory, the compiled-artifact cache, or compiled).
     pub async fn plugin(&self, component_id: &str) -> anyhow::Result<Arc<Plugin>> {
-        if let Some(plugin) = self.plugins.lock().unwrap_or_else(|e| e.into_inner()).get(component_id) {
+        if let Some(plugin) = self
+            .plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(component_id)
+        {
             return Ok(plugin.clone());
         }
         let wasm: Arc<[u8]> = self.store.component_wasm(component_id).await?.into();
@@ -165,7 +177,8 @@ impl Executor {
             Ok(_) => "ok",
             Err(failure) => failure.kind.as_str(),
         };
-        self.metrics.observe_call(&trigger.source, outcome, clock.elapsed().as_secs_f64());
+        self.metrics
+            .observe_call(&trigger.source, outcome, clock.elapsed().as_secs_f64());
         attempt
     }
 
@@ -226,13 +239,20 @@ impl Executor {
             Ok(name) => name,
             Err(e) => return Err(internal("reading the tenant", &e)),
         };
-        let config = match self.lookups.activation(tenant_id, &webhook.service_id).await {
+        let config = match self
+            .lookups
+            .activation(tenant_id, &webhook.service_id)
+            .await
+        {
             Ok(parameters) => parameters,
             Err(e) => return Err(internal("reading the activation", &e)),
         };
         let invocation = Invocation {
             webhook_id: webhook.id.clone(),
-            tenant: Tenant { id: tenant_id.to_owned(), name: tenant_name },
+            tenant: Tenant {
+                id: tenant_id.to_owned(),
+                name: tenant_name,
+            },
             module: trigger.module.clone(),
             record_id: trigger.record_id.clone(),
             event: trigger.event,
@@ -240,7 +260,10 @@ impl Executor {
             parameters: trigger
                 .parameters
                 .iter()
-                .map(|(name, value)| Param { name: name.clone(), value: value.clone() })
+                .map(|(name, value)| Param {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
                 .collect(),
             delivery_id: trigger.delivery_id.clone(),
             attempt: trigger.attempt,
@@ -248,7 +271,11 @@ impl Executor {
         let ctx = CallContext {
             limits: self.runtime.limits_for(webhook.limits.as_ref()),
             config,
-            kv: Arc::new(DbKv::new(self.store.clone(), tenant_id, &webhook.service_id)),
+            kv: Arc::new(DbKv::new(
+                self.store.clone(),
+                tenant_id,
+                &webhook.service_id,
+            )),
             outbound: OutboundPolicy::new(&webhook.allowed_hosts),
         };
         let report = self.runtime.call(&plugin, &invocation, ctx).await;
@@ -256,9 +283,18 @@ impl Executor {
             Ok(outcome) => {
                 let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&outcome.body).is_ok();
                 Ok(Output {
-                    content_type: if is_json { "application/json" } else { "text/plain; charset=utf-8" }.into(),
+                    content_type: if is_json {
+                        "application/json"
+                    } else {
+                        "text/plain; charset=utf-8"
+                    }
+                    .into(),
                     body: outcome.body,
-                    updates: outcome.updates.into_iter().map(|u| (u.field, u.value)).collect(),
+                    updates: outcome
+                        .updates
+                        .into_iter()
+                        .map(|u| (u.field, u.value))
+                        .collect(),
                 })
             }
             Err(error) => Err(component_failure(&error)),
@@ -275,4 +311,3 @@ fn component_failure(error: &CallError) -> Failure {
         gone: false,
     }
 }
-

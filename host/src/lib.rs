@@ -33,8 +33,8 @@ pub mod process;
 pub mod recorder;
 pub mod remote;
 pub mod runner;
-pub mod scaffold;
 pub mod sandbox;
+pub mod scaffold;
 pub mod server;
 pub mod store;
 

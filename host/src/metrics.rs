@@ -56,30 +56,62 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hookhost");
         let calls = Family::<CallLabels, Counter>::default();
-        registry.register("calls", "Webhook calls by source and outcome", calls.clone());
+        registry.register(
+            "calls",
+            "Webhook calls by source and outcome",
+            calls.clone(),
+        );
         let durations = Family::<SourceLabel, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0])
+            Histogram::new([
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0,
+            ])
         });
-        registry.register("call_duration_seconds", "Duration of webhook calls", durations.clone());
+        registry.register(
+            "call_duration_seconds",
+            "Duration of webhook calls",
+            durations.clone(),
+        );
         let deliveries = Family::<StatusLabel, Gauge>::default();
-        registry.register("outbox_deliveries", "Outbox rows by status (read at scrape)", deliveries.clone());
+        registry.register(
+            "outbox_deliveries",
+            "Outbox rows by status (read at scrape)",
+            deliveries.clone(),
+        );
         let compiled = Gauge::default();
-        registry.register("components_compiled", "Components compiled by this process", compiled.clone());
+        registry.register(
+            "components_compiled",
+            "Components compiled by this process",
+            compiled.clone(),
+        );
         let loaded_from_disk = Gauge::default();
         registry.register(
             "components_loaded_from_disk",
             "Components loaded from the on-disk artifact cache by this process",
             loaded_from_disk.clone(),
         );
-        Metrics { registry, calls, durations, deliveries, compiled, loaded_from_disk }
+        Metrics {
+            registry,
+            calls,
+            durations,
+            deliveries,
+            compiled,
+            loaded_from_disk,
+        }
     }
 
     /// Counts one call.
     pub fn observe_call(&self, source: &str, outcome: &str, seconds: f64) {
         self.calls
-            .get_or_create(&CallLabels { source: source.to_owned(), outcome: outcome.to_owned() })
+            .get_or_create(&CallLabels {
+                source: source.to_owned(),
+                outcome: outcome.to_owned(),
+            })
             .inc();
-        self.durations.get_or_create(&SourceLabel { source: source.to_owned() }).observe(seconds);
+        self.durations
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .observe(seconds);
     }
 
     /// The text exposition, with the scrape-time figures set first.
@@ -90,7 +122,11 @@ impl Metrics {
     ) -> String {
         for status in ["pending", "in_flight", "succeeded", "failed"] {
             let n = outbox.get(status).copied().unwrap_or(0);
-            self.deliveries.get_or_create(&StatusLabel { status: status.to_owned() }).set(n);
+            self.deliveries
+                .get_or_create(&StatusLabel {
+                    status: status.to_owned(),
+                })
+                .set(n);
         }
         self.compiled.set(runtime.compiled as i64);
         self.loaded_from_disk.set(runtime.loaded_from_disk as i64);

@@ -44,8 +44,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = &state.config;
-    let grace =
-        Duration::from_millis(config.sandbox.ceilings.timeout_ms.max(config.outbound.timeout_ms));
+    let grace = Duration::from_millis(
+        config
+            .sandbox
+            .ceilings
+            .timeout_ms
+            .max(config.outbound.timeout_ms),
+    );
     let workers = config.delivery.enabled.then(|| {
         crate::delivery::Deliverer {
             store: state.store.clone(),
@@ -79,7 +84,11 @@ pub async fn run(
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "hookhost".into())
 }

@@ -34,22 +34,48 @@ async fn world(db: Db) -> World {
     let store = host.store();
     let (provider, _) = store.create_provider("Marketplace Provider").await.unwrap();
     let provider = Scope::Provider(provider.id);
-    let service = store.create_service(&provider, "Service", &[]).await.unwrap().id;
-    let tenant = store.create_tenant("Immobilien Muster GmbH").await.unwrap().id;
+    let service = store
+        .create_service(&provider, "Service", &[])
+        .await
+        .unwrap()
+        .id;
+    let tenant = store
+        .create_tenant("Immobilien Muster GmbH")
+        .await
+        .unwrap()
+        .id;
     let params = BTreeMap::from([("region".to_owned(), "aachen".to_owned())]);
     store.activate(&tenant, &service, &params).await.unwrap();
-    let user = store.create_api_user(&host.state.key, &tenant, false).await.unwrap();
+    let user = store
+        .create_api_user(&host.state.key, &tenant, false)
+        .await
+        .unwrap();
     let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
-    World { service, tenant, token: user.token, secret: user.secret, rest_key, provider, host }
+    World {
+        service,
+        tenant,
+        token: user.token,
+        secret: user.secret,
+        rest_key,
+        provider,
+        host,
+    }
 }
 
 impl World {
-    async fn component_webhook(&self, path: &str, configure: impl FnOnce(&mut WebhookSpec)) -> Webhook {
+    async fn component_webhook(
+        &self,
+        path: &str,
+        configure: impl FnOnce(&mut WebhookSpec),
+    ) -> Webhook {
         let store = self.host.store();
         let wasm = std::fs::read(path).unwrap();
         let plugin = self.host.state.runtime.load(&wasm).unwrap();
         let name = hookhost::crypto::random_alphanumeric(8).to_lowercase();
-        let component = store.insert_component(&self.provider, &name, "1.0.0", &plugin.info, &wasm).await.unwrap();
+        let component = store
+            .insert_component(&self.provider, &name, "1.0.0", &plugin.info, &wasm)
+            .await
+            .unwrap();
         let mut spec = WebhookSpec {
             service_id: self.service.clone(),
             description: String::new(),
@@ -65,14 +91,24 @@ impl World {
             retry_policy: None,
         };
         configure(&mut spec);
-        store.create_webhook(&self.host.state.key, &self.provider, &spec).await.unwrap().0
+        store
+            .create_webhook(&self.host.state.key, &self.provider, &spec)
+            .await
+            .unwrap()
+            .0
     }
 
     /// A signed smartml action.
     fn action(&self, resourcetype: &str, resourceid: &str, parameters: Value) -> Value {
         let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
         let timestamp = hookhost::store::now_ms() / 1000;
-        let hmac = hmac_v2(&self.secret, &timestamp.to_string(), &self.token, resourcetype, actionid);
+        let hmac = hmac_v2(
+            &self.secret,
+            &timestamp.to_string(),
+            &self.token,
+            resourcetype,
+            actionid,
+        );
         json!({
             "actionid": actionid, "resourceid": resourceid, "identifier": "",
             "resourcetype": resourcetype, "timestamp": timestamp, "hmac": hmac,
@@ -113,19 +149,28 @@ impl World {
 
 async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db: Db) {
     let w = world(db).await;
-    let address = w.component_webhook(ECHO, |s| s.modules = vec!["address".into()]).await;
-    let estate_only = w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()]).await;
-    let disabled = w.component_webhook(ECHO, |s| {
-        s.modules = vec!["address".into()];
-        s.enabled = false;
-    }).await;
-    let other_record = w.component_webhook(ECHO, |s| {
-        s.modules = vec!["address".into()];
-        s.criteria = BTreeMap::from([("recordId".to_owned(), "99".to_owned())]);
-    }).await;
+    let address = w
+        .component_webhook(ECHO, |s| s.modules = vec!["address".into()])
+        .await;
+    let estate_only = w
+        .component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
+        .await;
+    let disabled = w
+        .component_webhook(ECHO, |s| {
+            s.modules = vec!["address".into()];
+            s.enabled = false;
+        })
+        .await;
+    let other_record = w
+        .component_webhook(ECHO, |s| {
+            s.modules = vec!["address".into()];
+            s.criteria = BTreeMap::from([("recordId".to_owned(), "99".to_owned())]);
+        })
+        .await;
 
     // The seed's action, verbatim, plus the authentication every action carries.
-    let seed: Value = serde_json::from_str(r#"{
+    let seed: Value = serde_json::from_str(
+        r#"{
         "actionid": "urn:onoffice-de-ns:smart:2.5:smartml:action:do",
         "resourceid": "15005",
         "identifier": "",
@@ -133,14 +178,23 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
         "parameters": {
             "module": "address"
         }
-    }"#).unwrap();
-    let mut action = w.action("executeMarketplaceWebhooks", "15005", json!({"module": "address"}));
+    }"#,
+    )
+    .unwrap();
+    let mut action = w.action(
+        "executeMarketplaceWebhooks",
+        "15005",
+        json!({"module": "address"}),
+    );
     for (k, v) in seed.as_object().unwrap() {
         action[k] = v.clone();
     }
-    let (status, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [action]}})).await;
+    let (status, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [action]}}))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let expected: Value = serde_json::from_str(r#"{
+    let expected: Value = serde_json::from_str(
+        r#"{
         "status": {"code": 200, "errorcode": 0, "message": "OK"},
         "response": {"results": [{
             "actionid": "urn:onoffice-de-ns:smart:2.5:smartml:action:do",
@@ -152,7 +206,9 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
                      "records": [{"id": 0, "type": "", "elements": {"result": "success"}}]},
             "status": {"errorcode": 0, "message": "OK"}
         }]}
-    }"#).unwrap();
+    }"#,
+    )
+    .unwrap();
     assert_eq!(body, expected);
 
     // The delivery worker runs the matching webhook; the others are not called.
@@ -168,15 +224,33 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
         let untouched = w.host.store().webhook(&w.provider, id).await.unwrap();
         assert_eq!(untouched.statistics.total, 0, "{id} was not triggered");
     }
-    let (calls, total) = w.host.store().list_calls(&address.id, None, 0, 10).await.unwrap();
+    let (calls, total) = w
+        .host
+        .store()
+        .list_calls(&address.id, None, 0, 10)
+        .await
+        .unwrap();
     assert_eq!((total, calls[0].trigger.as_str()), (1, "smartml"));
 
     // Several actions: each its own result, in order; the failing one yields 97 on top.
-    let good = w.action("executeMarketplaceWebhooks", "15006", json!({"module": "address"}));
-    let bad = w.action("executeMarketplaceWebhooks", "15007", json!({"module": "garage"}));
-    let (status, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [good, bad]}})).await;
+    let good = w.action(
+        "executeMarketplaceWebhooks",
+        "15006",
+        json!({"module": "address"}),
+    );
+    let bad = w.action(
+        "executeMarketplaceWebhooks",
+        "15007",
+        json!({"module": "garage"}),
+    );
+    let (status, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [good, bad]}}))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["status"], json!({"code": 200, "errorcode": 97, "message": "Error in action"}));
+    assert_eq!(
+        body["status"],
+        json!({"code": 200, "errorcode": 97, "message": "Error in action"})
+    );
     let results = body["response"]["results"].as_array().unwrap();
     assert_eq!(results[0]["status"]["errorcode"], 0);
     assert_eq!(results[0]["resourceid"], "15006");
@@ -190,36 +264,62 @@ async fn smartml_error_codes(db: Db) {
     let w = world(db).await;
     let ok_params = json!({"module": "estate"});
     let code = |body: &Value| body["status"]["errorcode"].as_u64().unwrap();
-    let action_code = |body: &Value| body["response"]["results"][0]["status"]["errorcode"].as_u64().unwrap();
+    let action_code = |body: &Value| {
+        body["response"]["results"][0]["status"]["errorcode"]
+            .as_u64()
+            .unwrap()
+    };
 
     assert_eq!(code(&w.smartml_raw(String::new()).await.1), 9);
     assert_eq!(code(&w.smartml_raw("{not json".into()).await.1), 4);
-    assert_eq!(code(&w.smartml(&json!({"request": {"actions": []}})).await.1), 13);
+    assert_eq!(
+        code(&w.smartml(&json!({"request": {"actions": []}})).await.1),
+        13
+    );
     assert_eq!(code(&w.smartml(&json!({"token": w.token})).await.1), 14);
-    assert_eq!(code(&w.smartml(&json!({"token": w.token, "request": {}})).await.1), 15);
+    assert_eq!(
+        code(&w.smartml(&json!({"token": w.token, "request": {}})).await.1),
+        15
+    );
 
     let act = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
-    for (field, expected) in [("actionid", 16), ("resourceid", 18), ("resourcetype", 19), ("parameters", 20)] {
+    for (field, expected) in [
+        ("actionid", 16),
+        ("resourceid", 18),
+        ("resourcetype", 19),
+        ("parameters", 20),
+    ] {
         let mut broken = act.clone();
         broken.as_object_mut().unwrap().remove(field);
-        let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [broken]}})).await;
+        let (_, body) = w
+            .smartml(&json!({"token": w.token, "request": {"actions": [broken]}}))
+            .await;
         assert_eq!(action_code(&body), expected, "without {field}: {body}");
         assert_eq!(code(&body), 97);
     }
 
     // Not authenticated: a wrong token, top-level code 400.
-    let (status, body) = w.smartml(&json!({"token": "x".repeat(32), "request": {"actions": [act.clone()]}})).await;
-    assert_eq!(body["status"], json!({"code": 400, "errorcode": 22, "message": "Not authenticated"}));
+    let (status, body) = w
+        .smartml(&json!({"token": "x".repeat(32), "request": {"actions": [act.clone()]}}))
+        .await;
+    assert_eq!(
+        body["status"],
+        json!({"code": 400, "errorcode": 22, "message": "Not authenticated"})
+    );
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let mut wrong_mac = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
     wrong_mac["hmac"] = json!("AAAA");
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [wrong_mac]}})).await;
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [wrong_mac]}}))
+        .await;
     assert_eq!(action_code(&body), 137);
 
     let mut numeric_mac = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
     numeric_mac["hmac"] = json!(12345);
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [numeric_mac]}})).await;
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [numeric_mac]}}))
+        .await;
     assert_eq!(action_code(&body), 243);
 
     // An old timestamp (signed correctly) is refused.
@@ -227,56 +327,122 @@ async fn smartml_error_codes(db: Db) {
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let mut stale = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
     stale["timestamp"] = json!(old);
-    stale["hmac"] = json!(hmac_v2(&w.secret, &old.to_string(), &w.token, "executeMarketplaceWebhooks", actionid));
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [stale]}})).await;
+    stale["hmac"] = json!(hmac_v2(
+        &w.secret,
+        &old.to_string(),
+        &w.token,
+        "executeMarketplaceWebhooks",
+        actionid
+    ));
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [stale]}}))
+        .await;
     assert_eq!(action_code(&body), 136);
-    assert_eq!(body["response"]["results"][0]["status"]["message"], "Your timestamp is too old or your server time is wrong.");
+    assert_eq!(
+        body["response"]["results"][0]["status"]["message"],
+        "Your timestamp is too old or your server time is wrong."
+    );
 
     // hmac_version as an integer is accepted; the same signed action again is a replay.
     let mut integer_version = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
     integer_version["hmac_version"] = json!(2);
     let request = json!({"token": w.token, "request": {"actions": [integer_version]}});
     assert_eq!(code(&w.smartml(&request).await.1), 0);
-    assert_eq!(action_code(&w.smartml(&request).await.1), 137, "a replay is refused");
+    assert_eq!(
+        action_code(&w.smartml(&request).await.1),
+        137,
+        "a replay is refused"
+    );
 
     let unknown = w.action("estate", "1", json!({}));
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [unknown]}})).await;
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [unknown]}}))
+        .await;
     assert_eq!(action_code(&body), 25);
-    assert_eq!(body["response"]["results"][0]["status"]["message"], "Missing configuration for resourceType \"estate\"");
+    assert_eq!(
+        body["response"]["results"][0]["status"]["message"],
+        "Missing configuration for resourceType \"estate\""
+    );
 
     let no_module = w.action("executeMarketplaceWebhooks", "1", json!({}));
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [no_module]}})).await;
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [no_module]}}))
+        .await;
     assert_eq!(action_code(&body), 167);
-    assert_eq!(body["response"]["results"][0]["status"]["message"], "Missing parameter \"module\"");
+    assert_eq!(
+        body["response"]["results"][0]["status"]["message"],
+        "Missing parameter \"module\""
+    );
 
     // A marketplace API user may not call it.
-    let marketplace = w.host.store().create_api_user(&w.host.state.key, &w.tenant, true).await.unwrap();
+    let marketplace = w
+        .host
+        .store()
+        .create_api_user(&w.host.state.key, &w.tenant, true)
+        .await
+        .unwrap();
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let ts = hookhost::store::now_ms() / 1000;
-    let hmac = hmac_v2(&marketplace.secret, &ts.to_string(), &marketplace.token, "executeMarketplaceWebhooks", actionid);
+    let hmac = hmac_v2(
+        &marketplace.secret,
+        &ts.to_string(),
+        &marketplace.token,
+        "executeMarketplaceWebhooks",
+        actionid,
+    );
     let action = json!({"actionid": actionid, "resourceid": "1", "resourcetype": "executeMarketplaceWebhooks",
         "timestamp": ts, "hmac": hmac, "hmac_version": "2", "parameters": ok_params});
-    let (_, body) = w.smartml(&json!({"token": marketplace.token, "request": {"actions": [action]}})).await;
+    let (_, body) = w
+        .smartml(&json!({"token": marketplace.token, "request": {"actions": [action]}}))
+        .await;
     assert_eq!(action_code(&body), 240);
-    assert_eq!(body["response"]["results"][0]["status"]["message"], "Call for Marketplace Api-Users not allowed");
+    assert_eq!(
+        body["response"]["results"][0]["status"]["message"],
+        "Call for Marketplace Api-Users not allowed"
+    );
 }
 
-async fn ivanti(w: &World, extension: Option<&str>, auth: &str, content_type: &str, body: String) -> (StatusCode, String) {
+async fn ivanti(
+    w: &World,
+    extension: Option<&str>,
+    auth: &str,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, String) {
     let url = match extension {
-        Some(e) => w.host.url(&format!("/api/rest/Webhooks/Execute?extension={e}")),
+        Some(e) => w
+            .host
+            .url(&format!("/api/rest/Webhooks/Execute?extension={e}")),
         None => w.host.url("/api/rest/Webhooks/Execute"),
     };
-    let response = w.host.client.post(url).header("authorization", auth)
-        .header("content-type", content_type).body(body).send().await.unwrap();
+    let response = w
+        .host
+        .client
+        .post(url)
+        .header("authorization", auth)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
 async fn ivanti_runs_the_handler_synchronously(db: Db) {
     let w = world(db).await;
-    let echo = w.component_webhook(ECHO, |s| s.extension = Some("MyTestWebhook".into())).await;
+    let echo = w
+        .component_webhook(ECHO, |s| s.extension = Some("MyTestWebhook".into()))
+        .await;
     let auth = format!("rest_api_key={}", w.rest_key);
 
-    let (status, text) = ivanti(&w, Some("MyTestWebhook"), &auth, "application/json", r#"{"Subject":"Printer on fire"}"#.into()).await;
+    let (status, text) = ivanti(
+        &w,
+        Some("MyTestWebhook"),
+        &auth,
+        "application/json",
+        r#"{"Subject":"Printer on fire"}"#.into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["payload"], json!({"Subject": "Printer on fire"}));
@@ -285,107 +451,231 @@ async fn ivanti_runs_the_handler_synchronously(db: Db) {
 
     // The bare key works too; XML passes through as text.
     let xml = "<Incident><Subject>Printer on fire</Subject></Incident>";
-    let (status, text) = ivanti(&w, Some("MyTestWebhook"), &w.rest_key, "application/xml", xml.into()).await;
+    let (status, text) = ivanti(
+        &w,
+        Some("MyTestWebhook"),
+        &w.rest_key,
+        "application/xml",
+        xml.into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["payload"], xml);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["payload"],
+        xml
+    );
 
     // 100,000 characters of two-byte text are accepted.
     let long = "ä".repeat(100_000);
     let (status, text) = ivanti(&w, Some("MyTestWebhook"), &auth, "text/plain", long.clone()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["payload"].as_str().unwrap().chars().count(), 100_000);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["payload"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        100_000
+    );
 
     let called = w.webhook_after_calls(&echo.id, 3).await;
     assert_eq!(called.statistics.successes, 3);
     assert_eq!(called.last_call.unwrap().http_status_code, 200);
 
     // Handler failures are clear non-200 answers naming the reason.
-    let fast = Some(Limits { timeout_ms: 300, ..Limits::default() });
-    let bad = w.component_webhook(MISBEHAVE, |s| {
-        s.extension = Some("Misbehave".into());
-        s.limits = fast;
-    }).await;
+    let fast = Some(Limits {
+        timeout_ms: 300,
+        ..Limits::default()
+    });
+    let bad = w
+        .component_webhook(MISBEHAVE, |s| {
+            s.extension = Some("Misbehave".into());
+            s.limits = fast;
+        })
+        .await;
     for (action, status, kind) in [
         ("loop", StatusCode::GATEWAY_TIMEOUT, "timeout"),
         ("reject", StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
         ("panic", StatusCode::BAD_GATEWAY, "trap"),
     ] {
-        let (got, text) = ivanti(&w, Some("Misbehave"), &auth, "application/json", json!({"action": action}).to_string()).await;
+        let (got, text) = ivanti(
+            &w,
+            Some("Misbehave"),
+            &auth,
+            "application/json",
+            json!({"action": action}).to_string(),
+        )
+        .await;
         assert_eq!(got, status, "{action}: {text}");
         let body: Value = serde_json::from_str(&text).unwrap();
-        assert!(body["Message"].as_str().unwrap().contains(kind), "{action}: {text}");
+        assert!(
+            body["Message"].as_str().unwrap().contains(kind),
+            "{action}: {text}"
+        );
     }
     let failed = w.webhook_after_calls(&bad.id, 3).await;
     assert_eq!(failed.statistics.failures, 3);
-    assert!(failed.last_failure.unwrap().error.contains("deliberate panic"));
+    assert!(
+        failed
+            .last_failure
+            .unwrap()
+            .error
+            .contains("deliberate panic")
+    );
 }
 
 async fn ivanti_error_bodies_are_exact(db: Db) {
     let w = world(db).await;
-    w.component_webhook(ECHO, |s| s.extension = Some("MyTestWebhook".into())).await;
+    w.component_webhook(ECHO, |s| s.extension = Some("MyTestWebhook".into()))
+        .await;
     let auth = format!("rest_api_key={}", w.rest_key);
     let json = "application/json";
 
     let unauthorized = r#"{"code":"ISM_4001","description":"Invalid Session key or Authentication token","message":"","help":""}"#;
-    let (status, text) = ivanti(&w, Some("MyTestWebhook"), "rest_api_key=wrong", json, "{}".into()).await;
-    assert_eq!((status, text.as_str()), (StatusCode::UNAUTHORIZED, unauthorized));
+    let (status, text) = ivanti(
+        &w,
+        Some("MyTestWebhook"),
+        "rest_api_key=wrong",
+        json,
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::UNAUTHORIZED, unauthorized)
+    );
     let (key, key_text) = w.host.store().create_api_key(&w.tenant).await.unwrap();
     let with_key = format!("rest_api_key={key_text}");
-    assert_eq!(ivanti(&w, Some("MyTestWebhook"), &with_key, json, "{}".into()).await.0, StatusCode::OK);
-    w.host.store().deactivate_api_key(&w.tenant, &key.id).await.unwrap();
+    assert_eq!(
+        ivanti(&w, Some("MyTestWebhook"), &with_key, json, "{}".into())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    w.host
+        .store()
+        .deactivate_api_key(&w.tenant, &key.id)
+        .await
+        .unwrap();
     let (status, text) = ivanti(&w, Some("MyTestWebhook"), &with_key, json, "{}".into()).await;
-    assert_eq!((status, text.as_str()), (StatusCode::UNAUTHORIZED, unauthorized), "a deactivated key");
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::UNAUTHORIZED, unauthorized),
+        "a deactivated key"
+    );
 
     let missing = r#"{"ErrorCode":"UnhandledSystemException-","Message":"Unhandled system exception: Webhook validation failed for Execute operation. Errors: You must enter an endpoint extension to your base URL. "}"#;
-    assert_eq!(ivanti(&w, None, &auth, json, "{}".into()).await, (StatusCode::BAD_REQUEST, missing.into()));
-    assert_eq!(ivanti(&w, Some(""), &auth, json, "{}".into()).await, (StatusCode::BAD_REQUEST, missing.into()));
+    assert_eq!(
+        ivanti(&w, None, &auth, json, "{}".into()).await,
+        (StatusCode::BAD_REQUEST, missing.into())
+    );
+    assert_eq!(
+        ivanti(&w, Some(""), &auth, json, "{}".into()).await,
+        (StatusCode::BAD_REQUEST, missing.into())
+    );
 
     let unknown = r#"{"ErrorCode":"UnhandledSystemException-","Message":"Unhandled system exception: Invalid Webhook Extension Provided. "}"#;
-    assert_eq!(ivanti(&w, Some("NonExistentWebhook"), &auth, json, "{}".into()).await, (StatusCode::BAD_REQUEST, unknown.into()));
+    assert_eq!(
+        ivanti(&w, Some("NonExistentWebhook"), &auth, json, "{}".into()).await,
+        (StatusCode::BAD_REQUEST, unknown.into())
+    );
 
     let mistyped = r#"{"ErrorCode":"UnhandledSystemException-","Message":"Unhandled system exception: This webhook extension doesn't exist."}"#;
-    assert_eq!(ivanti(&w, Some("mytestwebhook"), &auth, json, "{}".into()).await, (StatusCode::BAD_REQUEST, mistyped.into()));
+    assert_eq!(
+        ivanti(&w, Some("mytestwebhook"), &auth, json, "{}".into()).await,
+        (StatusCode::BAD_REQUEST, mistyped.into())
+    );
 
     let too_long = r#"{"ErrorCode":"UnhandledSystemException-","Message":"Unhandled system exception: Request Body must be less than or equal to 100,000 characters"}"#;
     let body = "ä".repeat(100_001);
-    assert_eq!(ivanti(&w, Some("MyTestWebhook"), &auth, "text/plain", body).await, (StatusCode::BAD_REQUEST, too_long.into()));
+    assert_eq!(
+        ivanti(&w, Some("MyTestWebhook"), &auth, "text/plain", body).await,
+        (StatusCode::BAD_REQUEST, too_long.into())
+    );
 
     let (status, text) = ivanti(&w, Some("MyTestWebhook"), &auth, json, "[1, 2]".into()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a JSON body must be an object: {text}");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a JSON body must be an object: {text}"
+    );
     let (status, _) = ivanti(&w, Some("MyTestWebhook"), &auth, json, "<xml/>".into()).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "the Content-Type must agree with the body");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the Content-Type must agree with the body"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smartml_record_elements_reach_the_valuation_plugin() {
     let w = world(Db::Sqlite).await;
-    let valuation = w.component_webhook(hookhost::plugins::VALUATION, |s| s.modules = vec!["estate".into()]).await;
+    let valuation = w
+        .component_webhook(hookhost::plugins::VALUATION, |s| {
+            s.modules = vec!["estate".into()]
+        })
+        .await;
     let elements = json!({"kaufpreis": 350000, "wohnflaeche": 92, "plz": "52062", "ort": "Aachen"});
-    let action = w.action("executeMarketplaceWebhooks", "15005", json!({"module": "estate", "elements": elements}));
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [action]}})).await;
+    let action = w.action(
+        "executeMarketplaceWebhooks",
+        "15005",
+        json!({"module": "estate", "elements": elements}),
+    );
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [action]}}))
+        .await;
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
     let called = w.webhook_after_calls(&valuation.id, 1).await;
-    let outcome: Value = serde_json::from_str(&called.last_success.expect("valued").response).unwrap();
+    let outcome: Value =
+        serde_json::from_str(&called.last_success.expect("valued").response).unwrap();
     assert_eq!(outcome["recordId"], "15005");
-    assert!(outcome["marketValue"].as_f64().unwrap() > 100_000.0, "{outcome}");
+    assert!(
+        outcome["marketValue"].as_f64().unwrap() > 100_000.0,
+        "{outcome}"
+    );
 
-    let bad = w.action("executeMarketplaceWebhooks", "15006", json!({"module": "estate", "elements": [1]}));
-    let (_, body) = w.smartml(&json!({"token": w.token, "request": {"actions": [bad]}})).await;
+    let bad = w.action(
+        "executeMarketplaceWebhooks",
+        "15006",
+        json!({"module": "estate", "elements": [1]}),
+    );
+    let (_, body) = w
+        .smartml(&json!({"token": w.token, "request": {"actions": [bad]}}))
+        .await;
     assert_eq!(body["response"]["results"][0]["status"]["errorcode"], 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_calls_and_show_the_outbox() {
     let w = world(Db::Sqlite).await;
-    w.component_webhook(ECHO, |s| s.extension = Some("Metered".into())).await;
+    w.component_webhook(ECHO, |s| s.extension = Some("Metered".into()))
+        .await;
     let auth = format!("rest_api_key={}", w.rest_key);
     for _ in 0..3 {
         let (status, _) = ivanti(&w, Some("Metered"), &auth, "application/json", "{}".into()).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let text = w.host.client.get(w.host.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains(r#"hookhost_calls_total{source="ivanti",outcome="ok"} 3"#), "{text}");
-    assert!(text.contains("hookhost_call_duration_seconds_count{source=\"ivanti\"} 3"), "{text}");
-    assert!(text.contains("hookhost_outbox_deliveries{status=\"pending\"} 0"), "{text}");
+    let text = w
+        .host
+        .client
+        .get(w.host.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"hookhost_calls_total{source="ivanti",outcome="ok"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("hookhost_call_duration_seconds_count{source=\"ivanti\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hookhost_outbox_deliveries{status=\"pending\"} 0"),
+        "{text}"
+    );
     assert!(text.contains("hookhost_components_compiled"), "{text}");
 }

@@ -27,11 +27,19 @@ pub fn router() -> Router<AppState> {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"ErrorCode": code, "Message": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"ErrorCode": code, "Message": message})),
+    )
+        .into_response()
 }
 
 fn bad_request(message: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, "UnhandledSystemException-", &format!("Unhandled system exception: {message}"))
+    error(
+        StatusCode::BAD_REQUEST,
+        "UnhandledSystemException-",
+        &format!("Unhandled system exception: {message}"),
+    )
 }
 
 fn unauthorized() -> Response {
@@ -48,8 +56,16 @@ enum Declared {
 }
 
 fn declared(headers: &HeaderMap) -> Declared {
-    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
         Declared::Json
     } else if essence == "application/xml" || essence == "text/xml" || essence.ends_with("+xml") {
@@ -68,7 +84,8 @@ async fn read_body(body: Body) -> Result<String, Response> {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Err(too_long()),
     };
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| bad_request("Request Body must be UTF-8 text. "))?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| bad_request("Request Body must be UTF-8 text. "))?;
     if text.chars().count() > MAX_BODY_CHARS {
         return Err(too_long());
     }
@@ -97,17 +114,26 @@ async fn execute(
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             let v = v.trim();
-            v.strip_prefix("rest_api_key=").or_else(|| v.strip_prefix("Bearer ")).unwrap_or(v).trim()
+            v.strip_prefix("rest_api_key=")
+                .or_else(|| v.strip_prefix("Bearer "))
+                .unwrap_or(v)
+                .trim()
         })
         .filter(|k| !k.is_empty());
-    let Some(key) = key else { return unauthorized() };
+    let Some(key) = key else {
+        return unauthorized();
+    };
     let lookups = state.executor.lookups();
     let tenant_id = match lookups.api_key_tenant(key).await {
         Ok(Some(tenant_id)) => tenant_id,
         Ok(None) => return unauthorized(),
         Err(e) => {
             tracing::error!(error = %e, "api key lookup failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "UnhandledSystemException-", "Unhandled system exception. ");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UnhandledSystemException-",
+                "Unhandled system exception. ",
+            );
         }
     };
     let extension = match query.get("extension") {
@@ -126,10 +152,17 @@ async fn execute(
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "extension lookup failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "UnhandledSystemException-", "Unhandled system exception. ");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UnhandledSystemException-",
+                "Unhandled system exception. ",
+            );
         }
     };
-    let Some(webhook) = candidates.iter().find(|w| w.extension.as_deref() == Some(extension.as_str())) else {
+    let Some(webhook) = candidates
+        .iter()
+        .find(|w| w.extension.as_deref() == Some(extension.as_str()))
+    else {
         return if candidates.is_empty() {
             bad_request("Invalid Webhook Extension Provided. ")
         } else {
@@ -151,7 +184,11 @@ async fn execute(
         }
         _ => {}
     }
-    if !webhook.criteria.is_empty() && !parsed.as_ref().is_some_and(|p| super::criteria_match(&webhook.criteria, p)) {
+    if !webhook.criteria.is_empty()
+        && !parsed
+            .as_ref()
+            .is_some_and(|p| super::criteria_match(&webhook.criteria, p))
+    {
         return bad_request("The request body does not match the webhook's criteria. ");
     }
 
@@ -178,11 +215,19 @@ async fn execute(
         })
         .await;
     match attempt.result {
-        Ok(output) => (StatusCode::OK, [(header::CONTENT_TYPE, output.content_type)], output.body).into_response(),
+        Ok(output) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, output.content_type)],
+            output.body,
+        )
+            .into_response(),
         Err(failure) => error(
             failure_status(&failure.kind),
             &format!("WebhookExecutionFailed-{}", failure.kind),
-            &format!("The webhook's handler failed ({}): {}", failure.kind, failure.message),
+            &format!(
+                "The webhook's handler failed ({}): {}",
+                failure.kind, failure.message
+            ),
         ),
     }
 }

@@ -64,12 +64,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Prometheus text exposition.
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let outbox = state.store.delivery_counts().await.unwrap_or_default();
-    let text = state.executor.metrics().render(&outbox, state.runtime.stats());
+    let text = state
+        .executor
+        .metrics()
+        .render(&outbox, state.runtime.stats());
     (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     )
         .into_response()
@@ -105,9 +113,14 @@ pub fn format_time(ms: i64) -> String {
 
 /// Whether every criterion (dotted path → expected text) holds in `payload`: exact string
 /// equality; numbers and booleans compare by their JSON text.
-pub fn criteria_match(criteria: &std::collections::BTreeMap<String, String>, payload: &serde_json::Value) -> bool {
+pub fn criteria_match(
+    criteria: &std::collections::BTreeMap<String, String>,
+    payload: &serde_json::Value,
+) -> bool {
     criteria.iter().all(|(path, expected)| {
-        let found = path.split('.').try_fold(payload, |value, key| value.get(key));
+        let found = path
+            .split('.')
+            .try_fold(payload, |value, key| value.get(key));
         match found {
             Some(serde_json::Value::String(s)) => s == expected,
             Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {

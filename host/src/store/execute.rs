@@ -892,63 +892,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(webhook: &str, success: bool) -> CallRecord {
-        CallRecord {
-            webhook_id: webhook.into(),
-            tenant_id: "TEN-1".into(),
-            delivery_id: None,
-            attempt: 1,
-            trigger: "test".into(),
-            call: Call {
-                success,
-                call_time: String::new(),
-                response_time: None,
-                headers: String::new(),
-                error: String::new(),
-                response: String::new(),
-                reason_phrase: String::new(),
-                http_status_code: if success { 200 } else { 500 },
-            },
-        }
-    }
-
-    #[test]
-    fn a_batch_sums_per_webhook_and_keeps_the_run_of_failures_after_the_last_success() {
-        let records = [
-            record("A", false),
-            record("B", true),
-            record("A", true),
-            record("A", false),
-            record("A", false),
-        ];
-        let texts: Vec<String> = (0..records.len()).map(|i| format!("call {i}")).collect();
-        let stats = batch_statistics(&records, &texts);
-        assert_eq!(stats.len(), 2);
-        let (id, a) = &stats[0];
-        assert_eq!(*id, "A");
-        assert_eq!((a.total, a.successes, a.failures_since), (4, 1, 2));
-        assert_eq!(
-            (a.last_success, a.last_failure, a.last_call),
-            (Some("call 2"), Some("call 4"), "call 4")
-        );
-        let (id, b) = &stats[1];
-        assert_eq!(*id, "B");
-        assert_eq!(
-            (b.total, b.successes, b.failures_since, b.last_failure),
-            (1, 1, 0, None)
-        );
-        let failing = batch_statistics(&records[..1], &texts[..1]);
-        assert_eq!(
-            (failing[0].1.failures_since, failing[0].1.last_success),
-            (1, None)
-        );
-    }
-}
-
 /// The log rows and statistics of `records`, inside `tx` (see [`Store::record_calls`]).
 async fn write_calls(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -1011,4 +954,61 @@ async fn write_calls(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(webhook: &str, success: bool) -> CallRecord {
+        CallRecord {
+            webhook_id: webhook.into(),
+            tenant_id: "TEN-1".into(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: "test".into(),
+            call: Call {
+                success,
+                call_time: String::new(),
+                response_time: None,
+                headers: String::new(),
+                error: String::new(),
+                response: String::new(),
+                reason_phrase: String::new(),
+                http_status_code: if success { 200 } else { 500 },
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_sums_per_webhook_and_keeps_the_run_of_failures_after_the_last_success() {
+        let records = [
+            record("A", false),
+            record("B", true),
+            record("A", true),
+            record("A", false),
+            record("A", false),
+        ];
+        let texts: Vec<String> = (0..records.len()).map(|i| format!("call {i}")).collect();
+        let stats = batch_statistics(&records, &texts);
+        assert_eq!(stats.len(), 2);
+        let (id, a) = &stats[0];
+        assert_eq!(*id, "A");
+        assert_eq!((a.total, a.successes, a.failures_since), (4, 1, 2));
+        assert_eq!(
+            (a.last_success, a.last_failure, a.last_call),
+            (Some("call 2"), Some("call 4"), "call 4")
+        );
+        let (id, b) = &stats[1];
+        assert_eq!(*id, "B");
+        assert_eq!(
+            (b.total, b.successes, b.failures_since, b.last_failure),
+            (1, 1, 0, None)
+        );
+        let failing = batch_statistics(&records[..1], &texts[..1]);
+        assert_eq!(
+            (failing[0].1.failures_since, failing[0].1.last_success),
+            (1, None)
+        );
+    }
 }

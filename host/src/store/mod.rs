@@ -163,7 +163,11 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        Ok(Store { pool, backend, generation: Arc::default() })
+        Ok(Store {
+            pool,
+            backend,
+            generation: Arc::default(),
+        })
     }
 
     /// Connects and applies the migrations.
