@@ -27,15 +27,15 @@ fn required<T>(what: &str, built: Option<T>, missing: &str) -> Option<T> {
     }
     assert!(
         !missing.is_empty(),
-        "{what} was not built and host/build.rs did not say why"
+        "{what} is not available and host/build.rs did not say why"
     );
     let require = std::env::var("HOOKHOST_REQUIRE_LANGUAGES").is_ok_and(|v| v == "1");
     assert!(
         !require,
-        "{what} was not built: {missing}. HOOKHOST_REQUIRE_LANGUAGES=1 requires it: install \
-         the toolchain (see .ci/run) and rebuild"
+        "{what} is not available: {missing}. HOOKHOST_REQUIRE_LANGUAGES=1 requires it: \
+         install the toolchain (see .ci/run) and rebuild"
     );
-    eprintln!("NOT TESTED: {what} was not built: {missing}");
+    eprintln!("NOT TESTED: {what} is not available: {missing}");
     None
 }
 
@@ -177,6 +177,8 @@ async fn python_dedupe_failures_rejected_invalid_and_an_exception() {
     let stderr = report.log.stderr_text();
     assert!(stderr.contains("JSONDecodeError"), "{stderr}");
     assert!(stderr.contains("Traceback"), "{stderr}");
+    // The failure itself names the exception, not only the trap.
+    assert!(reason.contains("JSONDecodeError"), "{reason}");
 
     // The instance that trapped is gone: the next call works.
     ok_body(
@@ -314,6 +316,7 @@ async fn js_reminder_failures_rejected_invalid_and_an_exception() {
     assert_eq!(kind, "trap", "{reason}");
     let stderr = report.log.stderr_text();
     assert!(stderr.contains("SyntaxError: JSON.parse"), "{stderr}");
+    assert!(reason.contains("SyntaxError"), "{reason}");
 
     ok_body(
         &call(
@@ -715,7 +718,11 @@ fn plugin_new_python_builds_checks_and_runs() {
         requirements.contains(&pin),
         "scaffold and plugin pin the same: {requirements}"
     );
-    let Some(tool) = required("componentize-py", COMPONENTIZE_PY, PYTHON_DEDUPE_MISSING) else {
+    let Some(tool) = required(
+        "the Python toolchain",
+        COMPONENTIZE_PY,
+        PYTHON_DEDUPE_MISSING,
+    ) else {
         return;
     };
     let (dir, project) = scaffold("hello-python", "python");
@@ -749,7 +756,7 @@ fn plugin_new_js_builds_checks_and_runs() {
         package["devDependencies"]["@bytecodealliance/componentize-js"], version,
         "scaffold and plugin pin the same ComponentizeJS"
     );
-    let Some(node) = required("node with ComponentizeJS", NODE, JS_REMINDER_MISSING) else {
+    let Some(node) = required("the JavaScript toolchain", NODE, JS_REMINDER_MISSING) else {
         return;
     };
     let (dir, project) = scaffold("hello-js", "js");

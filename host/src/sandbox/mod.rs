@@ -532,12 +532,37 @@ fn classify(
             match stderr.find("panicked at") {
                 Some(at) => {
                     let panic: String = stderr[at..].chars().take(1000).collect();
-                    CallError::Trap(format!("plugin {panic}"))
+                    // A guest runtime written in Rust (componentize-py's) prints the
+                    // language's own error first and then panics: keep the error's last line.
+                    match stderr[..at]
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty() && !l.starts_with("thread "))
+                    {
+                        Some(cause) => {
+                            let cause: String = cause.trim().chars().take(500).collect();
+                            CallError::Trap(format!("plugin {panic} (after: {cause})"))
+                        }
+                        None => CallError::Trap(format!("plugin {panic}")),
+                    }
                 }
-                None => CallError::Trap(match trap {
-                    Some(trap) => trap.to_string(),
-                    None => format!("{error:#}"),
-                }),
+                None => {
+                    let reason = match trap {
+                        Some(trap) => trap.to_string(),
+                        None => format!("{error:#}"),
+                    };
+                    // Guests in other languages report an uncaught exception on stderr (a
+                    // Python traceback, a JavaScript error) before they trap: its last lines
+                    // say more than the trap does.
+                    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                    if tail.is_empty() {
+                        CallError::Trap(reason)
+                    } else {
+                        let tail: String = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
+                        let tail: String = tail.chars().take(600).collect();
+                        CallError::Trap(format!("{reason}; stderr: {tail}"))
+                    }
+                }
             }
         }
     }
