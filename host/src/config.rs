@@ -11,6 +11,9 @@ pub const DEFAULTS: &str = include_str!("../config/default.toml");
 /// Environment variables with this prefix override configuration keys.
 pub const ENV_PREFIX: &str = "HOOKHOST_";
 
+/// Variables of the test suite (`HOOKHOST_TEST_PG`, …): never configuration keys.
+const TEST_PREFIX: &str = "HOOKHOST_TEST_";
+
 /// Variables with the prefix that are not configuration keys.
 const NOT_KEYS: &[&str] = &["HOOKHOST_CONFIG"];
 
@@ -107,7 +110,7 @@ impl Config {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if NOT_KEYS.contains(&name.as_str()) {
+            if NOT_KEYS.contains(&name.as_str()) || name.starts_with(TEST_PREFIX) {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
@@ -298,6 +301,7 @@ mod tests {
             text.contains("sandbox") && text.contains("timeout"),
             "{text}"
         );
+        assert!(Config::layered(None, env(&[("HOOKHOST_TEST_REQUIRE_LANGUAGES", "1")])).is_ok());
         let err = Config::layered(None, env(&[("HOOKHOST_NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
     }

@@ -3,7 +3,7 @@
 //! `python-dedupe` (componentize-py) and `js-reminder` (ComponentizeJS) go through the sandbox
 //! exactly like the Rust plugins, and through the Ivanti endpoint as component webhooks. They
 //! are built by `host/build.rs` only when their toolchains are present; without one, these
-//! tests check that the build said why and pass, unless `HOOKHOST_REQUIRE_LANGUAGES=1` (set by
+//! tests check that the build said why and pass, unless `HOOKHOST_TEST_REQUIRE_LANGUAGES=1` (set by
 //! `.ci/run`) makes the missing toolchain a failure.
 
 use crate::support::{Ctx, Db, TestHost, call, invocation, load, ok_body, runtime};
@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 /// `built` when the toolchain was there; otherwise checks that the build said why, and fails
-/// when `HOOKHOST_REQUIRE_LANGUAGES=1`.
+/// when `HOOKHOST_TEST_REQUIRE_LANGUAGES=1`.
 fn required<T>(what: &str, built: Option<T>, missing: &str) -> Option<T> {
     if built.is_some() {
         return built;
@@ -29,10 +29,10 @@ fn required<T>(what: &str, built: Option<T>, missing: &str) -> Option<T> {
         !missing.is_empty(),
         "{what} is not available and host/build.rs did not say why"
     );
-    let require = std::env::var("HOOKHOST_REQUIRE_LANGUAGES").is_ok_and(|v| v == "1");
+    let require = std::env::var("HOOKHOST_TEST_REQUIRE_LANGUAGES").is_ok_and(|v| v == "1");
     assert!(
         !require,
-        "{what} is not available: {missing}. HOOKHOST_REQUIRE_LANGUAGES=1 requires it: \
+        "{what} is not available: {missing}. HOOKHOST_TEST_REQUIRE_LANGUAGES=1 requires it: \
          install the toolchain (see .ci/run) and rebuild"
     );
     eprintln!("NOT TESTED: {what} is not available: {missing}");
