@@ -26,14 +26,12 @@ use super::auth::Admin;
 use super::problem::{ApiJson, Problem};
 use crate::crypto::MasterKey;
 use crate::store::{Scope, Store, StoreError};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The routes.
@@ -508,38 +506,19 @@ struct ApiUserBody {
     marketplace: bool,
 }
 
-/// Paging of the lists, as in the registry: `?offset=&limit=`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    offset: Option<i64>,
-    limit: Option<i64>,
-}
-
 /// The registry's list envelope, so admin lists page the same way.
 fn page<T: Serialize>(
-    query: Result<Query<Page>, QueryRejection>,
+    query: super::PageQuery,
     all: Vec<T>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let Query(page) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let offset = page.offset.unwrap_or(0);
-    let limit = page.limit.unwrap_or(100);
-    if offset < 0 {
-        return Err(Problem::invalid("offset", "must be 0 or more"));
-    }
-    if !(1..=1000).contains(&limit) {
-        return Err(Problem::invalid("limit", "must be between 1 and 1000"));
-    }
-    let total = all.len();
+    let (offset, limit) = super::page_of(query, 100, 1)?;
+    let total = all.len() as i64;
     let data: Vec<T> = all
         .into_iter()
         .skip(offset as usize)
         .take(limit as usize)
         .collect();
-    Ok(Json(json!({
-        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
-        "data": data,
-    })))
+    Ok(super::paged(offset, limit, total, data))
 }
 
 fn created<T: Serialize>(value: T) -> Response {
@@ -549,7 +528,7 @@ fn created<T: Serialize>(value: T) -> Response {
 async fn get_providers(
     State(state): State<AppState>,
     _: Admin,
-    query: Result<Query<Page>, QueryRejection>,
+    query: super::PageQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
     page(query, list_providers(&state.store).await?)
 }
@@ -565,7 +544,7 @@ async fn post_provider(
 async fn get_tenants(
     State(state): State<AppState>,
     _: Admin,
-    query: Result<Query<Page>, QueryRejection>,
+    query: super::PageQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
     page(query, list_tenants(&state.store).await?)
 }
@@ -581,7 +560,7 @@ async fn post_tenant(
 async fn get_services(
     State(state): State<AppState>,
     _: Admin,
-    query: Result<Query<Page>, QueryRejection>,
+    query: super::PageQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
     page(query, list_services(&state.store).await?)
 }

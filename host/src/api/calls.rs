@@ -18,7 +18,7 @@ use super::problem::Problem;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::{CallRecord, Scope, StoreError, new_id};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -75,33 +75,16 @@ fn must_own(scope: &Scope, webhook: &crate::store::Webhook, what: &str) -> Resul
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    offset: Option<i64>,
-    limit: Option<i64>,
-}
-
-type PageQuery = Result<Query<Page>, axum::extract::rejection::QueryRejection>;
-
-/// `(offset, limit)` of a page request: 10 items by default, at most 1000.
-fn page_of(page: PageQuery) -> Result<(i64, i64), Problem> {
-    let Query(page) = page.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let (offset, limit) = (page.offset.unwrap_or(0), page.limit.unwrap_or(10));
-    if offset < 0 {
-        return Err(Problem::invalid("offset", "must be 0 or more"));
-    }
-    if !(0..=1000).contains(&limit) {
-        return Err(Problem::invalid("limit", "must be between 0 and 1000"));
-    }
-    Ok((offset, limit))
+/// `(offset, limit)` of a page request: 10 items by default, at most 1000 (0: just the total).
+fn page_of(page: super::PageQuery) -> Result<(i64, i64), Problem> {
+    super::page_of(page, 10, 0)
 }
 
 async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
     Path(id): Path<String>,
-    page: PageQuery,
+    page: super::PageQuery,
 ) -> Result<Json<Value>, Problem> {
     let (offset, limit) = page_of(page)?;
     visible(&state, &scope, &id).await?;
@@ -279,7 +262,7 @@ async fn notifications(
     State(state): State<AppState>,
     Caller(scope): Caller,
     Path(id): Path<String>,
-    page: PageQuery,
+    page: super::PageQuery,
 ) -> Result<Json<Value>, Problem> {
     let (offset, limit) = page_of(page)?;
     let webhook = visible(&state, &scope, &id).await?;

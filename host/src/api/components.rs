@@ -123,27 +123,12 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(render(&record))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    offset: Option<i64>,
-    limit: Option<i64>,
-}
-
 async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    page: super::PageQuery,
 ) -> Result<Json<Value>, Problem> {
-    let Query(page) = page.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let offset = page.offset.unwrap_or(0);
-    let limit = page.limit.unwrap_or(10);
-    if offset < 0 {
-        return Err(Problem::invalid("offset", "must be 0 or more"));
-    }
-    if !(1..=1000).contains(&limit) {
-        return Err(Problem::invalid("limit", "must be between 1 and 1000"));
-    }
+    let (offset, limit) = super::page_of(page, 10, 1)?;
     let all = state.store.list_components(&scope).await?;
     let data: Vec<Value> = all
         .iter()
@@ -151,10 +136,7 @@ async fn list(
         .take(limit as usize)
         .map(render)
         .collect();
-    Ok(Json(json!({
-        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": all.len()}},
-        "data": data,
-    })))
+    Ok(super::paged(offset, limit, all.len() as i64, data))
 }
 
 async fn one(

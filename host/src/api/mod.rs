@@ -130,3 +130,61 @@ pub fn criteria_match(
         }
     })
 }
+
+/// `?offset=&limit=` of the list endpoints.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Items to skip.
+    pub offset: Option<i64>,
+    /// Items to return.
+    pub limit: Option<i64>,
+}
+
+/// A page query, or why it could not be read.
+pub type PageQuery = Result<axum::extract::Query<Page>, axum::extract::rejection::QueryRejection>;
+
+/// `(offset, limit)` of a page query: `default_limit` items unless asked otherwise, at least
+/// `min_limit` and at most 1000.
+pub fn page_of(
+    query: PageQuery,
+    default_limit: i64,
+    min_limit: i64,
+) -> Result<(i64, i64), problem::Problem> {
+    let axum::extract::Query(page) =
+        query.map_err(|e| problem::Problem::bad_request(e.body_text()))?;
+    check_page(page.offset, page.limit, default_limit, min_limit)
+}
+
+/// [`page_of`] for values read some other way.
+pub fn check_page(
+    offset: Option<i64>,
+    limit: Option<i64>,
+    default_limit: i64,
+    min_limit: i64,
+) -> Result<(i64, i64), problem::Problem> {
+    let (offset, limit) = (offset.unwrap_or(0), limit.unwrap_or(default_limit));
+    if offset < 0 {
+        return Err(problem::Problem::invalid("offset", "must be 0 or more"));
+    }
+    if !(min_limit..=1000).contains(&limit) {
+        return Err(problem::Problem::invalid(
+            "limit",
+            format!("must be between {min_limit} and 1000"),
+        ));
+    }
+    Ok((offset, limit))
+}
+
+/// The list envelope of every API: `{"$meta": {"pagination": {…}}, "data": […]}`.
+pub fn paged<T: serde::Serialize>(
+    offset: i64,
+    limit: i64,
+    total: i64,
+    data: Vec<T>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
+        "data": data,
+    }))
+}

@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -83,41 +83,21 @@ fn tenant(caller: Caller) -> Result<String, Problem> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    offset: Option<i64>,
-    limit: Option<i64>,
-}
-
 /// `(offset, limit)` of a page request: 100 items by default, at most 1000.
-fn page_of(page: Result<Query<Page>, QueryRejection>) -> Result<(i64, i64), Problem> {
-    let Query(page) = page.map_err(|e| Problem::bad_request(e.body_text()))?;
-    check_page(page.offset, page.limit)
+fn page_of(page: super::PageQuery) -> Result<(i64, i64), Problem> {
+    super::page_of(page, 100, 1)
 }
 
 fn check_page(offset: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), Problem> {
-    let (offset, limit) = (offset.unwrap_or(0), limit.unwrap_or(100));
-    if offset < 0 {
-        return Err(Problem::invalid("offset", "must be 0 or more"));
-    }
-    if !(1..=1000).contains(&limit) {
-        return Err(Problem::invalid("limit", "must be between 1 and 1000"));
-    }
-    Ok((offset, limit))
+    super::check_page(offset, limit, 100, 1)
 }
 
-fn paged(offset: i64, limit: i64, total: i64, data: Vec<Value>) -> Json<Value> {
-    Json(json!({
-        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
-        "data": data,
-    }))
-}
+use super::paged;
 
 async fn list_templates(
     State(state): State<AppState>,
     caller: Caller,
-    page: Result<Query<Page>, QueryRejection>,
+    page: super::PageQuery,
 ) -> Result<Json<Value>, Problem> {
     let tenant = tenant(caller)?;
     let (offset, limit) = page_of(page)?;
@@ -250,7 +230,7 @@ async fn list_activities(
     State(state): State<AppState>,
     caller: Caller,
     Path((module, id)): Path<(String, String)>,
-    page: Result<Query<Page>, QueryRejection>,
+    page: super::PageQuery,
 ) -> Result<Json<Value>, Problem> {
     let tenant = tenant(caller)?;
     let (offset, limit) = page_of(page)?;
