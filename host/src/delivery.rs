@@ -14,14 +14,16 @@
 
 use crate::exec::{Executor, Trigger, parse_event};
 use crate::recorder::Recorder;
-use crate::store::{AttemptEnd, CallRecord, Delivery, Store, StoreError, Webhook, now_ms};
+use crate::store::{
+    AttemptEnd, CallRecord, Claim, Delivery, Store, StoreError, Webhook, now_ms,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 /// Standard Webhooks' suggested schedule: delays (seconds) before each retry.
 pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
@@ -178,12 +180,37 @@ impl<V: Clone> WebhookCache<V> {
 
 /// What the tasks of one worker pool share.
 struct Shared {
-    finisher: Finisher,
+    /// Finished attempts, to the pump.
+    done: mpsc::UnboundedSender<Finish>,
     webhooks: WebhookCache<Webhook>,
 }
 
-/// Most attempt ends written in one transaction.
-const FINISH_BATCH: usize = 256;
+impl Shared {
+    /// Hands the end of delivery `id`'s attempt (and its call record) to the pump and waits
+    /// until it is written. The concurrency slot goes back once it is.
+    async fn finish(
+        &self,
+        id: &str,
+        end: AttemptEnd,
+        record: Option<CallRecord>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let (written, wait) = oneshot::channel();
+        let finish = Finish {
+            id: id.to_owned(),
+            end,
+            record,
+            slot,
+            written,
+        };
+        if self.done.send(finish).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Most attempt ends written in one cycle.
+const FINISH_BATCH: usize = 512;
 
 /// One finished attempt waiting to be written.
 struct Finish {
@@ -191,70 +218,9 @@ struct Finish {
     end: AttemptEnd,
     /// The attempt's call record, committed with its end.
     record: Option<CallRecord>,
+    /// Its concurrency slot, free again once the end is written.
+    slot: OwnedSemaphorePermit,
     written: oneshot::Sender<()>,
-}
-
-/// Writes how attempts ended with group commit: whatever finished while the previous batch
-/// was being written goes in the next transaction. Sixty-four calls finishing at once cost one
-/// write, not sixty-four racing for SQLite's single writer. A call keeps its concurrency slot
-/// until its end is written, so what a crash can repeat stays bounded by
-/// `delivery.concurrency`.
-#[derive(Clone)]
-struct Finisher {
-    tx: mpsc::Sender<Finish>,
-}
-
-impl Finisher {
-    fn start(store: Store, worker_id: String) -> Finisher {
-        let (tx, mut rx) = mpsc::channel::<Finish>(FINISH_BATCH * 4);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(FINISH_BATCH);
-            while rx.recv_many(&mut batch, FINISH_BATCH).await > 0 {
-                let ends: Vec<(String, AttemptEnd)> = batch
-                    .iter()
-                    .map(|f| (f.id.clone(), f.end.clone()))
-                    .collect();
-                let records: Vec<CallRecord> =
-                    batch.iter().filter_map(|f| f.record.clone()).collect();
-                for attempt in 1..=5u64 {
-                    match store.finish_attempts(&worker_id, &ends, &records).await {
-                        Ok(_) => break,
-                        Err(error) if attempt < 5 => {
-                            tracing::warn!(error = %error, attempt, deliveries = ends.len(), "recording attempts failed; retrying");
-                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                        }
-                        // The leases expire and the deliveries run again: at least once holds.
-                        Err(error) => {
-                            tracing::error!(error = %error, deliveries = ends.len(), "giving up on recording attempts")
-                        }
-                    }
-                }
-                for finish in batch.drain(..) {
-                    let _ = finish.written.send(());
-                }
-            }
-        });
-        Finisher { tx }
-    }
-
-    /// Queues the end of delivery `id`'s attempt (and its call record) and waits until it is
-    /// written.
-    async fn finish(&self, id: &str, end: AttemptEnd, record: Option<CallRecord>) {
-        let (written, wait) = oneshot::channel();
-        if self
-            .tx
-            .send(Finish {
-                id: id.to_owned(),
-                end,
-                record,
-                written,
-            })
-            .await
-            .is_ok()
-        {
-            let _ = wait.await;
-        }
-    }
 }
 
 /// Runs retention passes every `config.prune_interval_ms` until `stopped` flips.
@@ -282,91 +248,158 @@ async fn retention_loop(store: Store, config: DeliveryConfig, mut stopped: watch
 }
 
 impl Deliverer {
-    /// Starts the claim loop and the retention task.
+    /// Starts the pump and the retention task.
+    ///
+    /// The pump is the pool's one writer of the outbox. Each cycle is one transaction that
+    /// writes how the attempts finished since the last cycle ended (group commit: sixty-four
+    /// calls finishing at once cost one write) and claims as many due deliveries as there
+    /// are free slots, counting the slots those ends give back. A call keeps its slot until
+    /// its end is written, so what a crash can repeat stays bounded by `delivery.concurrency`.
     pub fn start(self, grace: Duration) -> Workers {
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let retention = tokio::spawn(retention_loop(
             self.store.clone(),
             self.config.clone(),
             stop.subscribe(),
         ));
-        let done = tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
-            let shared = Arc::new(Shared {
-                finisher: Finisher::start(self.store.clone(), self.worker_id.clone()),
-                webhooks: WebhookCache::new(),
-            });
-            let gather = (self.config.concurrency / 4).max(1);
-            // Whether the last claim found as many due deliveries as it asked for.
-            let mut backlog = false;
-            loop {
-                // Wait for a free slot (not for the next poll: a finished call makes room at once).
-                let first = tokio::select! {
-                    permit = slots.clone().acquire_owned() => permit.expect("semaphore open"),
-                    _ = stopped.changed() => break,
-                };
-                if *stopped.borrow() {
-                    break;
-                }
-                let mut permits = vec![first];
-                while let Ok(permit) = slots.clone().try_acquire_owned() {
-                    permits.push(permit);
-                }
-                // With a backlog, calls finish one by one: gather a few free slots for a
-                // moment rather than paying a claiming transaction per finished call.
-                if backlog && permits.len() < gather {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                    while let Ok(permit) = slots.clone().try_acquire_owned() {
-                        permits.push(permit);
-                    }
-                }
-                // Listen before claiming, so deliveries planned while the claim runs wake us.
-                let woken = self.wake.notified();
-                tokio::pin!(woken);
-                woken.as_mut().enable();
-                let claimed = match self
-                    .store
-                    .claim_deliveries(&self.worker_id, self.config.lease_ms, permits.len() as i64)
-                    .await
-                {
-                    Ok(claimed) => claimed,
-                    Err(error) => {
-                        tracing::warn!(error = %error, "claiming deliveries failed");
-                        Vec::new()
-                    }
-                };
-                backlog = claimed.len() == permits.len();
-                if claimed.is_empty() {
-                    drop(permits);
-                    tokio::select! {
-                        _ = woken => {},
-                        _ = tokio::time::sleep(Duration::from_millis(self.config.poll_ms)) => {},
-                        _ = stopped.changed() => {},
-                    }
-                    continue;
-                }
-                for (delivery, permit) in claimed.into_iter().zip(permits) {
-                    let (this, shared) = (self.clone(), shared.clone());
-                    tokio::spawn(async move {
-                        this.process(delivery, &shared).await;
-                        drop(permit);
-                    });
-                }
-            }
-            // Graceful stop: let calls in flight finish, then give back any lease left.
-            let all = self.config.concurrency.max(1) as u32;
-            let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
-            match self.store.release_leases(&self.worker_id).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(released = n, "released delivery leases at shutdown"),
-                Err(error) => tracing::warn!(error = %error, "releasing leases failed"),
-            }
-        });
+        let done = tokio::spawn(self.pump(grace, stopped));
         Workers {
             stop,
             done,
             retention,
         }
+    }
+
+    async fn pump(self, grace: Duration, mut stopped: watch::Receiver<bool>) {
+        let concurrency = self.config.concurrency.max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let (done, mut finished) = mpsc::unbounded_channel::<Finish>();
+        let shared = Arc::new(Shared {
+            done,
+            webhooks: WebhookCache::new(),
+        });
+        let poll = Duration::from_millis(self.config.poll_ms.max(1));
+        let mut batch: Vec<Finish> = Vec::with_capacity(FINISH_BATCH);
+        // Whether the last claim found as many due deliveries as it asked for.
+        let mut backlog = false;
+        let mut expired_checked: Option<Instant> = None;
+        let mut stopping: Option<Instant> = None;
+        loop {
+            if stopping.is_none() && *stopped.borrow() {
+                stopping = Some(Instant::now() + grace);
+            }
+            // Listen before claiming, so deliveries planned while the claim runs wake us.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if batch.is_empty() {
+                let free = slots.available_permits();
+                match stopping {
+                    // Stopping: only the calls in flight are left to write.
+                    Some(_) if free == concurrency => break,
+                    Some(deadline) => tokio::select! {
+                        _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
+                        _ = tokio::time::sleep_until(deadline.into()) => break,
+                    },
+                    None if free == 0 => tokio::select! {
+                        _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
+                        _ = stopped.changed() => continue,
+                    },
+                    // With a backlog and only a few free slots, gather more for a moment
+                    // rather than paying a cycle per finished call.
+                    None if backlog && free < concurrency / 4 => tokio::select! {
+                        _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
+                        _ = tokio::time::sleep(Duration::from_millis(2)) => {},
+                    },
+                    None if backlog => {}
+                    None => tokio::select! {
+                        _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
+                        _ = &mut woken => {},
+                        _ = tokio::time::sleep(poll) => {},
+                        _ = stopped.changed() => continue,
+                    },
+                }
+            }
+            while batch.len() < FINISH_BATCH
+                && let Ok(finish) = finished.try_recv()
+            {
+                batch.push(finish);
+            }
+
+            let claim = Claim {
+                limit: match stopping {
+                    Some(_) => 0,
+                    None => (slots.available_permits() + batch.len()) as i64,
+                },
+                lease_ms: self.config.lease_ms,
+                expired: expired_checked.is_none_or(|at| at.elapsed() >= poll),
+            };
+            if claim.expired && claim.limit > 0 {
+                expired_checked = Some(Instant::now());
+            }
+            let claimed = self.cycle(&batch, claim).await;
+            // Written (or given up on: the leases expire and the deliveries run again).
+            for finish in batch.drain(..) {
+                drop(finish.slot);
+                let _ = finish.written.send(());
+            }
+            backlog = claim.limit > 0 && claimed.len() as i64 == claim.limit;
+            for delivery in claimed {
+                let slot = slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("claimed no more than the free slots");
+                let (this, shared) = (self.clone(), shared.clone());
+                tokio::spawn(async move { this.process(delivery, &shared, slot).await });
+            }
+            if claim.limit > 0 && !backlog && batch.is_empty() && stopping.is_none() {
+                // Nothing more is due: wait for work rather than spin.
+                tokio::select! {
+                    finish = finished.recv() => batch.extend(finish),
+                    _ = woken => {},
+                    _ = tokio::time::sleep(poll) => {},
+                    _ = stopped.changed() => {},
+                }
+            }
+        }
+        // Stopped: give back any lease left (calls that did not finish within the grace).
+        match self.store.release_leases(&self.worker_id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "released delivery leases at shutdown"),
+            Err(error) => tracing::warn!(error = %error, "releasing leases failed"),
+        }
+    }
+
+    /// Writes `batch`'s ends and claims, retrying a failed write a few times.
+    async fn cycle(&self, batch: &[Finish], claim: Claim) -> Vec<Delivery> {
+        let ends: Vec<(String, AttemptEnd)> = batch
+            .iter()
+            .map(|f| (f.id.clone(), f.end.clone()))
+            .collect();
+        let records: Vec<CallRecord> = batch.iter().filter_map(|f| f.record.clone()).collect();
+        for attempt in 1..=5u64 {
+            match self
+                .store
+                .finish_and_claim(&self.worker_id, &ends, &records, claim)
+                .await
+            {
+                Ok(claimed) => return claimed,
+                Err(error) if ends.is_empty() => {
+                    tracing::warn!(error = %error, "claiming deliveries failed");
+                    tokio::time::sleep(Duration::from_millis(self.config.poll_ms)).await;
+                    return Vec::new();
+                }
+                Err(error) if attempt < 5 => {
+                    tracing::warn!(error = %error, attempt, deliveries = ends.len(), "recording attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                // The leases expire and the deliveries run again: at least once holds.
+                Err(error) => {
+                    tracing::error!(error = %error, deliveries = ends.len(), "giving up on recording attempts")
+                }
+            }
+        }
+        Vec::new()
     }
 
     /// Takes a concurrency slot of `webhook_id`, if one is free.
@@ -383,22 +416,15 @@ impl Deliverer {
         })
     }
 
-    async fn process(&self, delivery: Delivery, shared: &Shared) {
-        let Some(_slot) = self.occupy(&delivery.spec.webhook_id) else {
+    async fn process(&self, delivery: Delivery, shared: &Shared, slot: OwnedSemaphorePermit) {
+        let id = delivery.id.clone();
+        let finish =
+            |end: AttemptEnd, slot| async move { shared.finish(&id, end, None, slot).await };
+        let Some(_busy) = self.occupy(&delivery.spec.webhook_id) else {
             // The webhook is at its limit: put the row back without counting an attempt.
-            let at = now_ms() + 100;
-            if let Err(error) = self
-                .store
-                .postpone_delivery(&delivery.id, &self.worker_id, at)
-                .await
-            {
-                tracing::warn!(delivery = %delivery.id, error = %error, "postponing a delivery failed");
-            }
-            return;
+            return finish(AttemptEnd::Postponed(now_ms() + 100), slot).await;
         };
         let attempt = delivery.attempts + 1;
-        let id = delivery.id.clone();
-        let finish = |end: AttemptEnd| async move { shared.finisher.finish(&id, end, None).await };
         let webhook_id = &delivery.spec.webhook_id;
         let lookup = shared.webhooks.get_or_load(&self.store, webhook_id, || {
             self.store.webhook_unscoped(webhook_id)
@@ -406,19 +432,16 @@ impl Deliverer {
         let webhook = match lookup.await {
             Ok(webhook) => webhook,
             Err(StoreError::NotFound) => {
-                return finish(AttemptEnd::Failed("the webhook was deleted".into())).await;
+                return finish(AttemptEnd::Failed("the webhook was deleted".into()), slot).await;
             }
             Err(error) => {
                 let at = now_ms() + 5_000;
-                return finish(AttemptEnd::RetryAt(
-                    at,
-                    format!("reading the webhook: {error}"),
-                ))
-                .await;
+                let end = AttemptEnd::RetryAt(at, format!("reading the webhook: {error}"));
+                return finish(end, slot).await;
             }
         };
         if !webhook.enabled {
-            return finish(AttemptEnd::Failed("the webhook is disabled".into())).await;
+            return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot).await;
         }
         let spec = &delivery.spec;
         let trigger = Trigger {
@@ -473,8 +496,7 @@ impl Deliverer {
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
         shared
-            .finisher
-            .finish(&delivery.id, end, Some(record))
+            .finish(&delivery.id, end, Some(record), slot)
             .await;
         if let Err(failure) = &result.result
             && !failure.gone

@@ -51,6 +51,20 @@ pub enum AttemptEnd {
     Failed(String),
     /// Failed; try again at this time (Unix ms).
     RetryAt(i64, String),
+    /// Not attempted (its webhook was at its concurrency limit): due again at this time,
+    /// without counting an attempt.
+    Postponed(i64),
+}
+
+/// What a delivery cycle claims (see [`Store::finish_and_claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Most deliveries to claim (0: none).
+    pub limit: i64,
+    /// Lease of each claimed row, in ms.
+    pub lease_ms: i64,
+    /// Also take over rows whose lease expired (their worker died).
+    pub expired: bool,
 }
 
 /// One entry of the call log.
@@ -154,6 +168,10 @@ pub struct Notification {
 /// grows with the square of its parameters: a few hundred parameters is the sweet spot.
 const PLAN_CHUNK: usize = 48;
 
+/// Webhooks per statistics statement, and the parameters each binds.
+const STATISTICS_CHUNK: usize = 32;
+const STATISTICS_COLUMNS: usize = 9;
+
 /// One webhook's calls in a batch of call records, summed for a single statistics update.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct BatchStatistics<'a> {
@@ -196,12 +214,23 @@ fn batch_statistics<'a>(
     out
 }
 
-/// An id for rows that pile up by the million (deliveries, call-log entries): `DLV-` and 20
-/// random alphanumerics (≈119 bits). The short `XXX-1234-5678` form of registry objects
-/// (10⁸ values) would collide within a few thousand rows, and a collision fails the whole
-/// transaction that plans a trigger's deliveries.
+/// An id for rows that pile up by the million (deliveries, call-log entries): `DLV-`, the
+/// time in milliseconds as 9 base-36 digits, and 16 random alphanumerics (≈95 bits). The
+/// time comes first so that new rows land at the end of the primary-key index rather than on
+/// a random page of it (a random key costs a page read and write per insert once the index
+/// outgrows the cache). The short `XXX-1234-5678` form of registry objects (10⁸ values) would
+/// collide within a few thousand rows, and a collision fails the whole transaction that
+/// plans a trigger's deliveries.
 pub fn unique_id(prefix: &str) -> String {
-    format!("{prefix}-{}", crate::crypto::random_alphanumeric(20))
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut ms = now_ms().max(0) as u64;
+    let mut time = [b'0'; 9];
+    for digit in time.iter_mut().rev() {
+        *digit = DIGITS[(ms % 36) as usize];
+        ms /= 36;
+    }
+    let time = std::str::from_utf8(&time).expect("ASCII digits");
+    format!("{prefix}-{time}{}", crate::crypto::random_alphanumeric(16))
 }
 
 fn webhooks_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Webhook>> {
@@ -253,7 +282,7 @@ impl Store {
         const COLUMNS: usize = 9;
         let now = now_ms();
         let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (chunk, chunk_ids) in deliveries.chunks(PLAN_CHUNK).zip(ids.chunks(PLAN_CHUNK)) {
             // $1 is the time; each row binds nine more.
             let rows: Vec<String> = (0..chunk.len())
@@ -288,60 +317,67 @@ impl Store {
         Ok(ids)
     }
 
-    /// Claims up to `limit` due deliveries for `worker` until `now + lease_ms`.
+    /// One cycle of a process's delivery workers, in one write transaction: records how the
+    /// attempts in `ends` ended (with their call records, so a finished delivery is counted
+    /// exactly once and one its worker could not finish not at all), then claims up to
+    /// `limit` due deliveries for `worker` until `now + lease_ms`.
     ///
-    /// A delivery whose lease expired (its worker died) is due again. On PostgreSQL rows are
-    /// claimed with `FOR UPDATE SKIP LOCKED`, so instances never claim the same row; SQLite
-    /// has a single writer, so the claiming update is atomic by itself.
+    /// Ends of deliveries no longer leased by `worker` are ignored (another worker owns them
+    /// now). Successes (the common case) share one statement per [`PLAN_CHUNK`].
     ///
-    /// Two statements in one transaction: expired leases first (few rows: at most what was in
-    /// flight), then pending rows in `deliveries_due` index order. One statement with an `OR`
-    /// would collect and sort the whole backlog on every claim.
-    pub async fn claim_deliveries(
+    /// Claims take pending rows in `deliveries_due` index order; with `expired`, rows whose
+    /// lease ran out (their worker died) first, in a statement of their own: one statement
+    /// with an `OR` would collect and sort the whole backlog on every claim. On PostgreSQL
+    /// rows are claimed with `FOR UPDATE SKIP LOCKED`, so instances never claim the same row;
+    /// SQLite has a single writer, so the claiming update is atomic by itself.
+    pub async fn finish_and_claim(
         &self,
         worker: &str,
-        lease_ms: i64,
-        limit: i64,
+        ends: &[(String, AttemptEnd)],
+        records: &[CallRecord],
+        claim: Claim,
     ) -> Result<Vec<Delivery>> {
         let now = now_ms();
-        let lock = match self.backend() {
-            super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            super::Backend::Sqlite => "",
-        };
-        let claim = |condition: &str, order: &str| {
-            format!(
-                "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
-                 updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
-                 LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
-                 event, payload, parameters, attempts"
-            )
-        };
-        let mut tx = self.pool().begin().await?;
-        let mut rows = sqlx::query(AssertSqlSafe(claim(
-            "status = 'in_flight' AND lease_until < $3",
-            "",
-        )))
-        .bind(now + lease_ms)
-        .bind(worker)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let left = limit - rows.len() as i64;
-        if left > 0 {
-            let sql = claim(
-                "status = 'pending' AND next_attempt_at <= $3",
-                "ORDER BY next_attempt_at",
-            );
-            rows.extend(
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind(now + lease_ms)
+        let mut tx = self.begin_write().await?;
+        write_ends(&mut tx, worker, ends, now).await?;
+        write_calls(&mut tx, records).await?;
+        let mut rows = Vec::new();
+        if claim.limit > 0 {
+            let lock = match self.backend() {
+                super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+                super::Backend::Sqlite => "",
+            };
+            let statement = |condition: &str, order: &str| {
+                format!(
+                    "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
+                     updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
+                     LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
+                     event, payload, parameters, attempts"
+                )
+            };
+            let mut run = async |condition: &str, order: &str, limit: i64| {
+                sqlx::query(AssertSqlSafe(statement(condition, order)))
+                    .bind(now + claim.lease_ms)
                     .bind(worker)
                     .bind(now)
-                    .bind(left)
+                    .bind(limit)
                     .fetch_all(&mut *tx)
+                    .await
+            };
+            if claim.expired {
+                rows = run("status = 'in_flight' AND lease_until < $3", "", claim.limit).await?;
+            }
+            let left = claim.limit - rows.len() as i64;
+            if left > 0 {
+                rows.extend(
+                    run(
+                        "status = 'pending' AND next_attempt_at <= $3",
+                        "ORDER BY next_attempt_at",
+                        left,
+                    )
                     .await?,
-            );
+                );
+            }
         }
         tx.commit().await?;
         rows.iter()
@@ -365,94 +401,10 @@ impl Store {
             .collect()
     }
 
-    /// Records how an attempt of delivery `id` by `worker` ended. Ignored when the lease was
-    /// lost meanwhile (another worker owns the delivery now).
-    pub async fn finish_attempt(&self, id: &str, worker: &str, end: &AttemptEnd) -> Result<bool> {
-        let now = now_ms();
-        let (status, next, error) = match end {
-            AttemptEnd::Succeeded => ("succeeded", now, None),
-            AttemptEnd::Failed(e) => ("failed", now, Some(e.as_str())),
-            AttemptEnd::RetryAt(at, e) => ("pending", *at, Some(e.as_str())),
-        };
-        let done = sqlx::query(
-            "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, \
-             attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $4 \
-             WHERE id = $5 AND leased_by = $6 AND status = 'in_flight'",
-        )
-        .bind(status)
-        .bind(next)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// [`Store::finish_attempt`] for several deliveries of `worker` in one transaction (group
-    /// commit: one write instead of one per call); successes (the common case) share one
-    /// statement per [`PLAN_CHUNK`]. Ends of deliveries no longer leased by `worker` are
-    /// ignored. Returns how many were applied.
-    pub async fn finish_attempts(
-        &self,
-        worker: &str,
-        ends: &[(String, AttemptEnd)],
-        records: &[CallRecord],
-    ) -> Result<u64> {
-        let now = now_ms();
-        let succeeded: Vec<&str> = ends
-            .iter()
-            .filter(|(_, end)| *end == AttemptEnd::Succeeded)
-            .map(|(id, _)| id.as_str())
-            .collect();
-        let mut applied = 0;
-        let mut tx = self.pool().begin().await?;
-        for chunk in succeeded.chunks(PLAN_CHUNK) {
-            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
-            let sql = format!(
-                "UPDATE deliveries SET status = 'succeeded', next_attempt_at = $1, last_error = NULL, \
-                 attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $1 \
-                 WHERE leased_by = $2 AND status = 'in_flight' AND id IN ({})",
-                ids.join(", ")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(worker);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            applied += query.execute(&mut *tx).await?.rows_affected();
-        }
-        for (id, end) in ends {
-            let (status, next, error) = match end {
-                AttemptEnd::Succeeded => continue, // above
-                AttemptEnd::Failed(e) => ("failed", now, e.as_str()),
-                AttemptEnd::RetryAt(at, e) => ("pending", *at, e.as_str()),
-            };
-            let done = sqlx::query(
-                "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, \
-                 attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $4 \
-                 WHERE id = $5 AND leased_by = $6 AND status = 'in_flight'",
-            )
-            .bind(status)
-            .bind(next)
-            .bind(error)
-            .bind(now)
-            .bind(id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?;
-            applied += done.rows_affected();
-        }
-        // The attempts' call records commit with their ends: a finished delivery is counted
-        // exactly once, and one its worker could not finish is not counted at all.
-        write_calls(&mut tx, records).await?;
-        tx.commit().await?;
-        Ok(applied)
-    }
-
     /// Ends delivery `id` as failed with `reason` if it is waiting for a retry (its webhook was
     /// disabled meanwhile); attempts already made stay counted.
     pub async fn fail_pending_delivery(&self, id: &str, reason: &str) -> Result<()> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE deliveries SET status = 'failed', last_error = $1, updated_at = $2 \
              WHERE id = $3 AND status = 'pending'",
@@ -494,7 +446,7 @@ impl Store {
     /// batch, however many of its calls the batch holds (a busy webhook's calls arrive in
     /// bursts).
     pub async fn record_calls(&self, records: &[CallRecord]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         write_calls(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
@@ -586,20 +538,6 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a claimed delivery back without counting an attempt (its webhook is busy).
-    pub async fn postpone_delivery(&self, id: &str, worker: &str, at: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, \
-             leased_by = NULL WHERE id = $2 AND leased_by = $3 AND status = 'in_flight'",
-        )
-        .bind(at)
-        .bind(id)
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// Remembers a smartml (token, timestamp, hmac) until `expires_at`; false when it was
     /// already seen (a replay).
     pub async fn first_use_of_hmac(
@@ -609,6 +547,7 @@ impl Store {
         hmac: &str,
         expires_at: i64,
     ) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "INSERT INTO smartml_replay (token_hash, timestamp, hmac, expires_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (token_hash, timestamp, hmac) DO NOTHING",
@@ -635,7 +574,7 @@ impl Store {
         let calls = self
             .delete_batched("DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE created_at < $1 LIMIT $2)", before)
             .await?;
-        // A finished delivery's next_attempt_at is when it finished (see `finish_attempt`), and
+        // A finished delivery's next_attempt_at is when it finished (see `write_ends`), and
         // (status, next_attempt_at) is indexed.
         let deliveries = self
             .delete_batched(
@@ -670,6 +609,7 @@ impl Store {
         const BATCH: i64 = 5_000;
         let mut total = 0;
         loop {
+            let _turn = self.write_turn().await;
             let n = sqlx::query(sql)
                 .bind(bound)
                 .bind(BATCH)
@@ -740,7 +680,7 @@ impl Store {
         grace_ms: i64,
     ) -> Result<RotatedSecret> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Take the row's write lock first (PostgreSQL: a row lock; SQLite: the writer lock),
         // so two rotations at once cannot both move the same old secret.
         let owned = sqlx::query("UPDATE webhooks SET secret_enc = secret_enc WHERE owner_kind = $1 AND owner_id = $2 AND id = $3")
@@ -811,7 +751,7 @@ impl Store {
         min_failures: Option<i64>,
     ) -> Result<Option<Notification>> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE webhooks SET status = 'disabled', disabled_at = $1, updated_at = $1, revision = revision + 1 \
              WHERE id = $2 AND status = 'enabled' AND stat_failures_since >= $3",
@@ -892,9 +832,62 @@ impl Store {
     }
 }
 
+/// Applies attempt ends of `worker`'s deliveries (see [`Store::finish_and_claim`]).
+async fn write_ends(
+    tx: &mut sqlx::AnyConnection,
+    worker: &str,
+    ends: &[(String, AttemptEnd)],
+    now: i64,
+) -> Result<()> {
+    let succeeded: Vec<&str> = ends
+        .iter()
+        .filter(|(_, end)| *end == AttemptEnd::Succeeded)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    for chunk in succeeded.chunks(PLAN_CHUNK) {
+        let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
+        let sql = format!(
+            "UPDATE deliveries SET status = 'succeeded', next_attempt_at = $1, last_error = NULL, \
+             attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $1 \
+             WHERE leased_by = $2 AND status = 'in_flight' AND id IN ({})",
+            ids.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(worker);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for (id, end) in ends {
+        // A finished delivery's next_attempt_at is when it finished (retention relies on it);
+        // a postponed one keeps its attempt count.
+        let (status, next, error, counted) = match end {
+            AttemptEnd::Succeeded => continue, // above
+            AttemptEnd::Failed(e) => ("failed", now, Some(e.as_str()), 1),
+            AttemptEnd::RetryAt(at, e) => ("pending", *at, Some(e.as_str()), 1),
+            AttemptEnd::Postponed(at) => ("pending", *at, None, 0),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, next_attempt_at = $2, \
+             last_error = COALESCE($3, last_error), attempts = attempts + $4, lease_until = NULL, \
+             leased_by = NULL, updated_at = $5 WHERE id = $6 AND leased_by = $7 AND status = 'in_flight'",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(counted)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The log rows and statistics of `records`, inside `tx` (see [`Store::record_calls`]).
 async fn write_calls(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     records: &[CallRecord],
 ) -> Result<()> {
     const COLUMNS: usize = 8;
@@ -932,26 +925,57 @@ async fn write_calls(
                 .bind(i64::from(r.call.success))
                 .bind(text);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
-    for (webhook_id, stats) in batch_statistics(records, &texts) {
-        sqlx::query(
-            "UPDATE webhooks SET stat_total = stat_total + $2, stat_successes = stat_successes + $3, \
-             stat_failures = stat_failures + $4, stat_failures_since = CASE WHEN $5 = 1 THEN $6 \
-             ELSE stat_failures_since + $6 END, last_success = COALESCE($7, last_success), \
-             last_failure = COALESCE($8, last_failure), last_call = $9 WHERE id = $1",
-        )
-        .bind(webhook_id)
-        .bind(stats.total)
-        .bind(stats.successes)
-        .bind(stats.total - stats.successes)
-        .bind(i64::from(stats.last_success.is_some()))
-        .bind(stats.failures_since)
-        .bind(stats.last_success)
-        .bind(stats.last_failure)
-        .bind(stats.last_call)
-        .execute(&mut **tx)
-        .await?;
+    // Statistics: one UPDATE … FROM (VALUES …) per chunk of webhooks, however many webhooks
+    // the batch touches (a fan-out finishes one call for each of a thousand webhooks).
+    let statistics = batch_statistics(records, &texts);
+    for chunk in statistics.chunks(STATISTICS_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p = |c: usize| 1 + r * STATISTICS_COLUMNS + c;
+                format!(
+                    "(${}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
+                     CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${}, ${}, ${})",
+                    p(0),
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7),
+                    p(8)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (id, total, successes, failures, succeeded, failures_since, last_success, \
+             last_failure, last_call) AS (VALUES {}) \
+             UPDATE webhooks SET stat_total = stat_total + v.total, \
+             stat_successes = stat_successes + v.successes, \
+             stat_failures = stat_failures + v.failures, \
+             stat_failures_since = CASE WHEN v.succeeded = 1 THEN v.failures_since \
+             ELSE stat_failures_since + v.failures_since END, \
+             last_success = COALESCE(v.last_success, webhooks.last_success), \
+             last_failure = COALESCE(v.last_failure, webhooks.last_failure), \
+             last_call = v.last_call FROM v WHERE webhooks.id = v.id",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (webhook_id, stats) in chunk {
+            query = query
+                .bind(*webhook_id)
+                .bind(stats.total)
+                .bind(stats.successes)
+                .bind(stats.total - stats.successes)
+                .bind(i64::from(stats.last_success.is_some()))
+                .bind(stats.failures_since)
+                .bind(stats.last_success)
+                .bind(stats.last_failure)
+                .bind(stats.last_call);
+        }
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -978,6 +1002,16 @@ mod tests {
                 http_status_code: if success { 200 } else { 500 },
             },
         }
+    }
+
+    #[test]
+    fn unique_ids_sort_by_time() {
+        let first = unique_id("CAL");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = unique_id("CAL");
+        assert_eq!(first.len(), "CAL-".len() + 9 + 16);
+        assert!(first < second, "{first} !< {second}");
+        assert_ne!(unique_id("CAL"), unique_id("CAL"));
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub use registry::*;
 pub use webhooks::*;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,6 +94,39 @@ pub struct Store {
     /// Bumped by every registry change made through this handle: caches of lookups compare
     /// it to drop what this process changed at once (other instances' changes age out).
     generation: Arc<AtomicU64>,
+    /// SQLite only: whose turn it is to write. SQLite has one writer; a writer that finds the
+    /// lock taken sleeps in its busy handler (1 ms, 2 ms, 5 ms, …), which stalls every
+    /// pipeline behind it. Writers of this process queue here instead and hand over at once.
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction: `BEGIN IMMEDIATE` on SQLite, taken in turn with the process's other
+/// writers (see [`Store::begin_write`]). Derefs to the connection, so `&mut *tx` runs
+/// queries in it; dropped without [`WriteTx::commit`], it rolls back.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -150,9 +184,13 @@ impl Store {
                     .max_connections(8)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
+                            // A page cache and memory map large enough for the hot tables:
+                            // the call log and the outbox are read page by page otherwise.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
+                                 PRAGMA temp_store = MEMORY;",
                             )
                             .await?;
                             Ok(())
@@ -167,6 +205,7 @@ impl Store {
             pool,
             backend,
             generation: Arc::default(),
+            write_turn: (backend == Backend::Sqlite).then(Arc::default),
         })
     }
 
@@ -195,6 +234,27 @@ impl Store {
     /// Marks the registry as changed: cached lookups made before are stale.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Begins a write transaction. On SQLite it waits for this process's other writers (no
+    /// busy-handler sleeps) and takes the write lock at once (`BEGIN IMMEDIATE`), so it can
+    /// never fail half-way on a lock another connection took after it began reading.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = self.write_turn().await;
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// SQLite: waits for this process's turn to write (hold the guard across a single
+    /// auto-committed write statement). PostgreSQL: `None` at once.
+    pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// The backend.

@@ -377,7 +377,7 @@ pub struct ProcessFilter {
 /// An id for rows that pile up (processes, steps, activity entries): short registry ids
 /// (10⁸ values) would collide.
 fn long_id(prefix: &str) -> String {
-    format!("{prefix}-{}", crate::crypto::random_alphanumeric(20))
+    super::unique_id(prefix)
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -483,7 +483,7 @@ fn activity_from_row(row: &sqlx::any::AnyRow) -> Result<Activity> {
 
 /// Writes an activity entry of process `process` (tenant `tenant_id`) inside `tx`.
 async fn insert_activity(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     tenant_id: &str,
     process_id: &str,
     activity: &NewActivity,
@@ -506,7 +506,7 @@ async fn insert_activity(
     .bind(process_id)
     .bind(activity.position)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -627,7 +627,7 @@ impl Store {
     pub async fn insert_process(&self, new: &NewProcess) -> Result<Process> {
         let now = now_ms();
         let id = long_id("PRC");
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO processes (id, tenant_id, template_id, template_name, module, record_id, \
              records, owner, controller_email, status, overdue, created_at, updated_at) \
@@ -760,7 +760,7 @@ impl Store {
     ) -> Result<Process> {
         let process = self.process(tenant_id, id).await?;
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE processes SET status = 'cancelled', finished_at = $1, updated_at = $1 \
              WHERE id = $2 AND tenant_id = $3 AND status = 'running'",
@@ -975,7 +975,7 @@ impl Store {
         calls: &[NewDelivery],
     ) -> Result<Option<Vec<String>>> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE process_steps SET status = 'running', started_at = $1, deadline_at = $2, \
              notify_at = $2, lease_until = NULL, leased_by = NULL \
@@ -1050,7 +1050,7 @@ impl Store {
                 ("failed", *finished_at, Some(error.as_str()))
             }
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE process_steps SET status = $1, finished_at = $2, error = $3, notify_at = NULL, \
              lease_until = NULL, leased_by = NULL \
@@ -1141,7 +1141,7 @@ impl Store {
         activity: &NewActivity,
     ) -> Result<bool> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE process_steps SET overdue_at = $1 WHERE id = $2 AND leased_by = $3 \
              AND status = 'running' AND overdue_at IS NULL RETURNING process_id",

@@ -605,7 +605,7 @@ impl Store {
 
     /// Deletes the owner's component `id`, unless a webhook uses it.
     pub async fn delete_component(&self, owner: &Scope, id: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let users: Vec<String> =
             sqlx::query("SELECT id FROM webhooks WHERE component_id = $1 ORDER BY id")
                 .bind(id)

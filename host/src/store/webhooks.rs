@@ -546,7 +546,7 @@ impl Store {
     pub async fn delete_webhook(&self, scope: &Scope, id: &str) -> Result<()> {
         self.owned_webhook(scope, id).await?;
         // Its planned deliveries and its call log go with it.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM webhooks WHERE {} AND id = $2",
             owned(scope)
