@@ -62,6 +62,7 @@ pub struct Lookups {
 struct Inner {
     api_keys: Cache<String, Option<String>>,
     extensions: Cache<(String, String), Arc<Vec<Webhook>>>,
+    module_webhooks: Cache<(String, String), Arc<Vec<Webhook>>>,
     tenant_names: Cache<String, String>,
     activations: Cache<(String, String), Arc<BTreeMap<String, String>>>,
 }
@@ -74,6 +75,7 @@ impl Lookups {
             inner: Arc::new(Inner {
                 api_keys: Cache::new(),
                 extensions: Cache::new(),
+                module_webhooks: Cache::new(),
                 tenant_names: Cache::new(),
                 activations: Cache::new(),
             }),
@@ -105,6 +107,19 @@ impl Lookups {
                         store.webhooks_for_extension(tenant_id, extension).await?,
                     ))
                 },
+            )
+            .await
+    }
+
+    /// The enabled webhooks the tenant reaches that listen to `module`, oldest first.
+    pub async fn module_webhooks(&self, tenant_id: &str, module: &str) -> Result<Arc<Vec<Webhook>>> {
+        let store = &self.store;
+        self.inner
+            .module_webhooks
+            .get_or_load(
+                store,
+                (tenant_id.to_owned(), module.to_owned()),
+                || async { Ok(Arc::new(store.webhooks_for_module(tenant_id, module).await?)) },
             )
             .await
     }

@@ -145,6 +145,11 @@ impl Executor {
         &self.runtime
     }
 
+    /// The client of URL handlers.
+    pub fn remote(&self) -> &crate::remote::RemoteClient {
+        &self.remote
+    }
+
     /// The cached registry lookups shared by the execute paths.
     pub fn lookups(&self) -> &crate::cache::Lookups {
         &self.lookups

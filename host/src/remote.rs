@@ -328,6 +328,24 @@ impl RemoteClient {
         })
     }
 
+    /// Loads the signing secrets of those of `webhook_ids` that are not cached, in one query
+    /// per chunk. A failure
+    /// only costs speed: each call then loads its webhook's secrets itself.
+    pub async fn prefetch_secrets(&self, store: &Store, webhook_ids: &[&str]) {
+        let (generation, stale) = self.secrets.stale(store, webhook_ids);
+        if stale.is_empty() {
+            return;
+        }
+        match store.signing_secrets_many(&self.key, &stale).await {
+            Ok(found) => {
+                for (id, secrets) in found {
+                    self.secrets.put(generation, &id, Arc::new(secrets));
+                }
+            }
+            Err(error) => tracing::debug!(error = %error, "prefetching signing secrets failed"),
+        }
+    }
+
     /// Calls `url` for `webhook` with the trigger's payload; parameters go on the URL.
     pub async fn call(
         &self,

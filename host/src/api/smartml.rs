@@ -323,18 +323,17 @@ async fn execute_marketplace_webhooks(
         tracing::error!(error = %error, "{context}");
         SmartError::new(1)
     };
-    let tenant = state
-        .store
-        .tenant(tenant_id)
+    let lookups = state.executor.lookups();
+    let tenant_name = lookups
+        .tenant_name(tenant_id)
         .await
         .map_err(|e| internal("reading the tenant", &e))?;
-    let webhooks = state
-        .store
-        .webhooks_for_module(tenant_id, module)
+    let webhooks = lookups
+        .module_webhooks(tenant_id, module)
         .await
         .map_err(|e| internal("resolving webhooks", &e))?;
     let mut trigger = json!({
-        "tenant": {"id": tenant.id, "name": tenant.name},
+        "tenant": {"id": tenant_id, "name": tenant_name},
         "module": module,
         "recordId": record_id,
         "event": "update",
@@ -355,9 +354,7 @@ async fn execute_marketplace_webhooks(
         // URL handlers get the activation's parameters on the URL; components read them
         // through `config`.
         let parameters = match &webhook.handler {
-            crate::store::Handler::Url(_) => state
-                .executor
-                .lookups()
+            crate::store::Handler::Url(_) => lookups
                 .activation(tenant_id, &webhook.service_id)
                 .await
                 .map_err(|e| internal("reading the activation", &e))?

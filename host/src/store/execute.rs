@@ -166,7 +166,7 @@ pub struct Notification {
 /// Rows per multi-row statement (deliveries, call-log entries). Fewer statements save
 /// round trips, but SQLite looks parameters up by name in a list, so a statement's binding cost
 /// grows with the square of its parameters: a few hundred parameters is the sweet spot.
-const PLAN_CHUNK: usize = 48;
+pub(crate) const PLAN_CHUNK: usize = 48;
 
 /// Webhooks per statistics statement, and the parameters each binds.
 const STATISTICS_CHUNK: usize = 32;
@@ -442,9 +442,9 @@ impl Store {
     /// Appends calls to the log and updates each webhook's statistics and last calls, in one
     /// transaction; increments are atomic in SQL, so concurrent writers lose nothing.
     ///
-    /// The log rows go in as multi-row INSERTs; each webhook's statistics get one UPDATE per
-    /// batch, however many of its calls the batch holds (a busy webhook's calls arrive in
-    /// bursts).
+    /// The log rows go in as multi-row INSERTs; each webhook's statistics are summed over the
+    /// batch (a busy webhook's calls arrive in bursts) and updated with one statement per
+    /// chunk of webhooks.
     pub async fn record_calls(&self, records: &[CallRecord]) -> Result<()> {
         let mut tx = self.begin_write().await?;
         write_calls(&mut tx, records).await?;
@@ -649,25 +649,51 @@ impl Store {
     /// The secrets that sign calls of webhook `id`: the current one first, then the ones
     /// rotated out whose grace period has not ended, newest first.
     pub async fn signing_secrets(&self, key: &MasterKey, id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT secret_enc, CAST(0 AS BIGINT) AS rank, CAST(0 AS BIGINT) AS created FROM webhooks \
-             WHERE id = $1 UNION ALL SELECT secret_enc, CAST(1 AS BIGINT), created_at FROM webhook_secrets \
-             WHERE webhook_id = $1 AND expires_at > $2 ORDER BY 2, 3 DESC",
-        )
-        .bind(id)
-        .bind(now_ms())
-        .fetch_all(self.pool())
-        .await?;
-        match rows.first() {
-            Some(first) if first.try_get::<i64, _>("rank")? == 0 => {}
-            _ => return Err(super::StoreError::NotFound),
+        self.signing_secrets_many(key, &[id])
+            .await?
+            .remove(id)
+            .ok_or(super::StoreError::NotFound)
+    }
+
+    /// [`Store::signing_secrets`] of several webhooks in one query per [`PLAN_CHUNK`]; ids
+    /// that do not exist are left out.
+    pub async fn signing_secrets_many(
+        &self,
+        key: &MasterKey,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let mut secrets = std::collections::HashMap::new();
+        for chunk in ids.chunks(PLAN_CHUNK) {
+            // $1 is the time; the ids follow.
+            let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let list = list.join(", ");
+            let sql = format!(
+                "SELECT id AS webhook_id, secret_enc, CAST(0 AS BIGINT) AS rank, \
+                 CAST(0 AS BIGINT) AS created FROM webhooks WHERE id IN ({list}) UNION ALL \
+                 SELECT webhook_id, secret_enc, CAST(1 AS BIGINT), created_at FROM webhook_secrets \
+                 WHERE webhook_id IN ({list}) AND expires_at > $1 ORDER BY 1, 3, 4 DESC"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now_ms());
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let id: String = row.try_get("webhook_id")?;
+                let secret = key
+                    .open_string(&row.try_get::<Vec<u8>, _>("secret_enc")?)
+                    .map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+                // Each webhook's rows come current secret first (rank 0), then the previous
+                // ones, newest first; previous secrets of a webhook that is gone sign nothing.
+                match (row.try_get::<i64, _>("rank")?, secrets.get_mut(&id)) {
+                    (0, _) => {
+                        secrets.insert(id, vec![secret]);
+                    }
+                    (_, Some(list)) => list.push(secret),
+                    (_, None) => {}
+                }
+            }
         }
-        rows.iter()
-            .map(|row| {
-                key.open_string(&row.try_get::<Vec<u8>, _>("secret_enc")?)
-                    .map_err(|e| super::StoreError::Corrupt(e.to_string()))
-            })
-            .collect()
+        Ok(secrets)
     }
 
     /// Gives webhook `id` owned by `scope` a new signing secret and returns it (shown once).
