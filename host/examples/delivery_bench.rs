@@ -2,9 +2,10 @@
 //! posting the same bodies to the same receiver with the same concurrency (the ceiling of
 //! this machine).
 //!
-//! Run with `cargo run --release -p hookhost --example delivery_bench [webhooks] [triggers]`
-//! (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks` triggers = 10,000
-//! deliveries). The host runs in process on SQLite with its default `[delivery]` settings;
+//! Run with `cargo run --release -p hookhost --example delivery_bench [webhooks] [triggers]
+//! [rounds]` (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks` triggers =
+//! 10,000 deliveries, 3 rounds, each the host and then the ceiling; the median round is the
+//! figure). The host runs in process on SQLite with its default `[delivery]` settings;
 //! the receiver is a bare axum handler on loopback. The host's figure runs from the first
 //! trigger until the receiver has seen every delivery, so it includes planning (smartml
 //! authentication, webhook resolution, the outbox transaction), claiming, signing (Standard
@@ -57,6 +58,7 @@ fn action(token: &str, secret: &str, record: &str) -> Value {
 async fn main() -> anyhow::Result<()> {
     let webhooks: usize = std::env::args().nth(1).map_or(Ok(1000), |s| s.parse())?;
     let triggers: usize = std::env::args().nth(2).map_or(Ok(10), |s| s.parse())?;
+    let rounds: usize = std::env::args().nth(3).map_or(Ok(3), |s| s.parse())?;
     let total = webhooks * triggers;
 
     // The receiver: counts, answers 200.
@@ -121,95 +123,110 @@ async fn main() -> anyhow::Result<()> {
         std::future::pending(),
     ));
 
-    // The host: triggers in, deliveries out.
-    counter.target.store(total, Ordering::SeqCst);
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    for t in 0..triggers {
-        let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, &format!("{}", 10_000 + t))]}});
-        let answer: Value = client
-            .post(&host)
-            .body(body.to_string())
-            .send()
-            .await?
-            .json()
-            .await?;
-        anyhow::ensure!(
-            answer["status"]["errorcode"] == 0,
-            "trigger refused: {answer}"
-        );
-    }
-    let planned = started.elapsed();
-    counter.wait(total).await;
-    let host_time = started.elapsed();
-    // Let the last outbox updates land (not measured), so the counts below are final.
-    let mut counts = store.delivery_counts().await?;
-    for _ in 0..100 {
-        if counts.get("succeeded").copied().unwrap_or(0) as usize >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        counts = store.delivery_counts().await?;
-    }
-
-    // The ceiling: a plain reqwest loop, same bodies, same receiver, same concurrency.
-    let bodies: Arc<Vec<String>> = Arc::new(
-        (0..triggers)
-            .map(|t| {
-                json!({"tenant": {"id": tenant.id, "name": tenant.name}, "module": "estate",
-                       "recordId": format!("{}", 10_000 + t), "event": "update"})
-                .to_string()
-            })
-            .collect(),
-    );
-    counter.seen.store(0, Ordering::SeqCst);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, next, bodies) = (client.clone(), next.clone(), bodies.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                let url = format!("http://{receiver}/hook/{}", i % webhooks);
-                let response = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(bodies[i / webhooks].clone())
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success());
-                response.bytes().await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await?;
-    }
-    let ceiling_time = started.elapsed();
-
-    let rate = |d: Duration| total as f64 / d.as_secs_f64();
     println!(
         "{webhooks} URL webhooks × {triggers} smartml triggers = {total} deliveries; SQLite; delivery.concurrency = {concurrency}; 2 worker threads"
     );
+    let client = reqwest::Client::new();
+    let rate = |d: Duration| total as f64 / d.as_secs_f64();
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        // The host: triggers in, deliveries out.
+        counter.seen.store(0, Ordering::SeqCst);
+        counter.target.store(total, Ordering::SeqCst);
+        let records: Vec<String> = (0..triggers)
+            .map(|t| format!("{}", 10_000 + round * triggers + t))
+            .collect();
+        let started = Instant::now();
+        for record in &records {
+            let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, record)]}});
+            let answer: Value = client
+                .post(&host)
+                .body(body.to_string())
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::ensure!(
+                answer["status"]["errorcode"] == 0,
+                "trigger refused: {answer}"
+            );
+        }
+        let planned = started.elapsed();
+        counter.wait(total).await;
+        let host_time = started.elapsed();
+        // Let the last outbox updates land (not measured), so the counts below are final.
+        let mut counts = store.delivery_counts().await?;
+        for _ in 0..100 {
+            if counts.get("succeeded").copied().unwrap_or(0) as usize >= total * (round + 1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            counts = store.delivery_counts().await?;
+        }
+
+        // The ceiling: a plain reqwest loop, same bodies, same receiver, same concurrency.
+        let bodies: Arc<Vec<String>> = Arc::new(
+            records
+                .iter()
+                .map(|record| {
+                    json!({"tenant": {"id": tenant.id, "name": tenant.name}, "module": "estate",
+                           "recordId": record, "event": "update"})
+                    .to_string()
+                })
+                .collect(),
+        );
+        counter.seen.store(0, Ordering::SeqCst);
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (client, next, bodies) = (client.clone(), next.clone(), bodies.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let url = format!("http://{receiver}/hook/{}", i % webhooks);
+                    let response = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(bodies[i / webhooks].clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(response.status().is_success());
+                    response.bytes().await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await?;
+        }
+        let ceiling_time = started.elapsed();
+
+        let ratio = rate(host_time) / rate(ceiling_time) * 100.0;
+        println!("round {}", round + 1);
+        println!(
+            "  hookhost delivery       {:>9.0} deliveries/s  ({:.2} s; triggers answered after {:.2} s; outbox {counts:?})",
+            rate(host_time),
+            host_time.as_secs_f64(),
+            planned.as_secs_f64()
+        );
+        println!(
+            "  plain reqwest (ceiling) {:>9.0} requests/s    ({:.2} s)",
+            rate(ceiling_time),
+            ceiling_time.as_secs_f64()
+        );
+        println!("  ratio: {ratio:.1}% of the ceiling");
+        ratios.push(ratio);
+    }
+    ratios.sort_by(f64::total_cmp);
     println!(
-        "hookhost delivery       {:>9.0} deliveries/s  ({:.2} s; triggers answered after {:.2} s; outbox {counts:?})",
-        rate(host_time),
-        host_time.as_secs_f64(),
-        planned.as_secs_f64()
-    );
-    println!(
-        "plain reqwest (ceiling) {:>9.0} requests/s    ({:.2} s)",
-        rate(ceiling_time),
-        ceiling_time.as_secs_f64()
-    );
-    println!(
-        "ratio: {:.1}% of the ceiling",
-        rate(host_time) / rate(ceiling_time) * 100.0
+        "median ratio over {rounds} rounds: {:.1}% of the ceiling (lowest {:.1}%, highest {:.1}%)",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
     );
     Ok(())
 }
