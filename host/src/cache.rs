@@ -112,15 +112,19 @@ impl Lookups {
     }
 
     /// The enabled webhooks the tenant reaches that listen to `module`, oldest first.
-    pub async fn module_webhooks(&self, tenant_id: &str, module: &str) -> Result<Arc<Vec<Webhook>>> {
+    pub async fn module_webhooks(
+        &self,
+        tenant_id: &str,
+        module: &str,
+    ) -> Result<Arc<Vec<Webhook>>> {
         let store = &self.store;
         self.inner
             .module_webhooks
-            .get_or_load(
-                store,
-                (tenant_id.to_owned(), module.to_owned()),
-                || async { Ok(Arc::new(store.webhooks_for_module(tenant_id, module).await?)) },
-            )
+            .get_or_load(store, (tenant_id.to_owned(), module.to_owned()), || async {
+                Ok(Arc::new(
+                    store.webhooks_for_module(tenant_id, module).await?,
+                ))
+            })
             .await
     }
 

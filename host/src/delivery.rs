@@ -395,10 +395,7 @@ impl Deliverer {
     /// are not cached, a query each for all of them, rather than one or two per delivery.
     /// A failure only costs speed: each delivery then loads what it needs itself.
     async fn prefetch(&self, claimed: &[Delivery], shared: &Shared) {
-        let mut ids: Vec<&str> = claimed
-            .iter()
-            .map(|d| d.spec.webhook_id.as_str())
-            .collect();
+        let mut ids: Vec<&str> = claimed.iter().map(|d| d.spec.webhook_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
         let (generation, stale) = shared.webhooks.stale(&self.store, &ids);
@@ -406,7 +403,9 @@ impl Deliverer {
             match self.store.webhooks_unscoped_many(&stale).await {
                 Ok(webhooks) => {
                     for webhook in webhooks {
-                        shared.webhooks.put(generation, &webhook.id.clone(), webhook);
+                        shared
+                            .webhooks
+                            .put(generation, &webhook.id.clone(), webhook);
                     }
                 }
                 Err(error) => tracing::debug!(error = %error, "prefetching webhooks failed"),
@@ -552,9 +551,7 @@ impl Deliverer {
         // The end and the call record commit together; then the database, which now counts
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
-        shared
-            .finish(&delivery.id, end, Some(record), slot)
-            .await;
+        shared.finish(&delivery.id, end, Some(record), slot).await;
         if let Err(failure) = &result.result
             && !failure.gone
             && self.config.auto_disable_after > 0

@@ -20,6 +20,12 @@
 //! - [`demo`]: `hookhost demo`: a seeded server on an embedded SQLite.
 //! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
+/// The allocator of every binary that links the host (the server, tests, benchmarks): the
+/// request paths allocate and free many small objects across threads, which mimalloc serves
+/// from thread-local pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod api;
 pub mod cache;
 pub mod cli;

@@ -912,10 +912,7 @@ async fn write_ends(
 }
 
 /// The log rows and statistics of `records`, inside `tx` (see [`Store::record_calls`]).
-async fn write_calls(
-    tx: &mut sqlx::AnyConnection,
-    records: &[CallRecord],
-) -> Result<()> {
+async fn write_calls(tx: &mut sqlx::AnyConnection, records: &[CallRecord]) -> Result<()> {
     const COLUMNS: usize = 8;
     if records.is_empty() {
         return Ok(());
