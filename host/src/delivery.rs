@@ -304,14 +304,14 @@ impl Deliverer {
         let mut backlog = false;
         let mut expired_checked: Option<Instant> = None;
         let mut stopping: Option<Instant> = None;
+        // Listening for planned deliveries; renewed right before each claim, so deliveries
+        // planned while a claim runs wake the wait that follows it.
+        let mut woken = Box::pin(self.wake.notified());
         loop {
-            if stopping.is_none() && *stopped.borrow() {
+            // A dropped handle stops the pool too (its sender is gone).
+            if stopping.is_none() && (*stopped.borrow() || stopped.has_changed().is_err()) {
                 stopping = Some(Instant::now() + grace);
             }
-            // Listen before claiming, so deliveries planned while the claim runs wake us.
-            let woken = self.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             if batch.is_empty() {
                 let free = slots.available_permits();
                 match stopping {
@@ -357,6 +357,8 @@ impl Deliverer {
             if claim.expired && claim.limit > 0 {
                 expired_checked = Some(Instant::now());
             }
+            woken = Box::pin(self.wake.notified());
+            woken.as_mut().enable();
             let claimed = self.cycle(&batch, claim).await;
             // Written (or given up on: the leases expire and the deliveries run again).
             for finish in batch.drain(..) {
@@ -372,15 +374,6 @@ impl Deliverer {
                     .expect("claimed no more than the free slots");
                 let (this, shared) = (self.clone(), shared.clone());
                 tokio::spawn(async move { this.process(delivery, &shared, slot).await });
-            }
-            if claim.limit > 0 && !backlog && batch.is_empty() && stopping.is_none() {
-                // Nothing more is due: wait for work rather than spin.
-                tokio::select! {
-                    finish = finished.recv() => batch.extend(finish),
-                    _ = woken => {},
-                    _ = tokio::time::sleep(poll) => {},
-                    _ = stopped.changed() => {},
-                }
             }
         }
         // Stopped: give back any lease left (calls that did not finish within the grace).
