@@ -74,7 +74,8 @@ pub fn retry_delay(schedule: &[u64], retry: usize) -> Option<Duration> {
     Some(Duration::from_secs_f64(base as f64 * jitter))
 }
 
-/// A running worker pool; dropping the handle does not stop it, [`Workers::shutdown`] does.
+/// A running worker pool: [`Workers::shutdown`] stops it gracefully; dropping the handle stops
+/// it too (claiming ends, calls in flight are written within the grace).
 pub struct Workers {
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
