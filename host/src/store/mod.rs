@@ -190,7 +190,7 @@ impl Store {
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                                  PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
-                                 PRAGMA temp_store = MEMORY;",
+                                 PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;",
                             )
                             .await?;
                             Ok(())
