@@ -30,3 +30,4 @@ mod processes;
 mod registry;
 mod store;
 mod support;
+mod validate;

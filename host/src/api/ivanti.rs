@@ -92,17 +92,6 @@ async fn read_body(body: Body) -> Result<String, Response> {
     Ok(text)
 }
 
-fn failure_status(kind: &str) -> StatusCode {
-    match kind {
-        "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-input" => StatusCode::BAD_REQUEST,
-        "timeout" => StatusCode::GATEWAY_TIMEOUT,
-        "temporary" => StatusCode::SERVICE_UNAVAILABLE,
-        "host-service" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_GATEWAY,
-    }
-}
-
 async fn execute(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -223,7 +212,7 @@ async fn execute(
         )
             .into_response(),
         Err(failure) => error(
-            failure_status(&failure.kind),
+            super::failure_status(&failure.kind),
             &format!("WebhookExecutionFailed-{}", failure.kind),
             &format!(
                 "The webhook's handler failed ({}): {}",

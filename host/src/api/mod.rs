@@ -18,6 +18,7 @@ pub mod ivanti;
 pub mod problem;
 pub mod processes;
 pub mod smartml;
+pub mod validate;
 pub mod webhooks;
 
 use crate::config::Config;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(smartml::router())
         .merge(ivanti::router())
+        .merge(validate::router())
         .merge(processes::router())
         .with_state(state)
 }
@@ -109,6 +111,20 @@ pub fn format_time(ms: i64) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     at.format(&format).unwrap_or_default()
+}
+
+/// The HTTP status of a synchronous call that failed with `kind` (Ivanti execute, MPT
+/// validation): the plugin's verdicts are the caller's problem, the rest the handler's.
+pub(crate) fn failure_status(kind: &str) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match kind {
+        "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-input" => StatusCode::BAD_REQUEST,
+        "timeout" => StatusCode::GATEWAY_TIMEOUT,
+        "temporary" => StatusCode::SERVICE_UNAVAILABLE,
+        "host-service" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_GATEWAY,
+    }
 }
 
 /// Whether every criterion (dotted path → expected text) holds in `payload`: exact string

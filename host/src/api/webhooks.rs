@@ -61,7 +61,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub const MASKED_SECRET: &str = "*******************";
 
 /// The MPT webhook types, as the seed spells them (input is matched ignoring case).
-const TYPES: &[&str] = &[
+pub(crate) const TYPES: &[&str] = &[
     "validatePurchaseOrderDraft",
     "validatePurchaseOrderQuerying",
     "validateChangeOrderDraft",

@@ -270,6 +270,22 @@ impl Store {
         webhooks_from(&rows)
     }
 
+    /// Enabled webhooks of MPT type `kind` (`validatePurchaseOrderDraft`, …) the tenant
+    /// reaches, oldest first.
+    pub async fn webhooks_for_type(&self, tenant_id: &str, kind: &str) -> Result<Vec<Webhook>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks w WHERE {REACHABLE} AND w.status = 'enabled' \
+             AND w.type = $2 ORDER BY w.created_at, w.id",
+            super::webhooks::COLUMNS_W
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(kind)
+            .fetch_all(self.pool())
+            .await?;
+        webhooks_from(&rows)
+    }
+
     /// Webhooks the tenant reaches whose extension equals `extension` ignoring case; the
     /// caller decides between an exact match and a case mismatch.
     pub async fn webhooks_for_extension(

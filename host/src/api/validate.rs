@@ -1,0 +1,165 @@
+//! MPT `validate*` webhooks, called synchronously: `POST /public/v1/validate/{type}`.
+//!
+//! A tenant (REST API key) sends the object being edited (an Order, a Request, an Account)
+//! and gets back the validated object from the first enabled webhook of that type it reaches
+//! (its own, or one of a service it activated; oldest first) whose `criteria` match the
+//! object: the object as the webhook returned it, possibly changed, with an order-level
+//! `"error": {"id", "message"}` when it is invalid. The answer names the webhook in
+//! `X-Hookhost-Webhook`. Errors are problem documents; a failing handler answers with a status
+//! naming the reason (as on the Ivanti path). The call counts in the webhook's statistics and
+//! call log like any other.
+
+use super::AppState;
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::exec::Trigger;
+use crate::sandbox::Event;
+use crate::store::{CallRecord, Handler, Scope, new_id};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::Value;
+
+/// The header naming the webhook that answered.
+pub const WEBHOOK_HEADER: HeaderName = HeaderName::from_static("x-hookhost-webhook");
+
+/// The routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/public/v1/validate/{type}", post(validate))
+}
+
+/// The object type a validation type is about, when its webhook names none.
+fn object_type_of(kind: &str) -> &'static str {
+    match kind {
+        "validateRequest" => "Request",
+        "validateAccount" => "Account",
+        _ => "Order",
+    }
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let Scope::Tenant(tenant_id) = scope else {
+        return Err(Problem::forbidden(
+            "validation calls are made for a tenant: use a tenant REST API key",
+        ));
+    };
+    let validate_types = || {
+        super::webhooks::TYPES
+            .iter()
+            .filter(|t| t.starts_with("validate"))
+    };
+    let Some(kind) = validate_types().find(|t| t.eq_ignore_ascii_case(&kind)) else {
+        let known: Vec<&str> = validate_types().copied().collect();
+        return Err(Problem::invalid(
+            "type",
+            format!("{kind:?} is not one of {}", known.join(", ")),
+        ));
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| Problem::bad_request("the body must be UTF-8 JSON text"))?;
+    let object: Value = serde_json::from_str(text)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| {
+            Problem::bad_request(format!(
+                "the body must be a JSON object: the {} to validate",
+                object_type_of(kind)
+            ))
+        })?;
+
+    let webhooks = state.store.webhooks_for_type(&tenant_id, kind).await?;
+    let Some(webhook) = webhooks
+        .iter()
+        .find(|w| super::criteria_match(&w.criteria, &object))
+    else {
+        let why = if webhooks.is_empty() {
+            format!("this tenant reaches no enabled {kind} webhook")
+        } else {
+            format!(
+                "none of the {} enabled {kind} webhooks this tenant reaches has criteria that match this object",
+                webhooks.len()
+            )
+        };
+        return Err(Problem::new(StatusCode::NOT_FOUND, why));
+    };
+
+    // URL handlers get the activation's parameters on the URL; components read them through
+    // `config`.
+    let parameters = match &webhook.handler {
+        Handler::Url(_) => state
+            .executor
+            .lookups()
+            .activation(&tenant_id, &webhook.service_id)
+            .await
+            .map_err(|e| Problem::internal("reading the activation", e))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        Handler::Component(_) => Vec::new(),
+    };
+    let record_id = match object.get("id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(id @ Value::Number(_)) => id.to_string(),
+        _ => String::new(),
+    };
+    let trigger = Trigger {
+        source: "mpt".into(),
+        module: webhook
+            .object_type
+            .clone()
+            .unwrap_or_else(|| object_type_of(kind).into()),
+        record_id,
+        event: Event::Validate,
+        payload: text.to_owned(),
+        parameters,
+        delivery_id: new_id("VAL"),
+        attempt: 1,
+    };
+    let attempt = state.executor.run(webhook, &tenant_id, &trigger).await;
+    state
+        .recorder
+        .record(CallRecord {
+            webhook_id: webhook.id.clone(),
+            tenant_id: tenant_id.clone(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: "mpt".into(),
+            call: attempt.call,
+        })
+        .await;
+    let output = attempt.result.map_err(|failure| {
+        Problem::new(
+            super::failure_status(&failure.kind),
+            format!(
+                "the {kind} webhook {} failed ({}): {}",
+                webhook.id, failure.kind, failure.message
+            ),
+        )
+    })?;
+    if !serde_json::from_str::<Value>(&output.body).is_ok_and(|v| v.is_object()) {
+        return Err(Problem::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "the {kind} webhook {} answered something that is not a JSON object",
+                webhook.id
+            ),
+        ));
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (WEBHOOK_HEADER, webhook.id.clone()),
+        ],
+        output.body,
+    )
+        .into_response())
+}
