@@ -213,14 +213,12 @@ async fn test(
     let attempt = state.executor.run(&webhook, &tenant_id, &trigger).await;
     state
         .recorder
-        .record(CallRecord {
-            webhook_id: webhook.id.clone(),
-            tenant_id,
-            delivery_id: None,
-            attempt: 1,
-            trigger: "test".into(),
-            call: attempt.call.clone(),
-        })
+        .record(CallRecord::synchronous(
+            &webhook.id,
+            &tenant_id,
+            "test",
+            attempt.call.clone(),
+        ))
         .await;
     let failure = attempt
         .result

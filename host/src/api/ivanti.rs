@@ -195,14 +195,12 @@ async fn execute(
     let attempt = state.executor.run(webhook, &tenant_id, &trigger).await;
     state
         .recorder
-        .record(CallRecord {
-            webhook_id: webhook.id.clone(),
-            tenant_id: tenant_id.clone(),
-            delivery_id: None,
-            attempt: 1,
-            trigger: "ivanti".into(),
-            call: attempt.call,
-        })
+        .record(CallRecord::synchronous(
+            &webhook.id,
+            &tenant_id,
+            "ivanti",
+            attempt.call,
+        ))
         .await;
     match attempt.result {
         Ok(output) => (

@@ -126,14 +126,12 @@ async fn validate(
     let attempt = state.executor.run(webhook, &tenant_id, &trigger).await;
     state
         .recorder
-        .record(CallRecord {
-            webhook_id: webhook.id.clone(),
-            tenant_id: tenant_id.clone(),
-            delivery_id: None,
-            attempt: 1,
-            trigger: "mpt".into(),
-            call: attempt.call,
-        })
+        .record(CallRecord::synchronous(
+            &webhook.id,
+            &tenant_id,
+            "mpt",
+            attempt.call,
+        ))
         .await;
     let output = attempt.result.map_err(|failure| {
         Problem::new(

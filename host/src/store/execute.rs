@@ -97,6 +97,21 @@ pub struct CallRecord {
     pub call: Call,
 }
 
+impl CallRecord {
+    /// The record of a synchronous call (Ivanti execute, validation, a test call): no
+    /// delivery, one attempt.
+    pub fn synchronous(webhook_id: &str, tenant_id: &str, trigger: &str, call: Call) -> Self {
+        CallRecord {
+            webhook_id: webhook_id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: trigger.to_owned(),
+            call,
+        }
+    }
+}
+
 /// A logged call, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
