@@ -274,6 +274,15 @@ async fn validation_errors_are_clear_and_change_nothing(db: Db) {
             "{answer}"
         );
     }
+    let huge = format!(r#"{{"id": "ORD-1", "note": "{}"}}"#, "x".repeat(1 << 20));
+    let (status, _, answer) = w
+        .validate("validatePurchaseOrderDraft", &w.tenant(), &huge)
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("larger than"),
+        "{answer}"
+    );
     // No webhook of that type at all.
     let (status, _, answer) = w.validate("validateAccount", &w.tenant(), "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");

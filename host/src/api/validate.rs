@@ -17,7 +17,8 @@ use crate::sandbox::Event;
 use crate::store::{CallRecord, Handler, Scope, new_id};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,7 +29,9 @@ pub const WEBHOOK_HEADER: HeaderName = HeaderName::from_static("x-hookhost-webho
 
 /// The routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/public/v1/validate/{type}", post(validate))
+    Router::new()
+        .route("/public/v1/validate/{type}", post(validate))
+        .layer(DefaultBodyLimit::max(super::webhooks::MAX_BODY_BYTES))
 }
 
 /// The object type a validation type is about, when its webhook names none.
@@ -44,7 +47,7 @@ async fn validate(
     State(state): State<AppState>,
     Caller(scope): Caller,
     Path(kind): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let Scope::Tenant(tenant_id) = scope else {
         return Err(Problem::forbidden(
@@ -63,6 +66,16 @@ async fn validate(
             format!("{kind:?} is not one of {}", known.join(", ")),
         ));
     };
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} bytes",
+                super::webhooks::MAX_BODY_BYTES
+            ),
+        ),
+        status => Problem::new(status, rejection.body_text()),
+    })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| Problem::bad_request("the body must be UTF-8 JSON text"))?;
     let object: Value = serde_json::from_str(text)
