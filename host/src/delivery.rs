@@ -172,7 +172,7 @@ impl<V: Clone> WebhookCache<V> {
         let stale = ids
             .iter()
             .copied()
-            .filter(|id| self.fresh(id, generation).is_none())
+            .filter(|id| self.peek(id, generation, |_| ()).is_none())
             .collect();
         (generation, stale)
     }

@@ -17,7 +17,7 @@ use super::format_time;
 use super::problem::Problem;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
-use crate::store::{CallRecord, Scope, StoreError, new_id};
+use crate::store::{Scope, StoreError, new_id};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -210,15 +210,8 @@ async fn test(
         delivery_id: new_id("TST"),
         attempt: 1,
     };
-    let attempt = state.executor.run(&webhook, &tenant_id, &trigger).await;
-    state
-        .recorder
-        .record(CallRecord::synchronous(
-            &webhook.id,
-            &tenant_id,
-            "test",
-            attempt.call.clone(),
-        ))
+    let attempt = state
+        .run_synchronously(&webhook, &tenant_id, &trigger)
         .await;
     let failure = attempt
         .result

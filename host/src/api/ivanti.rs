@@ -7,7 +7,7 @@
 use super::AppState;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
-use crate::store::{CallRecord, new_id};
+use crate::store::new_id;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -192,16 +192,7 @@ async fn execute(
         delivery_id: new_id("EXE"),
         attempt: 1,
     };
-    let attempt = state.executor.run(webhook, &tenant_id, &trigger).await;
-    state
-        .recorder
-        .record(CallRecord::synchronous(
-            &webhook.id,
-            &tenant_id,
-            "ivanti",
-            attempt.call,
-        ))
-        .await;
+    let attempt = state.run_synchronously(webhook, &tenant_id, &trigger).await;
     match attempt.result {
         Ok(output) => (
             StatusCode::OK,

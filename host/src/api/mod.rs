@@ -113,6 +113,28 @@ pub fn format_time(ms: i64) -> String {
     at.format(&format).unwrap_or_default()
 }
 
+impl AppState {
+    /// Runs `webhook` once for a synchronous caller (Ivanti execute, validation, a test call)
+    /// and queues the call for the statistics and the call log, under the trigger's source.
+    pub(crate) async fn run_synchronously(
+        &self,
+        webhook: &crate::store::Webhook,
+        tenant_id: &str,
+        trigger: &crate::exec::Trigger,
+    ) -> crate::exec::Attempt {
+        let attempt = self.executor.run(webhook, tenant_id, trigger).await;
+        self.recorder
+            .record(crate::store::CallRecord::synchronous(
+                &webhook.id,
+                tenant_id,
+                &trigger.source,
+                attempt.call.clone(),
+            ))
+            .await;
+        attempt
+    }
+}
+
 /// The HTTP status of a synchronous call that failed with `kind` (Ivanti execute, MPT
 /// validation): the plugin's verdicts are the caller's problem, the rest the handler's.
 pub(crate) fn failure_status(kind: &str) -> axum::http::StatusCode {

@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::problem::Problem;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
-use crate::store::{CallRecord, Handler, Scope, new_id};
+use crate::store::{Handler, Scope, new_id};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -136,16 +136,7 @@ async fn validate(
         delivery_id: new_id("VAL"),
         attempt: 1,
     };
-    let attempt = state.executor.run(webhook, &tenant_id, &trigger).await;
-    state
-        .recorder
-        .record(CallRecord::synchronous(
-            &webhook.id,
-            &tenant_id,
-            "mpt",
-            attempt.call,
-        ))
-        .await;
+    let attempt = state.run_synchronously(webhook, &tenant_id, &trigger).await;
     let output = attempt.result.map_err(|failure| {
         Problem::new(
             super::failure_status(&failure.kind),
