@@ -200,9 +200,13 @@ pub struct RunArgs {
     /// Activation parameter served by `config` (`key=value`, repeatable).
     #[arg(long = "set", value_parser = key_value)]
     pub settings: Vec<(String, String)>,
-    /// Host outbound HTTP may reach, `name` or `name:port` (repeatable).
+    /// Host outbound HTTP may reach, `name` or `name:port` (repeatable); requests go through
+    /// the production egress guard (https only, public addresses only).
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
+    /// Also allow http:// and loopback/private targets, to test against a local server.
+    #[arg(long)]
+    pub allow_insecure: bool,
     /// Deadline in ms (default: the configured production default).
     #[arg(long)]
     pub timeout_ms: Option<u64>,
@@ -528,6 +532,9 @@ async fn plugin_run(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         fuel: args.fuel.or(defaults.fuel),
         ..defaults
     };
+    let mut guarded = config.clone();
+    guarded.outbound.allow_insecure |= args.allow_insecure;
+    let egress = guarded.egress()?;
     let runtime = runner::runtime(config)?;
     let request = runner::RunRequest {
         module: args.module,
@@ -537,6 +544,7 @@ async fn plugin_run(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         params: args.params,
         config: args.settings.into_iter().collect::<BTreeMap<_, _>>(),
         allow_hosts: args.allow_hosts,
+        egress,
         limits: Some(limits),
     };
     let result = runner::run(&runtime, &args.component, request).await?;

@@ -54,8 +54,16 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
-    /// Allow `http://` URLs and loopback/private targets (development and tests only).
+    /// Allow `http://` URLs and loopback/private targets, for URL handlers and components'
+    /// `allowedHosts` alike (development and tests only).
     pub allow_insecure: bool,
+    /// An explicit forward proxy for every outgoing request; environment proxies are ignored.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// `ip:port` addresses allowed although not public (over http:// too): services of the
+    /// operator's own. Names are never trusted.
+    #[serde(default)]
+    pub trusted: Vec<String>,
     /// Connect timeout of a call, in ms.
     pub connect_timeout_ms: u64,
     /// Whole-call timeout, in ms.
@@ -150,6 +158,7 @@ impl Config {
             "outbound.connect_timeout_ms must be positive"
         );
         anyhow::ensure!(o.timeout_ms > 0, "outbound.timeout_ms must be positive");
+        self.egress()?;
         anyhow::ensure!(
             o.secret_grace_hours <= 24 * 30,
             "outbound.secret_grace_hours must be at most 720 (30 days)"
@@ -181,6 +190,25 @@ impl Config {
             self.delivery.lease_ms
         );
         Ok(())
+    }
+
+    /// The egress guard every outgoing request goes through.
+    pub fn egress(&self) -> anyhow::Result<crate::sandbox::Egress> {
+        let trusted = self
+            .outbound
+            .trusted
+            .iter()
+            .map(|a| {
+                a.parse().map_err(|_| {
+                    anyhow::anyhow!("outbound.trusted: {a:?} is not an ip:port address")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        crate::sandbox::Egress::new(crate::sandbox::EgressConfig {
+            allow_insecure: self.outbound.allow_insecure,
+            proxy: self.outbound.proxy.clone(),
+            trusted,
+        })
     }
 
     /// The database URL, with the empty default resolved to SQLite in the data directory.

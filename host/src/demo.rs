@@ -253,7 +253,6 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .admin_token
         .get_or_insert_with(|| format!("hha_{}", crate::crypto::random_alphanumeric(32)))
         .clone();
-    config.outbound.allow_insecure = true;
 
     let listener = TcpListener::bind(&config.listen)
         .await
@@ -267,6 +266,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .context("listening for the demo's newsletter sink")?;
     let sink_addr = sink_listener.local_addr()?;
     let sink_url = format!("http://{sink_addr}{SINK_PATH}");
+    // The sink is the one private address components may reach: everything else goes through
+    // the production egress guard.
+    config.outbound.trusted.push(sink_addr.to_string());
     let state = server::build_state(config).await?;
     let plugins = demo_plugins(&sink_url, &sink_addr.to_string());
     let seeded = seed(&state, &plugins)
@@ -740,6 +742,10 @@ fn render(
         }
         for host in &plugin.allowed_hosts {
             let _ = write!(command, " --allow-host {}", sh(host));
+        }
+        if !plugin.allowed_hosts.is_empty() {
+            // The demo's sink is a local server.
+            command.push_str(" --allow-insecure");
         }
         let _ = writeln!(out, "{command}");
     }

@@ -281,7 +281,7 @@ impl Executor {
                 tenant_id,
                 &webhook.service_id,
             )),
-            outbound: OutboundPolicy::new(&webhook.allowed_hosts),
+            outbound: OutboundPolicy::new(self.remote.egress().clone(), &webhook.allowed_hosts),
         };
         let report = self.runtime.call(&plugin, &invocation, ctx).await;
         match report.result {

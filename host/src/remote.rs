@@ -5,155 +5,33 @@
 //! valid secret (the new one first); the JWT is keyed with the new secret. Every answer fills
 //! the Call object (status, reason phrase, headers, a body excerpt); only 2xx is a success.
 //!
-//! The guard checks every address a name resolves to, and IP-literal URLs before anything is
-//! sent: loopback, private, link-local, CGNAT, multicast, documentation, IPv4-mapped/compatible
-//! IPv6, 6to4, NAT64, Teredo and unique-local addresses are refused. The URL parser normalises
-//! decimal and hex IPv4 spellings (`http://2130706433/`, `0x7f.1`) to addresses first, so
-//! those are refused too. The operator setting `outbound.allow_insecure` (development and
-//! tests only) allows `http://` and non-global targets.
+//! Every call goes through the host's one egress guard ([`crate::sandbox::egress`]), which
+//! components' outbound requests use too: https only, every address connected to checked, no
+//! redirects, no environment proxies.
 
 use crate::api::format_time;
 use crate::exec::{Attempt, Failure, Output, Trigger};
+use crate::sandbox::Egress;
+use crate::sandbox::egress::Refusal;
 use crate::store::{Call, Store, Webhook, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sha2::Sha256;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// `[outbound]` timeouts and policy as the client uses them.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
-    /// Allow `http://` and non-global targets.
-    pub allow_insecure: bool,
+    /// The egress guard.
+    pub egress: Egress,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub timeout: Duration,
     /// `iss` claim of the bearer JWT.
     pub issuer: String,
-}
-
-/// Whether `ip` is a public unicast address a webhook may be delivered to.
-pub fn is_global(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_global_v4(v4),
-        IpAddr::V6(v6) => is_global_v6(v6),
-    }
-}
-
-fn is_global_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local() // 169.254/16, cloud metadata included
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0 // "this network"
-        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking 198.18/15
-        || a >= 240) // reserved
-}
-
-fn is_global_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_global_v4(v4);
-    }
-    let s = ip.segments();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
-        || (s[0] & 0xffc0) == 0xfec0 // site local fec0::/10
-        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0) // ::/96 compatible
-        || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48
-        || s[0] == 0x2002 // 6to4
-        || (s[0] == 0x2001 && s[1] == 0) // Teredo 2001::/32
-        || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
-        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0)) // discard 100::/64
-}
-
-/// Why a URL may not be called.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UrlRefusal {
-    /// Not `https://` (and insecure targets are not allowed).
-    #[error("only https:// URLs may be called (got {0})")]
-    Scheme(String),
-    /// The URL does not parse or has no host.
-    #[error("invalid URL: {0}")]
-    Invalid(String),
-    /// It points at a non-global address.
-    #[error("the target address {0} is not a public address")]
-    Address(IpAddr),
-}
-
-/// Checks a URL's scheme and, for IP literals, its address.
-pub fn check_url(url: &str, allow_insecure: bool) -> Result<url::Url, UrlRefusal> {
-    let parsed = url::Url::parse(url).map_err(|e| UrlRefusal::Invalid(e.to_string()))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_insecure => {}
-        other => return Err(UrlRefusal::Scheme(format!("{other}://"))),
-    }
-    let ip = match parsed.host() {
-        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-        Some(url::Host::Domain(_)) => None,
-        None => return Err(UrlRefusal::Invalid("no host".into())),
-    };
-    if let Some(ip) = ip
-        && !allow_insecure
-        && !is_global(ip)
-    {
-        return Err(UrlRefusal::Address(ip));
-    }
-    Ok(parsed)
-}
-
-/// A resolver that keeps only global addresses: the check happens on what will actually be
-/// connected to, so DNS tricks (a name resolving to 127.0.0.1) do not get through.
-#[derive(Debug, Clone)]
-struct GuardedResolver;
-
-/// A name that resolves only to addresses the guard refuses. Travels inside reqwest's error
-/// (as its source) so the call can be reported as refused rather than as a network failure.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to {ip}, which is not a public address")]
-struct NonPublicName {
-    host: String,
-    ip: IpAddr,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| is_global(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                if let Some(first) = addrs.first() {
-                    return Err(Box::new(NonPublicName {
-                        host,
-                        ip: first.ip(),
-                    }) as _);
-                }
-                return Err(format!("{host} resolves to no address").into());
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
 }
 
 /// The HTTP client of URL handlers. Cheap to clone.
@@ -268,20 +146,6 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Finds an error of type `T` in `error`'s source chain.
-fn find_source<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        next = e.source();
-    }
-    None
-}
-
 /// What happens after a non-2xx answer: every one is a failure; 410 disables the webhook and
 /// is final; all others are retried on the schedule (a receiver that is being redeployed may
 /// answer 404 or 401 for a while), and 429/502/503/504 may ask for a longer pause with
@@ -310,22 +174,19 @@ fn status_failure(status: reqwest::StatusCode, headers: &reqwest::header::Header
 }
 
 impl RemoteClient {
-    /// A client with the guard (unless insecure targets are allowed) and no redirects.
+    /// A client of the egress guard.
     pub fn new(config: RemoteConfig, key: crate::crypto::MasterKey) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .user_agent(concat!("hookhost/", env!("CARGO_PKG_VERSION")));
-        if !config.allow_insecure {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
-        }
         Ok(RemoteClient {
-            client: builder.build()?,
+            client: config.egress.client(config.connect_timeout),
             config: Arc::new(config),
             key,
             secrets: Arc::new(crate::delivery::WebhookCache::new()),
         })
+    }
+
+    /// The egress guard the client goes through (components' requests use it too).
+    pub fn egress(&self) -> &Egress {
+        &self.config.egress
     }
 
     /// Loads the signing secrets of those of `webhook_ids` that are not cached, in one query
@@ -399,8 +260,15 @@ impl RemoteClient {
         url: &str,
         trigger: &Trigger,
     ) -> Result<(u16, String, String, String, Result<Output, Failure>), Failure> {
-        let mut target = check_url(url, self.config.allow_insecure)
-            .map_err(|e| failure("refused-url", e.to_string(), false))?;
+        let mut target = self.config.egress.vet(url).await.map_err(|e| match e {
+            Refusal::Name { .. } => failure("refused-address", e.to_string(), false),
+            // Only through a proxy is a name resolved before connecting: like a failed
+            // connection, it may work later.
+            Refusal::Unresolved(_) => failure("connect", format!("could not connect: {e}"), true),
+            Refusal::Scheme(_) | Refusal::Invalid(_) | Refusal::Address(_) => {
+                failure("refused-url", e.to_string(), false)
+            }
+        })?;
         if !trigger.parameters.is_empty() {
             let mut pairs = target.query_pairs_mut();
             for (name, value) in &trigger.parameters {
@@ -453,6 +321,7 @@ impl RemoteClient {
             .header(reqwest::header::AUTHORIZATION, format!("Bearer {jwt}"))
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(trigger.payload.clone())
+            .timeout(self.config.timeout)
             .send()
             .await
             .map_err(|e| self.transport_failure(&e))?;
@@ -484,7 +353,7 @@ impl RemoteClient {
 
     /// A failed exchange (no complete answer), with a reason a webhook owner can act on.
     fn transport_failure(&self, e: &reqwest::Error) -> Failure {
-        if let Some(refused) = find_source::<NonPublicName>(e) {
+        if let Some(refused) = Egress::refusal(e) {
             return failure("refused-address", refused.to_string(), false);
         }
         if e.is_timeout() {
@@ -543,46 +412,6 @@ async fn read_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn non_global_addresses_are_refused_in_every_spelling() {
-        for url in [
-            "https://127.0.0.1/",
-            "https://2130706433/",
-            "https://0x7f.1/",
-            "https://0177.0.0.1/",
-            "https://[::1]/",
-            "https://[::ffff:127.0.0.1]/",
-            "https://[::ffff:7f00:1]/",
-            "https://169.254.169.254/latest/meta-data",
-            "https://10.0.0.1/",
-            "https://100.64.0.1/",
-            "https://192.168.1.1/",
-            "https://[fe80::1]/",
-            "https://[fd00:ec2::254]/",
-            "https://[2002:7f00:1::]/",
-            "https://[64:ff9b::7f00:1]/",
-            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
-            "https://0.0.0.0/",
-        ] {
-            assert!(
-                matches!(check_url(url, false), Err(UrlRefusal::Address(_))),
-                "{url}"
-            );
-        }
-        assert!(check_url("https://93.184.215.14/", false).is_ok());
-        assert!(check_url("https://[2606:4700::1111]/", false).is_ok());
-        assert!(check_url("https://example.com/hook", false).is_ok());
-        assert!(matches!(
-            check_url("http://example.com/", false),
-            Err(UrlRefusal::Scheme(_))
-        ));
-        assert!(matches!(
-            check_url("ftp://example.com/", true),
-            Err(UrlRefusal::Scheme(_))
-        ));
-        assert!(check_url("http://127.0.0.1:8080/", true).is_ok());
-    }
 
     #[test]
     fn statuses_map_to_failures_and_retry_after_is_read_in_both_forms() {

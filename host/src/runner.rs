@@ -4,6 +4,7 @@
 //! say how much fuel a call used.
 
 use crate::config::Config;
+use crate::sandbox::Egress;
 use crate::sandbox::{
     CallContext, CallError, CallReport, ComponentInfo, Event, Invocation, KvStore, Limits,
     MemoryKv, OutboundPolicy, Param, Runtime, Tenant,
@@ -31,8 +32,11 @@ pub struct RunRequest {
     pub params: Vec<(String, String)>,
     /// Activation parameter values served by `host.config`.
     pub config: BTreeMap<String, String>,
-    /// Hosts outbound HTTP may reach.
+    /// Hosts outbound HTTP may reach (checked like a webhook's `allowedHosts`).
     pub allow_hosts: Vec<String>,
+    /// The guard outbound HTTP goes through (production's, unless the provider allowed
+    /// insecure targets to test against a local server).
+    pub egress: Egress,
     /// Limits; `None` uses the configured defaults.
     pub limits: Option<Limits>,
 }
@@ -45,6 +49,8 @@ pub struct RunResult {
     pub load_time: Duration,
     /// Whether it came from the on-disk cache.
     pub from_cache: bool,
+    /// The limits the call ran under.
+    pub limits: Limits,
     /// The call.
     pub report: CallReport,
 }
@@ -69,6 +75,10 @@ pub fn check(runtime: &Runtime, path: &Path) -> anyhow::Result<ComponentInfo> {
 
 /// `plugin run`: loads a component and runs one invocation of it.
 pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow::Result<RunResult> {
+    for host in &request.allow_hosts {
+        crate::sandbox::egress::check_allowed_host(host, request.egress.allow_insecure())
+            .map_err(|e| anyhow::anyhow!("--allow-host {e}"))?;
+    }
     let wasm: Arc<[u8]> = read_component(path)?.into();
     let before = runtime.stats();
     let started = Instant::now();
@@ -95,17 +105,19 @@ pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow:
         attempt: 1,
     };
     let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
+    let limits = runtime.limits_for(request.limits.as_ref());
     let ctx = CallContext {
-        limits: runtime.limits_for(request.limits.as_ref()),
+        limits,
         config: Arc::new(request.config),
         kv,
-        outbound: OutboundPolicy::new(&request.allow_hosts),
+        outbound: OutboundPolicy::new(request.egress, &request.allow_hosts),
     };
     let report = runtime.call(&plugin, &invocation, ctx).await;
     Ok(RunResult {
         info: plugin.info.clone(),
         load_time,
         from_cache,
+        limits,
         report,
     })
 }
@@ -160,7 +172,9 @@ pub fn render(result: &RunResult) -> String {
         out,
         "duration: {:.3} ms | fuel used: {} | peak memory: {} | load: {:.1} ms ({})",
         r.duration.as_secs_f64() * 1000.0,
-        r.fuel_used.map_or("n/a".into(), |f| f.to_string()),
+        r.fuel_used
+            .map_or("not measured (the call did not return)".into(), |f| f
+                .to_string()),
         mib(r.peak_memory_bytes),
         result.load_time.as_secs_f64() * 1000.0,
         if result.from_cache {
@@ -168,6 +182,24 @@ pub fn render(result: &RunResult) -> String {
         } else {
             "compiled"
         },
+    )
+    .unwrap();
+    let l = &result.limits;
+    writeln!(
+        out,
+        "limits: deadline {} ms | memory {} | fuel {} | payload {} | output {} | log {}\n\
+         outbound: at most {} request(s) per call | bodies up to {} | connect {} ms | {} ms per \
+         request (never past the deadline)",
+        l.timeout_ms,
+        mib(l.memory_bytes),
+        l.fuel.map_or("unlimited".into(), |f| f.to_string()),
+        mib(l.max_payload_bytes),
+        mib(l.max_output_bytes),
+        mib(l.max_log_bytes),
+        l.max_outbound_requests,
+        mib(l.max_outbound_body_bytes),
+        l.outbound_connect_timeout_ms,
+        l.outbound_timeout_ms,
     )
     .unwrap();
     writeln!(
@@ -213,6 +245,7 @@ pub fn render_json(result: &RunResult) -> serde_json::Value {
         "peakMemoryBytes": r.peak_memory_bytes,
         "loadMs": result.load_time.as_secs_f64() * 1000.0,
         "fromCache": result.from_cache,
+        "limits": result.limits,
         "log": r.log,
     })
 }

@@ -16,7 +16,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let key = config.master_key()?;
     let remote = crate::remote::RemoteClient::new(
         crate::remote::RemoteConfig {
-            allow_insecure: config.outbound.allow_insecure,
+            egress: config.egress()?,
             connect_timeout: Duration::from_millis(config.outbound.connect_timeout_ms),
             timeout: Duration::from_millis(config.outbound.timeout_ms),
             issuer: config.outbound.issuer.clone(),

@@ -238,12 +238,12 @@ async fn outbound_http_reaches_only_allowed_hosts() {
     };
 
     let inv = action(json!({"action": "http", "url": format!("http://{allowed}/hello")}));
-    let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed)).await);
+    let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed).insecure()).await);
     assert_eq!(body["status"], 200, "{body}");
     assert_eq!(body["body"], "hi from loopback");
 
     let inv = action(json!({"action": "http", "url": format!("http://{denied}/secret")}));
-    let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed)).await);
+    let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed).insecure()).await);
     let error = body["error"].as_str().unwrap_or_default().to_lowercase();
     assert!(error.contains("denied"), "{body}");
     assert_eq!(

@@ -23,6 +23,7 @@ mod components;
 mod containment;
 mod delivery;
 mod execute;
+mod hostile;
 mod languages;
 mod plugins;
 mod process;

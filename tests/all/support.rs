@@ -2,8 +2,8 @@
 
 use axum::Router;
 use hookhost::sandbox::{
-    CallContext, CallReport, Event, Invocation, KvStore, Limits, MemoryKv, OutboundPolicy, Plugin,
-    Runtime, SandboxConfig, Tenant,
+    CallContext, CallReport, Egress, EgressConfig, Event, Invocation, KvStore, Limits, MemoryKv,
+    OutboundPolicy, Plugin, Runtime, SandboxConfig, Tenant,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -52,6 +52,7 @@ pub struct Ctx {
     pub config: BTreeMap<String, String>,
     pub kv: Arc<dyn KvStore>,
     pub hosts: Vec<String>,
+    pub insecure: bool,
 }
 
 impl Ctx {
@@ -61,6 +62,7 @@ impl Ctx {
             config: BTreeMap::new(),
             kv: Arc::new(MemoryKv::default()),
             hosts: Vec::new(),
+            insecure: false,
         }
     }
 
@@ -71,6 +73,12 @@ impl Ctx {
 
     pub fn allow(mut self, host: &str) -> Self {
         self.hosts.push(host.into());
+        self
+    }
+
+    /// Outbound requests may also reach http:// and loopback targets (a local receiver).
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
         self
     }
 
@@ -89,7 +97,14 @@ impl Ctx {
             limits: self.limits,
             config: Arc::new(self.config),
             kv: self.kv,
-            outbound: OutboundPolicy::new(&self.hosts),
+            outbound: OutboundPolicy::new(
+                Egress::new(EgressConfig {
+                    allow_insecure: self.insecure,
+                    ..EgressConfig::default()
+                })
+                .unwrap(),
+                &self.hosts,
+            ),
         }
     }
 }

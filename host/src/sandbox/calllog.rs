@@ -29,6 +29,8 @@ pub enum LogSource {
     Stdout,
     /// A line the guest wrote to stderr (panic messages land here).
     Stderr,
+    /// A line the host wrote about the call (an outbound request refused, and why).
+    Host,
 }
 
 /// One captured line.

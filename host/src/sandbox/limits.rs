@@ -29,6 +29,44 @@ pub struct Limits {
     /// How many bytes of log lines (host `log`, stdout, stderr) a call keeps.
     #[serde(alias = "maxLogBytes")]
     pub max_log_bytes: u64,
+    /// Most outgoing HTTP requests one call may send (each also needs `allowedHosts`).
+    #[serde(
+        alias = "maxOutboundRequests",
+        default = "defaults::max_outbound_requests"
+    )]
+    pub max_outbound_requests: u32,
+    /// Largest body of one outgoing request and of its response, in bytes.
+    #[serde(
+        alias = "maxOutboundBodyBytes",
+        default = "defaults::max_outbound_body_bytes"
+    )]
+    pub max_outbound_body_bytes: u64,
+    /// Connect timeout of one outgoing request, in ms (never past the call's deadline).
+    #[serde(
+        alias = "outboundConnectTimeoutMs",
+        default = "defaults::outbound_connect_timeout_ms"
+    )]
+    pub outbound_connect_timeout_ms: u64,
+    /// Whole-exchange timeout of one outgoing request, in ms (never past the call's deadline).
+    #[serde(alias = "outboundTimeoutMs", default = "defaults::outbound_timeout_ms")]
+    pub outbound_timeout_ms: u64,
+}
+
+/// Defaults of the fields added after limits were first stored with webhooks: a stored
+/// webhook without them reads as if it had asked for nothing else.
+mod defaults {
+    pub fn max_outbound_requests() -> u32 {
+        super::Limits::default().max_outbound_requests
+    }
+    pub fn max_outbound_body_bytes() -> u64 {
+        super::Limits::default().max_outbound_body_bytes
+    }
+    pub fn outbound_connect_timeout_ms() -> u64 {
+        super::Limits::default().outbound_connect_timeout_ms
+    }
+    pub fn outbound_timeout_ms() -> u64 {
+        super::Limits::default().outbound_timeout_ms
+    }
 }
 
 impl Default for Limits {
@@ -40,6 +78,10 @@ impl Default for Limits {
             max_payload_bytes: 1 << 20,
             max_output_bytes: 1 << 20,
             max_log_bytes: 64 << 10,
+            max_outbound_requests: 16,
+            max_outbound_body_bytes: 1 << 20,
+            outbound_connect_timeout_ms: 2_000,
+            outbound_timeout_ms: 10_000,
         }
     }
 }
@@ -62,6 +104,16 @@ impl Limits {
             max_payload_bytes: self.max_payload_bytes.min(ceiling.max_payload_bytes),
             max_output_bytes: self.max_output_bytes.min(ceiling.max_output_bytes),
             max_log_bytes: self.max_log_bytes.min(ceiling.max_log_bytes),
+            max_outbound_requests: self
+                .max_outbound_requests
+                .min(ceiling.max_outbound_requests),
+            max_outbound_body_bytes: self
+                .max_outbound_body_bytes
+                .min(ceiling.max_outbound_body_bytes),
+            outbound_connect_timeout_ms: self
+                .outbound_connect_timeout_ms
+                .min(ceiling.outbound_connect_timeout_ms),
+            outbound_timeout_ms: self.outbound_timeout_ms.min(ceiling.outbound_timeout_ms),
         }
     }
 }

@@ -12,19 +12,23 @@
 mod artifacts;
 pub mod bindings;
 mod calllog;
+pub mod egress;
 mod engine;
 mod kv;
 mod limits;
 mod outbound;
+mod share;
 mod state;
 mod validate;
 
 pub use artifacts::ArtifactCache;
 pub use bindings::{Event, FieldUpdate, Invocation, Outcome, Param, Tenant};
 pub use calllog::{CapturedLog, LogLine, LogSource};
+pub use egress::{Egress, EgressConfig};
 pub use engine::Allocator;
 pub use kv::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
 pub use limits::Limits;
+use outbound::OutboundCall;
 pub use outbound::OutboundPolicy;
 pub use validate::{ComponentInfo, Refusal};
 
@@ -38,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -60,6 +64,11 @@ pub struct SandboxConfig {
     pub max_instances: u32,
     /// Epoch tick: the deadline's granularity and how long guest code runs between yields.
     pub epoch_tick_ms: u64,
+    /// Long calls (guest code run longer than `busy_after_ms`) that may run guest code at
+    /// once; 0: one fewer than the machine's cores, at least 1. Short calls never wait.
+    pub busy_slots: usize,
+    /// Guest time after which a call counts as long.
+    pub busy_after_ms: u64,
 }
 
 impl Default for SandboxConfig {
@@ -73,11 +82,17 @@ impl Default for SandboxConfig {
                 max_payload_bytes: 8 << 20,
                 max_output_bytes: 8 << 20,
                 max_log_bytes: 1 << 20,
+                max_outbound_requests: 64,
+                max_outbound_body_bytes: 8 << 20,
+                outbound_connect_timeout_ms: 10_000,
+                outbound_timeout_ms: 30_000,
             },
             fuel: false,
             pooling: true,
             max_instances: 256,
             epoch_tick_ms: 5,
+            busy_slots: 0,
+            busy_after_ms: 10,
         }
     }
 }
@@ -250,6 +265,7 @@ struct Inner {
     artifacts: Option<ArtifactCache>,
     plugins: Mutex<HashMap<String, Arc<Plugin>>>,
     counters: Counters,
+    share: share::CpuShare,
 }
 
 /// The component runtime of a process. Cheap to clone.
@@ -265,6 +281,15 @@ pub fn digest(bytes: &[u8]) -> String {
 /// where epochs cannot interrupt it.
 const HOST_WAIT_GRACE: Duration = Duration::from_millis(50);
 
+/// Most bytes one `wasi:random` call may ask for (wasmtime's default is 64 MiB).
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// Most bytes of headers one `wasi:http` fields resource may hold.
+const MAX_HTTP_FIELDS_BYTES: usize = 64 << 10;
+/// Most live resources (streams, pollables, HTTP handles, …) of one call, in wasi's resource
+/// table and the component model's handle tables each (wasmtime's default: 1 << 20 and
+/// 100,000).
+const MAX_RESOURCES: usize = 10_000;
+
 impl Runtime {
     /// Builds the engine and linker; compiled components are cached in `cache_dir` if given.
     pub fn new(config: SandboxConfig, cache_dir: Option<&Path>) -> anyhow::Result<Self> {
@@ -279,6 +304,10 @@ impl Runtime {
         let artifacts = cache_dir
             .map(|dir| ArtifactCache::open(dir, &engine))
             .transpose()?;
+        let share = share::CpuShare::new(
+            config.busy_slots,
+            Duration::from_millis(config.busy_after_ms),
+        );
         Ok(Runtime(Arc::new(Inner {
             engine,
             linker,
@@ -287,6 +316,7 @@ impl Runtime {
             artifacts,
             plugins: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            share,
         })))
     }
 
@@ -410,40 +440,50 @@ impl Runtime {
             };
         }
 
-        let wasi = WasiCtxBuilder::new()
-            .stdout(log.stdout())
+        let deadline = started + limits.timeout();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(log.stdout())
             .stderr(log.stderr())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .build();
+            .max_random_size(MAX_RANDOM_BYTES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_HTTP_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let state = CallState {
-            wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            outbound: ctx.outbound,
+            wasi: wasi.build(),
+            http,
+            table,
+            outbound: OutboundCall::new(ctx.outbound, &limits, deadline, log.clone()),
             limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             log: log.clone(),
             config: ctx.config,
             kv: ctx.kv,
+            clock: self.0.share.clock(deadline),
         };
         let mut store = Store::new(&self.0.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What a guest may make the host allocate in one call into the host: the largest
+        // value it may legitimately hand over (a key-value entry, an outgoing body, its
+        // output), with room to spare; wasmtime's default is 128 MiB.
+        let largest = limits
+            .max_output_bytes
+            .max(limits.max_outbound_body_bytes)
+            .max(MAX_VALUE_BYTES as u64);
+        store.set_hostcall_fuel(usize::try_from(largest * 2 + (1 << 20)).unwrap_or(usize::MAX));
+        store.set_max_component_handles(MAX_RESOURCES);
         let fuel_budget = limits.fuel.unwrap_or(u64::MAX);
         if self.0.config.fuel {
             // Cannot fail: the engine meters fuel.
             let _ = store.set_fuel(fuel_budget);
         }
-        let deadline = started + limits.timeout();
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // Give the executor back its thread every tick: a busy guest cannot starve
-                // the other tasks on this worker.
-                Ok(UpdateDeadline::Yield(1))
-            }
+        store.call_hook(|mut ctx, hook| {
+            ctx.data_mut().clock.hook(hook);
+            Ok(())
         });
+        store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().clock.tick()));
         store.set_epoch_deadline(1);
 
         let run = async {
@@ -453,15 +493,12 @@ impl Runtime {
                 .call_handle(&mut store, invocation)
                 .await
         };
+        // A panic in a host function (a bug of the host, or of a crate it uses) fails this
+        // call with a reason; it never takes down the connection or the worker.
+        let run = catch_unwind(run);
         let outcome = tokio::time::timeout(limits.timeout() + HOST_WAIT_GRACE, run).await;
         let duration = started.elapsed();
 
-        let fuel_used = self
-            .0
-            .config
-            .fuel
-            .then(|| store.get_fuel().ok().map(|left| fuel_budget - left))
-            .flatten();
         let limiter = &store.data().limiter;
         let (peak, refused) = (limiter.peak as u64, limiter.refused);
         let captured = log.finish();
@@ -470,7 +507,11 @@ impl Runtime {
             Err(_elapsed) => Err(CallError::DeadlineExceeded {
                 timeout_ms: limits.timeout_ms,
             }),
-            Ok(Ok(Ok(outcome))) => {
+            Ok(Err(panic)) => Err(CallError::HostService(format!(
+                "the host failed while serving the call ({}); the call was stopped",
+                panic_message(&*panic)
+            ))),
+            Ok(Ok(Ok(Ok(outcome)))) => {
                 let size = outcome.body.len() as u64
                     + outcome
                         .updates
@@ -486,12 +527,27 @@ impl Runtime {
                     Ok(outcome)
                 }
             }
-            Ok(Ok(Err(failure))) => Err(match failure {
+            Ok(Ok(Ok(Err(failure)))) => Err(match failure {
                 Failure::Rejected(reason) => CallError::Rejected(reason),
                 Failure::InvalidInput(reason) => CallError::InvalidInput(reason),
                 Failure::Temporary(reason) => CallError::Temporary(reason),
             }),
-            Ok(Err(error)) => Err(classify(error, &limits, refused, &captured)),
+            Ok(Ok(Err(error))) => Err(classify(error, &limits, refused, &captured)),
+        };
+        // Fuel is exact only when the guest returned: a trap loses what the compiled code
+        // had not yet written back, so an interrupted call reports none rather than a wrong
+        // figure.
+        let fuel_used = match &result {
+            _ if !self.0.config.fuel => None,
+            Err(CallError::FuelExhausted { fuel }) => Some(*fuel),
+            Ok(_)
+            | Err(CallError::Rejected(_))
+            | Err(CallError::InvalidInput(_))
+            | Err(CallError::Temporary(_))
+            | Err(CallError::OutputTooLarge { .. }) => {
+                store.get_fuel().ok().map(|left| fuel_budget - left)
+            }
+            Err(_) => None,
         };
         CallReport {
             result,
@@ -503,6 +559,28 @@ impl Runtime {
     }
 }
 
+/// Polls `future`, catching a panic in any poll.
+async fn catch_unwind<F: Future>(future: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "a panic".to_owned(),
+    }
+}
+
 /// Turns a trap or host error into a [`CallError`] that says what happened.
 fn classify(
     error: wasmtime::Error,
@@ -510,22 +588,37 @@ fn classify(
     refused: Option<usize>,
     log: &CapturedLog,
 ) -> CallError {
+    if let Some(service) = error.downcast_ref::<HostServiceError>() {
+        return CallError::HostService(service.to_string());
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallError::Trap(format!(
+            "the plugin exited with status {} instead of returning an outcome",
+            exit.0
+        ));
+    }
+    // The deadline and the fuel budget first: a guest that handled a refused memory growth
+    // and then spun to its deadline timed out.
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return CallError::DeadlineExceeded {
+                timeout_ms: limits.timeout_ms,
+            };
+        }
+        Some(Trap::OutOfFuel) => {
+            return CallError::FuelExhausted {
+                fuel: limits.fuel.unwrap_or(u64::MAX),
+            };
+        }
+        _ => {}
+    }
     if let Some(refused) = refused {
         return CallError::MemoryLimit {
             limit_bytes: limits.memory_bytes,
             requested_bytes: refused as u64,
         };
     }
-    if let Some(service) = error.downcast_ref::<HostServiceError>() {
-        return CallError::HostService(service.to_string());
-    }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallError::DeadlineExceeded {
-            timeout_ms: limits.timeout_ms,
-        },
-        Some(Trap::OutOfFuel) => CallError::FuelExhausted {
-            fuel: limits.fuel.unwrap_or(u64::MAX),
-        },
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         trap => {
             let stderr = log.stderr_text();

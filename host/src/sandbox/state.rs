@@ -3,7 +3,8 @@
 use super::bindings::marketplace::webhook::{host, kv, types};
 use super::calllog::{CallLog, LogSource};
 use super::kv::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use super::outbound::OutboundPolicy;
+use super::outbound::OutboundCall;
+use super::share::GuestClock;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
@@ -16,12 +17,14 @@ pub struct CallState {
     pub(super) wasi: WasiCtx,
     pub(super) http: WasiHttpCtx,
     pub(super) table: ResourceTable,
-    pub(super) outbound: OutboundPolicy,
+    pub(super) outbound: OutboundCall,
     pub(super) limiter: MemoryLimiter,
     pub(super) log: CallLog,
     /// The activation's parameter values, read through `host.config`.
     pub(super) config: Arc<BTreeMap<String, String>>,
     pub(super) kv: Arc<dyn KvStore>,
+    /// Guest time used, and the permit of a long call.
+    pub(super) clock: GuestClock,
 }
 
 impl WasiView for CallState {
