@@ -471,7 +471,9 @@ async fn smartml_a_captured_hmac_is_good_for_one_request(db: Db) {
         "15005",
         json!({"module": "estate"}),
     );
-    let (status, body) = w.smartml(&request(&w.token, &[captured.clone()])).await;
+    let (status, body) = w
+        .smartml(&request(&w.token, std::slice::from_ref(&captured)))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
     assert_eq!(w.planned().await, 1);
@@ -584,7 +586,9 @@ async fn smartml_an_hmac_accepted_by_one_instance_is_refused_by_another(db: Db) 
     let two = w.host.another_instance().await;
     let estate = json!({"module": "estate"});
     let captured = w.action("executeMarketplaceWebhooks", "1", estate.clone());
-    let (_, body) = w.smartml(&request(&w.token, &[captured.clone()])).await;
+    let (_, body) = w
+        .smartml(&request(&w.token, std::slice::from_ref(&captured)))
+        .await;
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
     let mut other_record = captured.clone();
     other_record["resourceid"] = json!("2");
