@@ -33,6 +33,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-changed=build.rs");
+    // `sqlx::migrate!` embeds the migrations at compile time but does not tell cargo: without
+    // this line a new migration file alone would not rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
 
     ensure_target();
     let target_dir = root.join("target").join("plugins");

@@ -39,10 +39,18 @@ impl Counter {
     }
 }
 
-fn action(token: &str, secret: &str, record: &str) -> Value {
+/// The current second, or the one after `last` (which it updates). An HMAC is good for one
+/// request and signs only the timestamp, token, resourcetype and actionid, so triggers sent
+/// faster than one a second need timestamps of their own (the host's ±10-minute window
+/// leaves room for a few hundred).
+fn next_timestamp(last: &mut i64) -> i64 {
+    *last = (hookhost::store::now_ms() / 1000).max(*last + 1);
+    *last
+}
+
+fn action(token: &str, secret: &str, record: &str, timestamp: i64) -> Value {
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let resourcetype = "executeMarketplaceWebhooks";
-    let timestamp = hookhost::store::now_ms() / 1000;
     let hmac = hmac_v2(
         secret,
         &timestamp.to_string(),
@@ -129,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     let mut ratios = Vec::new();
+    let mut timestamp = 0;
     for round in 0..rounds {
         // The host: triggers in, deliveries out.
         counter.seen.store(0, Ordering::SeqCst);
@@ -138,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         let started = Instant::now();
         for record in &records {
-            let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, record)]}});
+            let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, record, next_timestamp(&mut timestamp))]}});
             let answer: Value = client
                 .post(&host)
                 .body(body.to_string())

@@ -82,6 +82,10 @@ pub struct SmartmlConfig {
     /// Largest accepted difference between an action's timestamp and the server clock, in
     /// seconds (errorcode 136 beyond it); replays are refused inside it.
     pub timestamp_window_secs: i64,
+    /// Most actions one request may carry (errorcode 15 beyond it, for the whole request).
+    /// The actions of a request may share one HMAC, which covers neither the record nor the
+    /// parameters: without a bound, one signed request could plan any number of deliveries.
+    pub max_actions: usize,
 }
 
 impl Config {
@@ -180,6 +184,10 @@ impl Config {
         anyhow::ensure!(
             d.prune_interval_ms > 0,
             "delivery.prune_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.smartml.max_actions > 0,
+            "smartml.max_actions must be at least 1"
         );
         crate::process::validate_config(&self.process, &self.smtp)?;
         let longest_call = s.ceilings.timeout_ms.max(self.outbound.timeout_ms) as i64;

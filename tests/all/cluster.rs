@@ -2,7 +2,7 @@
 //! when one is killed, exact statistics, safe concurrent registry edits.
 
 use crate::process::{HostProcess, free_port};
-use crate::support::{ADMIN_TOKEN, PgDatabase};
+use crate::support::{ADMIN_TOKEN, PgDatabase, smartml_timestamp};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hookhost::api::smartml::hmac_v2;
@@ -129,10 +129,11 @@ async fn seed(store: &Store, key: &str) -> Seed {
     }
 }
 
-/// A signed smartml request triggering `module` webhooks for each record.
+/// A signed smartml request triggering `module` webhooks for each record; its actions share
+/// an HMAC of their own.
 fn smartml(seed: &Seed, records: impl Iterator<Item = usize>) -> Value {
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-    let ts = hookhost::store::now_ms() / 1000;
+    let ts = smartml_timestamp();
     let hmac = hmac_v2(
         &seed.secret,
         &ts.to_string(),

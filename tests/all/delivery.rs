@@ -4,7 +4,7 @@
 //! secret rotation, per-webhook concurrency, retention, and a SIGKILL of the real binary.
 
 use crate::process::{HostProcess, free_port};
-use crate::support::{Db, TestHost};
+use crate::support::{Db, TestHost, smartml_timestamp};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Uri};
 use hookhost::api::smartml::hmac_v2;
@@ -300,11 +300,11 @@ fn retries(schedule_seconds: &[u64]) -> Option<RetryPolicy> {
 }
 
 /// A smartml action `executeMarketplaceWebhooks` for `record` of module estate, signed with
-/// `secret` for `token`.
+/// `secret` for `token`, with a timestamp (so an HMAC) of its own.
 fn smartml_action(token: &str, secret: &str, record: &str) -> Value {
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let resourcetype = "executeMarketplaceWebhooks";
-    let timestamp = hookhost::store::now_ms() / 1000;
+    let timestamp = smartml_timestamp();
     let hmac = hmac_v2(
         secret,
         &timestamp.to_string(),

@@ -1,7 +1,7 @@
 //! The execute endpoints with real clients: a smartml client written from the documented
 //! algorithm, an Ivanti-style client, and the bundled plugins as handlers.
 
-use crate::support::{Db, TestHost};
+use crate::support::{Db, TestHost, smartml_timestamp};
 use hookhost::api::smartml::hmac_v2;
 use hookhost::plugins::{ECHO, MISBEHAVE};
 use hookhost::sandbox::Limits;
@@ -14,6 +14,10 @@ use std::time::Duration;
 both_backends!(
     smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks,
     smartml_error_codes,
+    smartml_a_captured_hmac_is_good_for_one_request,
+    smartml_actions_of_one_request_may_share_an_hmac,
+    smartml_a_request_has_at_most_100_actions,
+    smartml_an_hmac_accepted_by_one_instance_is_refused_by_another,
     ivanti_runs_the_handler_synchronously,
     ivanti_error_bodies_are_exact,
 );
@@ -98,10 +102,21 @@ impl World {
             .0
     }
 
-    /// A signed smartml action.
+    /// A signed smartml action with a timestamp of its own (so an HMAC of its own).
     fn action(&self, resourcetype: &str, resourceid: &str, parameters: Value) -> Value {
+        self.action_at(smartml_timestamp(), resourcetype, resourceid, parameters)
+    }
+
+    /// A smartml action signed for `timestamp`: actions with equal timestamps (and
+    /// resourcetypes) share their HMAC, as a client batching within one second signs them.
+    fn action_at(
+        &self,
+        timestamp: i64,
+        resourcetype: &str,
+        resourceid: &str,
+        parameters: Value,
+    ) -> Value {
         let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-        let timestamp = hookhost::store::now_ms() / 1000;
         let hmac = hmac_v2(
             &self.secret,
             &timestamp.to_string(),
@@ -121,17 +136,13 @@ impl World {
     }
 
     async fn smartml_raw(&self, body: String) -> (StatusCode, Value) {
-        let response = self
-            .host
-            .client
-            .post(self.host.url("/api/stable/api.php"))
-            // The official PHP SDK sends no Content-Type, so curl labels it a form.
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap())
+        smartml_on(&self.host, body).await
+    }
+
+    /// Deliveries planned so far, whatever their status.
+    async fn planned(&self) -> i64 {
+        let counts = self.host.store().delivery_counts().await.unwrap();
+        counts.values().sum()
     }
 
     async fn webhook_after_calls(&self, id: &str, total: i64) -> Webhook {
@@ -145,6 +156,20 @@ impl World {
         }
         panic!("webhook {id} never reached {total} calls");
     }
+}
+
+/// Posts a smartml request to `host`; the status and the envelope.
+async fn smartml_on(host: &TestHost, body: String) -> (StatusCode, Value) {
+    let response = host
+        .client
+        .post(host.url("/api/stable/api.php"))
+        // The official PHP SDK sends no Content-Type, so curl labels it a form.
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
 }
 
 async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db: Db) {
@@ -400,6 +425,195 @@ async fn smartml_error_codes(db: Db) {
         body["response"]["results"][0]["status"]["message"],
         "Call for Marketplace Api-Users not allowed"
     );
+}
+
+/// The default of `smartml.max_actions`.
+const MAX_ACTIONS: usize = 100;
+
+fn request(token: &str, actions: &[Value]) -> Value {
+    json!({"token": token, "request": {"actions": actions}})
+}
+
+/// The errorcode of each action's result.
+fn action_codes(body: &Value) -> Vec<u64> {
+    body["response"]["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results: {body}"))
+        .iter()
+        .map(|r| r["status"]["errorcode"].as_u64().unwrap())
+        .collect()
+}
+
+/// Asserts that `body` refused its single action as a replay.
+fn assert_replay(body: &Value, what: &str) {
+    assert_eq!(
+        body["response"]["results"][0]["status"],
+        json!({"errorcode": 137, "message": "The HMAC is invalid."}),
+        "{what}: {body}"
+    );
+    assert_eq!(
+        body["status"],
+        json!({"code": 200, "errorcode": 97, "message": "Error in action"}),
+        "{what}"
+    );
+}
+
+/// HMAC v2 signs neither `resourceid` nor `parameters`, so a captured action can be changed
+/// or re-encoded and still carry a valid HMAC: the HMAC itself is what is used up.
+async fn smartml_a_captured_hmac_is_good_for_one_request(db: Db) {
+    let w = world(db).await;
+    w.component_webhook(ECHO, |s| {
+        s.modules = vec!["estate".into(), "address".into()]
+    })
+    .await;
+    let captured = w.action(
+        "executeMarketplaceWebhooks",
+        "15005",
+        json!({"module": "estate"}),
+    );
+    let (status, body) = w
+        .smartml(&request(&w.token, std::slice::from_ref(&captured)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"]["errorcode"], 0, "{body}");
+    assert_eq!(w.planned().await, 1);
+
+    let reordered: serde_json::Map<String, Value> = captured
+        .as_object()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let reordered = Value::Object(reordered);
+    assert_ne!(reordered.to_string(), captured.to_string());
+    let mut junk = captured.clone();
+    junk["junk"] = json!(1);
+    let mut numeric_version = captured.clone();
+    numeric_version["hmac_version"] = json!(2);
+    let mut other_record = captured.clone();
+    other_record["resourceid"] = json!("15006");
+    let mut other_module = captured.clone();
+    other_module["parameters"]["module"] = json!("address");
+    for (what, variant) in [
+        ("the same action", captured),
+        ("keys reordered", reordered),
+        ("an extra key", junk),
+        ("hmac_version as a number", numeric_version),
+        ("another resourceid", other_record),
+        ("another parameters.module", other_module),
+    ] {
+        let (status, body) = w.smartml(&request(&w.token, &[variant])).await;
+        assert_eq!(status, StatusCode::OK, "{what}");
+        assert_replay(&body, what);
+    }
+    assert_eq!(w.planned().await, 1, "no replay planned a delivery");
+}
+
+async fn smartml_actions_of_one_request_may_share_an_hmac(db: Db) {
+    let w = world(db).await;
+    w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
+        .await;
+    // A client batching within one second: equal timestamps, so one HMAC for all, and the
+    // same record twice.
+    let ts = smartml_timestamp();
+    let estate = json!({"module": "estate"});
+    let batch: Vec<Value> = ["1", "2", "2"]
+        .iter()
+        .map(|record| w.action_at(ts, "executeMarketplaceWebhooks", record, estate.clone()))
+        .collect();
+    assert_eq!(batch[1], batch[2]);
+    let (status, body) = w.smartml(&request(&w.token, &batch)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"]["errorcode"], 0, "{body}");
+    assert_eq!(action_codes(&body), [0, 0, 0]);
+    assert_eq!(w.planned().await, 3);
+
+    // A later request with that HMAC is refused whole, the same actions or new records.
+    let (_, body) = w.smartml(&request(&w.token, &batch)).await;
+    assert_eq!(action_codes(&body), [137, 137, 137]);
+    let more: Vec<Value> = ["3", "4"]
+        .iter()
+        .map(|record| w.action_at(ts, "executeMarketplaceWebhooks", record, estate.clone()))
+        .collect();
+    let (_, body) = w.smartml(&request(&w.token, &more)).await;
+    assert_eq!(action_codes(&body), [137, 137]);
+
+    // Next to a fresh HMAC, only the used one is refused.
+    let fresh = w.action("executeMarketplaceWebhooks", "5", estate.clone());
+    let (_, body) = w
+        .smartml(&request(&w.token, &[more[0].clone(), fresh]))
+        .await;
+    assert_eq!(action_codes(&body), [137, 0]);
+    assert_eq!(w.planned().await, 4);
+}
+
+async fn smartml_a_request_has_at_most_100_actions(db: Db) {
+    let w = world(db).await;
+    w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
+        .await;
+    let ts = smartml_timestamp();
+    let actions: Vec<Value> = (0..=MAX_ACTIONS)
+        .map(|r| {
+            w.action_at(
+                ts,
+                "executeMarketplaceWebhooks",
+                &r.to_string(),
+                json!({"module": "estate"}),
+            )
+        })
+        .collect();
+    let (status, body) = w.smartml(&request(&w.token, &actions)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"status": {"code": 400, "errorcode": 15, "message": "Missing or invalid element: actions"},
+               "response": {"results": []}})
+    );
+    assert_eq!(w.planned().await, 0, "nothing planned");
+
+    // The refused request used up nothing: its HMAC still carries the largest request.
+    let (status, body) = w.smartml(&request(&w.token, &actions[..MAX_ACTIONS])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"]["errorcode"], 0, "{body}");
+    assert_eq!(w.planned().await, MAX_ACTIONS as i64);
+}
+
+async fn smartml_an_hmac_accepted_by_one_instance_is_refused_by_another(db: Db) {
+    let w = world(db).await;
+    w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
+        .await;
+    let two = w.host.another_instance().await;
+    let estate = json!({"module": "estate"});
+    let captured = w.action("executeMarketplaceWebhooks", "1", estate.clone());
+    let (_, body) = w
+        .smartml(&request(&w.token, std::slice::from_ref(&captured)))
+        .await;
+    assert_eq!(body["status"]["errorcode"], 0, "{body}");
+    let mut other_record = captured.clone();
+    other_record["resourceid"] = json!("2");
+    for (what, variant) in [("another record", other_record), ("the same", captured)] {
+        let (_, body) = smartml_on(&two, request(&w.token, &[variant]).to_string()).await;
+        assert_replay(&body, what);
+    }
+
+    // The same HMAC at both instances at once, with different records: exactly one wins.
+    for round in 0..5 {
+        let ts = smartml_timestamp();
+        let signed = |record: &str| {
+            let action = w.action_at(ts, "executeMarketplaceWebhooks", record, estate.clone());
+            request(&w.token, &[action]).to_string()
+        };
+        let (one, other) = tokio::join!(
+            smartml_on(&w.host, signed("10")),
+            smartml_on(&two, signed("11"))
+        );
+        let mut codes = [action_codes(&one.1)[0], action_codes(&other.1)[0]];
+        codes.sort();
+        assert_eq!(codes, [0, 137], "round {round}: {one:?} {other:?}");
+    }
+    assert_eq!(w.planned().await, 1 + 5);
+    drop(two);
 }
 
 async fn ivanti(

@@ -1,6 +1,6 @@
 //! The store's behaviour, identical on SQLite and PostgreSQL.
 
-use crate::support::{Db, fresh_store};
+use crate::support::{Db, fresh_database, fresh_store};
 use hookhost::crypto::MasterKey;
 use hookhost::sandbox::KvStore;
 use hookhost::store::{Call, DbKv, Handler, Scope, Store, StoreError, WebhookSpec};
@@ -15,6 +15,7 @@ both_backends!(
     concurrent_calls_are_counted_exactly,
     stale_revisions_are_refused,
     components_in_use_cannot_be_deleted,
+    replay_entries_keep_their_hmac_under_the_new_key,
 );
 
 fn key() -> MasterKey {
@@ -329,5 +330,55 @@ async fn components_in_use_cannot_be_deleted(db: Db) {
             .err()
             .map(|e| e.to_string()),
         Some("not found".into())
+    );
+}
+
+/// Migration 0005 keys smartml replay entries by (token, hmac); entries written before, as
+/// `hmac:digest of the action`, keep protecting their HMAC until they expire.
+async fn replay_entries_keep_their_hmac_under_the_new_key(db: Db) {
+    let (url, _guard) = fresh_database(db).await;
+    let store = Store::connect(&url).await.unwrap();
+    let before = match store.backend() {
+        hookhost::store::Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        hookhost::store::Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    before.run_to(4, store.pool()).await.unwrap();
+    let expires = hookhost::store::now_ms() + 600_000;
+    for (token, timestamp, hmac) in [
+        ("T1", 1, "AAAA=:digest-of-one-action"),
+        ("T1", 1, "AAAA=:digest-of-another"),
+        ("T1", 2, "BBBB="),
+        ("T2", 1, "CCCC=:digest"),
+    ] {
+        sqlx::query(
+            "INSERT INTO smartml_replay (token_hash, timestamp, hmac, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token)
+        .bind(timestamp)
+        .bind(hmac)
+        .bind(expires)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    // The upgraded host starts afresh. (A SQLite connection that loaded the old schema may
+    // still prepare against it: an upgrade is a restart.)
+    store.pool().close().await;
+    let store = Store::open(&url).await.unwrap();
+
+    let hmacs: BTreeMap<String, i64> = ["AAAA=", "BBBB=", "CCCC=", "DDDD="]
+        .into_iter()
+        .map(|h| (h.to_owned(), expires))
+        .collect();
+    let new = store.first_uses_of_hmacs("T1", &hmacs).await.unwrap();
+    let mut new: Vec<&str> = new.iter().map(String::as_str).collect();
+    new.sort();
+    assert_eq!(new, ["CCCC=", "DDDD="]);
+    assert!(
+        store
+            .first_uses_of_hmacs("T1", &hmacs)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

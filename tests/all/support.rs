@@ -200,7 +200,13 @@ impl Drop for PgDatabase {
 
 /// A fresh store on `db`, migrated; keep the guard alive as long as the store.
 pub async fn fresh_store(db: Db) -> (hookhost::store::Store, StoreGuard) {
-    let (url, guard) = match db {
+    let (url, guard) = fresh_database(db).await;
+    (hookhost::store::Store::open(&url).await.unwrap(), guard)
+}
+
+/// The URL of a fresh, empty database on `db`; keep the guard alive as long as it is used.
+pub async fn fresh_database(db: Db) -> (String, StoreGuard) {
+    match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             (
@@ -212,14 +218,15 @@ pub async fn fresh_store(db: Db) -> (hookhost::store::Store, StoreGuard) {
             let pg = PgDatabase::create().await;
             (pg.url.clone(), StoreGuard::Pg(pg))
         }
-    };
-    (hookhost::store::Store::open(&url).await.unwrap(), guard)
+    }
 }
 
 /// Keeps a test database alive; dropping it removes the database.
 pub enum StoreGuard {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Pg(#[allow(dead_code)] PgDatabase),
+    /// Another host owns the database (see [`TestHost::another_instance`]).
+    Borrowed,
 }
 
 /// The admin token of every [`TestHost`].
@@ -264,6 +271,24 @@ impl TestHost {
         config.master_key = Some(hookhost::crypto::MasterKey::generate_base64());
         config.outbound.allow_insecure = true;
         configure(&mut config);
+        Self::launch(config, data, guard).await
+    }
+
+    /// A second instance on this host's database, with the same master key and settings but
+    /// its own data directory: two hosts of one cluster in one process. Drop it before this
+    /// host, which owns the database.
+    pub async fn another_instance(&self) -> TestHost {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = (*self.state.config).clone();
+        config.data_dir = data.path().to_owned();
+        Self::launch(config, data, StoreGuard::Borrowed).await
+    }
+
+    async fn launch(
+        config: hookhost::config::Config,
+        data: tempfile::TempDir,
+        guard: StoreGuard,
+    ) -> TestHost {
         let state = hookhost::server::build_state(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -303,4 +328,21 @@ impl Drop for TestHost {
             let _ = tx.send(());
         }
     }
+}
+
+/// A smartml timestamp (Unix seconds) that no other call in this test binary got: the
+/// current second, or the one after the last handed out. An HMAC is good for one request and
+/// signs only the timestamp, token, resourcetype and actionid, so a client sending two
+/// requests with the same action in one second must sign them with different timestamps
+/// (the window, ±10 minutes, leaves room for that).
+pub fn smartml_timestamp() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = hookhost::store::now_ms() / 1000;
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .expect("the closure always updates");
+    now.max(previous + 1)
 }

@@ -1,10 +1,12 @@
 //! onOffice smartml: `POST /api/stable/api.php` (and `/api/latest/api.php`), the action
 //! `do` / `executeMarketplaceWebhooks`, wire-exact.
 //!
-//! The raw body is parsed as JSON whatever the Content-Type. Each action is authenticated on
-//! its own (token, HMAC v2, timestamp window, replay) and answered with its own result, in
-//! order; a failing action does not stop the others. This module is the one place smartml
-//! error codes and envelopes are produced.
+//! The raw body is parsed as JSON whatever the Content-Type, into at most
+//! `smartml.max_actions` actions. Each action is authenticated on its own (token, HMAC v2,
+//! timestamp window) and answered with its own result, in order; a failing action does not
+//! stop the others. An HMAC is good for one request: the request records its distinct HMACs
+//! once, and a later request carrying one of them is refused (see `authenticate`). This
+//! module is the one place smartml error codes and envelopes are produced.
 
 use super::AppState;
 use crate::crypto::{constant_time_eq, hash_credential};
@@ -19,6 +21,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
+use std::collections::BTreeMap;
 
 /// The action id prefix; the action name follows it.
 const ACTION_PREFIX: &str = "urn:onoffice-de-ns:smart:2.5:smartml:action:";
@@ -104,6 +107,7 @@ fn envelope(code: u16, error: Option<&SmartError>, results: Vec<Value>) -> Respo
 }
 
 /// The fields of an action echoed in its result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Echo {
     actionid: String,
     resourceid: String,
@@ -143,62 +147,84 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
+/// A request as parsed: its token and its actions. Faults of the request as a whole are a
+/// [`SmartError`] of [`parse_request`]; an action's own fault is kept in [`Parsed::action`],
+/// because it is answered in that action's result while the others still run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Request {
+    token: String,
+    actions: Vec<Parsed>,
+}
+
+/// One action of a request: what its result echoes, and what it asks (or why it cannot run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Parsed {
+    echo: Echo,
+    action: Result<Action, SmartError>,
+}
+
+/// A well-formed action with HMAC v2 credentials, not yet authenticated. Only its fields
+/// count: how the client encoded them (key order, extra keys, `"2"` or `2`) does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Action {
+    actionid: String,
+    resourceid: String,
+    resourcetype: String,
+    parameters: Map<String, Value>,
+    /// The timestamp as signed: its text.
+    timestamp: String,
+    /// The timestamp in seconds.
+    seconds: i64,
+    hmac: String,
+}
+
+/// Parses a request body; an `Err` answers the whole request (in the envelope, status 400).
+///
+/// A request has at most `max_actions` actions (errorcode 15 beyond it, and nothing runs):
+/// the actions of one request may share an HMAC, which signs neither the record nor the
+/// parameters, so without a bound one signed request could plan any number of deliveries.
+fn parse_request(body: &[u8], max_actions: usize) -> Result<Request, SmartError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return envelope(400, Some(&SmartError::new(9)), Vec::new());
+        return Err(SmartError::new(9));
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return envelope(400, Some(&SmartError::new(4)), Vec::new());
-    };
-    let Some(request) = request.as_object() else {
-        return envelope(400, Some(&SmartError::new(4)), Vec::new());
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
+        return Err(SmartError::new(4));
     };
     let token = match request.get("token").and_then(Value::as_str) {
         Some(token) if !token.is_empty() => token,
-        _ => return envelope(400, Some(&SmartError::new(13)), Vec::new()),
+        _ => return Err(SmartError::new(13)),
     };
     let Some(inner) = request.get("request").and_then(Value::as_object) else {
-        return envelope(400, Some(&SmartError::new(14)), Vec::new());
+        return Err(SmartError::new(14));
     };
     let actions = match inner.get("actions").and_then(Value::as_array) {
-        Some(actions) if !actions.is_empty() => actions,
-        _ => return envelope(400, Some(&SmartError::new(15)), Vec::new()),
+        Some(actions) if !actions.is_empty() && actions.len() <= max_actions => actions,
+        _ => return Err(SmartError::new(15)),
     };
-
-    let mut results = Vec::with_capacity(actions.len());
-    let mut not_authenticated = false;
-    let mut failed = false;
-    for action in actions {
-        let empty = Map::new();
-        let action = action.as_object().unwrap_or(&empty);
-        let echo = Echo {
-            actionid: text(action.get("actionid")).unwrap_or_default(),
-            resourceid: text(action.get("resourceid")).unwrap_or_default(),
-            resourcetype: text(action.get("resourcetype")).unwrap_or_default(),
-            identifier: text(action.get("identifier")).unwrap_or_default(),
-        };
-        let outcome = run_action(&state, token, action).await;
-        if let Err(error) = &outcome {
-            failed = true;
-            not_authenticated |= error.code == 22;
-        }
-        results.push(result(&echo, &outcome));
-    }
-    if not_authenticated {
-        envelope(400, Some(&SmartError::new(22)), results)
-    } else if failed {
-        envelope(200, Some(&SmartError::new(97)), results)
-    } else {
-        envelope(200, None, results)
-    }
+    let empty = Map::new();
+    let actions = actions
+        .iter()
+        .map(|action| {
+            let action = action.as_object().unwrap_or(&empty);
+            Parsed {
+                echo: Echo {
+                    actionid: text(action.get("actionid")).unwrap_or_default(),
+                    resourceid: text(action.get("resourceid")).unwrap_or_default(),
+                    resourcetype: text(action.get("resourcetype")).unwrap_or_default(),
+                    identifier: text(action.get("identifier")).unwrap_or_default(),
+                },
+                action: parse_action(action),
+            }
+        })
+        .collect();
+    Ok(Request {
+        token: token.to_owned(),
+        actions,
+    })
 }
 
-/// Validates, authenticates and dispatches one action; `Ok` holds its records.
-async fn run_action(
-    state: &AppState,
-    token: &str,
-    action: &Map<String, Value>,
-) -> Result<Vec<Value>, SmartError> {
+/// The mandatory attributes, then the credentials' shape (errorcodes 16–20, then 243 / 22).
+fn parse_action(action: &Map<String, Value>) -> Result<Action, SmartError> {
     let actionid = match action.get("actionid").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id,
         _ => return Err(SmartError::new(16)),
@@ -214,9 +240,184 @@ async fn run_action(
         Some(Value::Array(a)) if a.is_empty() => Map::new(),
         _ => return Err(SmartError::new(20)),
     };
+    let hmac = match action.get("hmac") {
+        Some(Value::String(h)) => h.clone(),
+        Some(_) => {
+            return Err(SmartError::with(
+                243,
+                "The HMAC is invalid. \"hmac\" should be passed as string".into(),
+            ));
+        }
+        None => return Err(SmartError::new(22)),
+    };
+    if text(action.get("hmac_version")).as_deref() != Some("2") {
+        return Err(SmartError::new(22));
+    }
+    let timestamp = text(action.get("timestamp")).ok_or_else(|| SmartError::new(22))?;
+    let seconds = timestamp.parse().map_err(|_| SmartError::new(22))?;
+    Ok(Action {
+        actionid: actionid.to_owned(),
+        resourceid,
+        resourcetype: resourcetype.to_owned(),
+        parameters,
+        timestamp,
+        seconds,
+        hmac,
+    })
+}
 
-    let user = authenticate(state, token, resourcetype, actionid, action).await?;
+async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
+    let request = match parse_request(&body, state.config.smartml.max_actions) {
+        Ok(request) => request,
+        Err(error) => return envelope(400, Some(&error), Vec::new()),
+    };
+    let users = authenticate(&state, &request).await;
 
+    let mut results = Vec::with_capacity(request.actions.len());
+    let mut not_authenticated = false;
+    let mut failed = false;
+    for (parsed, user) in request.actions.iter().zip(users) {
+        let outcome = match (&parsed.action, user) {
+            (Ok(action), Ok(user)) => dispatch(&state, &user, action).await,
+            (_, Err(error)) => Err(error),
+            (Err(error), Ok(_)) => Err(error.clone()),
+        };
+        if let Err(error) = &outcome {
+            failed = true;
+            not_authenticated |= error.code == 22;
+        }
+        results.push(result(&parsed.echo, &outcome));
+    }
+    if not_authenticated {
+        envelope(400, Some(&SmartError::new(22)), results)
+    } else if failed {
+        envelope(200, Some(&SmartError::new(97)), results)
+    } else {
+        envelope(200, None, results)
+    }
+}
+
+/// Authenticates every action of the request: token, timestamp window, HMAC v2 (constant
+/// time), replay. Returns, in order, each action's API user or why it was refused (a
+/// malformed action keeps its parse error).
+///
+/// An HMAC is good for one request. It signs only the timestamp, token, resourcetype and
+/// actionid, so a captured action re-sent with another record, other parameters or merely
+/// re-encoded carries the same HMAC: nothing but the HMAC tells a replay apart. The actions
+/// of one request may share it (a client batching within one second signs them alike), so
+/// the request records each distinct HMAC once; a later request carrying it inside the
+/// window is refused (137), on any instance, whatever else it changed.
+async fn authenticate(
+    state: &AppState,
+    request: &Request,
+) -> Vec<Result<crate::store::ApiUser, SmartError>> {
+    let window = state.config.smartml.timestamp_window_secs;
+    let now = now_ms() / 1000;
+    // Every action carries the request's token: look it up once, when an action needs it.
+    let mut found = None;
+    let mut users = Vec::with_capacity(request.actions.len());
+    for parsed in &request.actions {
+        let action = match &parsed.action {
+            Ok(action) => action,
+            Err(error) => {
+                users.push(Err(error.clone()));
+                continue;
+            }
+        };
+        if found.is_none() {
+            found = Some(
+                match state
+                    .store
+                    .api_user_by_token(&state.key, &request.token)
+                    .await
+                {
+                    Ok(found) => Ok(found),
+                    Err(error) => {
+                        tracing::error!(error = %error, "smartml token lookup failed");
+                        Err(SmartError::new(1))
+                    }
+                },
+            );
+        }
+        let verdict = match found.as_ref().expect("looked up above") {
+            Ok(Some((user, secret))) => {
+                verify(action, secret, &request.token, now, window).map(|()| user.clone())
+            }
+            Ok(None) => Err(SmartError::new(22)),
+            Err(error) => Err(error.clone()),
+        };
+        users.push(verdict);
+    }
+
+    // The HMACs of the authenticated actions, each once, kept until their timestamp leaves
+    // the window (afterwards it is refused with 136 anyway).
+    let mut hmacs = BTreeMap::new();
+    for (parsed, user) in request.actions.iter().zip(&users) {
+        if let (Ok(action), Ok(_)) = (&parsed.action, user) {
+            let expires_at =
+                (action.seconds.saturating_add(window).saturating_add(1)).saturating_mul(1000);
+            let entry = hmacs.entry(action.hmac.clone()).or_insert(expires_at);
+            *entry = (*entry).max(expires_at);
+        }
+    }
+    if hmacs.is_empty() {
+        return users;
+    }
+    let first_uses = state
+        .store
+        .first_uses_of_hmacs(&hash_credential(&request.token), &hmacs)
+        .await;
+    for (parsed, user) in request.actions.iter().zip(users.iter_mut()) {
+        let (Ok(action), Ok(api_user)) = (&parsed.action, &*user) else {
+            continue;
+        };
+        match &first_uses {
+            Ok(new) if new.contains(&action.hmac) => {}
+            Ok(_) => {
+                tracing::info!(user = %api_user.id, "smartml HMAC replayed; refused");
+                *user = Err(SmartError::new(137));
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "smartml replay check failed");
+                *user = Err(SmartError::new(1));
+            }
+        }
+    }
+    users
+}
+
+/// The timestamp window (136), then the HMAC v2 in constant time (137).
+fn verify(
+    action: &Action,
+    secret: &str,
+    token: &str,
+    now: i64,
+    window: i64,
+) -> Result<(), SmartError> {
+    // In i128: a timestamp near i64::MIN must not overflow the difference.
+    if (i128::from(now) - i128::from(action.seconds)).abs() > i128::from(window) {
+        return Err(SmartError::new(136));
+    }
+    let expected = hmac_v2(
+        secret,
+        &action.timestamp,
+        token,
+        &action.resourcetype,
+        &action.actionid,
+    );
+    if !constant_time_eq(expected.as_bytes(), action.hmac.as_bytes()) {
+        return Err(SmartError::new(137));
+    }
+    Ok(())
+}
+
+/// Dispatches an authenticated action by (actionid, resourcetype); `Ok` holds its records.
+async fn dispatch(
+    state: &AppState,
+    user: &crate::store::ApiUser,
+    action: &Action,
+) -> Result<Vec<Value>, SmartError> {
+    let (actionid, resourcetype) = (action.actionid.as_str(), action.resourcetype.as_str());
     let verb = actionid
         .strip_prefix(ACTION_PREFIX)
         .filter(|verb| ACTIONS.contains(verb))
@@ -231,75 +432,18 @@ async fn run_action(
             if user.marketplace {
                 return Err(SmartError::new(240));
             }
-            execute_marketplace_webhooks(state, &user.tenant_id, &resourceid, &parameters).await
+            execute_marketplace_webhooks(
+                state,
+                &user.tenant_id,
+                &action.resourceid,
+                &action.parameters,
+            )
+            .await
         }
         _ => Err(SmartError::with(
             25,
             format!("Missing configuration for resourceType \"{resourcetype}\""),
         )),
-    }
-}
-
-/// Token lookup, HMAC v2 (constant-time), timestamp window, replay refusal.
-async fn authenticate(
-    state: &AppState,
-    token: &str,
-    resourcetype: &str,
-    actionid: &str,
-    action: &Map<String, Value>,
-) -> Result<crate::store::ApiUser, SmartError> {
-    let hmac = match action.get("hmac") {
-        Some(Value::String(h)) => h.as_str(),
-        Some(_) => {
-            return Err(SmartError::with(
-                243,
-                "The HMAC is invalid. \"hmac\" should be passed as string".into(),
-            ));
-        }
-        None => return Err(SmartError::new(22)),
-    };
-    let version = text(action.get("hmac_version"));
-    if version.as_deref() != Some("2") {
-        return Err(SmartError::new(22));
-    }
-    let timestamp = text(action.get("timestamp")).ok_or_else(|| SmartError::new(22))?;
-    let seconds: i64 = timestamp.parse().map_err(|_| SmartError::new(22))?;
-    let (user, secret) = match state.store.api_user_by_token(&state.key, token).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return Err(SmartError::new(22)),
-        Err(error) => {
-            tracing::error!(error = %error, "smartml token lookup failed");
-            return Err(SmartError::new(1));
-        }
-    };
-    let window = state.config.smartml.timestamp_window_secs;
-    if (now_ms() / 1000 - seconds).abs() > window {
-        return Err(SmartError::new(136));
-    }
-    let expected = hmac_v2(&secret, &timestamp, token, resourcetype, actionid);
-    if !constant_time_eq(expected.as_bytes(), hmac.as_bytes()) {
-        return Err(SmartError::new(137));
-    }
-    // A replay is the same signed action sent again. The HMAC does not cover the record or
-    // the parameters, so different actions signed in the same second share it: the action's
-    // own digest tells them apart.
-    let action_digest = hash_credential(&Value::Object(action.clone()).to_string());
-    let replay_key = format!("{hmac}:{action_digest}");
-    let expires = (seconds + window + 1) * 1000;
-    match state
-        .store
-        .first_use_of_hmac(&hash_credential(token), seconds, &replay_key, expires)
-        .await
-    {
-        Ok(true) => Ok(user),
-        Ok(false) => {
-            tracing::info!(user = %user.id, "smartml action replayed; refused");
-            Err(SmartError::new(137))
-        }
-        Err(error) => {
-            tracing::error!(error = %error, "smartml replay check failed");
-            Err(SmartError::new(1))
-        }
     }
 }
 
@@ -390,6 +534,7 @@ async fn execute_marketplace_webhooks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn the_sdk_test_vector_verifies() {
@@ -401,5 +546,211 @@ mod tests {
             "urn:onoffice-de-ns:smart:2.5:smartml:action:get",
         );
         assert_eq!(hmac, "dsvg3r4AFcQXges0MZ+3auzQVfnEB39pLkKSgmm9Wvg=");
+    }
+
+    /// Codes a request as a whole may be refused with.
+    const REQUEST_CODES: &[u32] = &[4, 9, 13, 14, 15];
+    /// Codes the parser may give one action.
+    const ACTION_CODES: &[u32] = &[16, 18, 19, 20, 22, 243];
+    const MAX: usize = 100;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+            // Values the parser looks for, so the generator reaches past the first checks.
+            Just(json!("2")),
+            Just(json!(ACTION_PREFIX.to_owned() + "do")),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("token".to_owned()),
+                            Just("request".to_owned()),
+                            Just("actions".to_owned()),
+                            Just("actionid".to_owned()),
+                            Just("resourceid".to_owned()),
+                            Just("resourcetype".to_owned()),
+                            Just("parameters".to_owned()),
+                            Just("hmac".to_owned()),
+                            Just("hmac_version".to_owned()),
+                            Just("timestamp".to_owned()),
+                            "[a-z]{0,6}",
+                        ],
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The fields of a well-formed action.
+    fn arb_action() -> impl Strategy<Value = Action> {
+        (
+            ".{1,20}",
+            ".{0,10}",
+            ".{0,20}",
+            prop::collection::btree_map("[a-z]{1,8}", ".{0,8}", 0..4),
+            any::<i64>(),
+            ".{0,44}",
+        )
+            .prop_map(
+                |(actionid, resourceid, resourcetype, parameters, seconds, hmac)| Action {
+                    actionid,
+                    resourceid,
+                    resourcetype,
+                    parameters: parameters
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                    timestamp: seconds.to_string(),
+                    seconds,
+                    hmac,
+                },
+            )
+    }
+
+    /// `action` as a client sends it: key order, spelling of `hmac_version`, extra keys.
+    fn encode(action: &Action, order: &[usize], numeric_version: bool, junk: bool) -> Value {
+        let mut fields = vec![
+            ("actionid", json!(action.actionid)),
+            ("resourceid", json!(action.resourceid)),
+            ("identifier", json!("")),
+            ("resourcetype", json!(action.resourcetype)),
+            ("timestamp", json!(action.seconds)),
+            ("hmac", json!(action.hmac)),
+            (
+                "hmac_version",
+                if numeric_version {
+                    json!(2)
+                } else {
+                    json!("2")
+                },
+            ),
+            ("parameters", Value::Object(action.parameters.clone())),
+        ];
+        if junk {
+            fields.push(("junk", json!(1)));
+        }
+        let mut object = Map::new();
+        for &i in order.iter().filter(|&&i| i < fields.len()) {
+            let (key, value) = &fields[i];
+            object.insert((*key).to_owned(), value.clone());
+        }
+        for (key, value) in fields {
+            object.entry(key).or_insert(value);
+        }
+        Value::Object(object)
+    }
+
+    fn body(token: &str, actions: Vec<Value>) -> Vec<u8> {
+        json!({"token": token, "request": {"actions": actions}})
+            .to_string()
+            .into_bytes()
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(error) = parse_request(&bytes, MAX) {
+                prop_assert!(REQUEST_CODES.contains(&error.code), "{error:?}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_is_a_request_or_a_smartml_error(value in arb_json()) {
+            match parse_request(value.to_string().as_bytes(), MAX) {
+                Ok(request) => {
+                    prop_assert!(!request.token.is_empty());
+                    prop_assert!((1..=MAX).contains(&request.actions.len()));
+                }
+                Err(error) => prop_assert!(REQUEST_CODES.contains(&error.code), "{error:?}"),
+            }
+        }
+
+        #[test]
+        fn an_arbitrary_action_parses_or_is_refused_on_its_own(
+            actions in prop::collection::vec(arb_json(), 1..4),
+        ) {
+            let request = parse_request(&body("t", actions.clone()), MAX).unwrap();
+            prop_assert_eq!(request.actions.len(), actions.len());
+            for parsed in request.actions {
+                if let Err(error) = parsed.action {
+                    prop_assert!(ACTION_CODES.contains(&error.code), "{error:?}");
+                }
+            }
+        }
+
+        /// What the parser sees does not depend on the encoding: a replay cannot hide behind
+        /// another key order, an extra key or `2` for `"2"`.
+        #[test]
+        fn a_well_formed_request_round_trips_whatever_its_encoding(
+            token in "[A-Za-z0-9]{1,32}",
+            actions in prop::collection::vec(arb_action(), 1..4),
+            order in Just((0..9).collect::<Vec<usize>>()).prop_shuffle(),
+            numeric_version in any::<bool>(),
+            junk in any::<bool>(),
+        ) {
+            let encoded: Vec<Value> = actions
+                .iter()
+                .map(|a| encode(a, &order, numeric_version, junk))
+                .collect();
+            let request = parse_request(&body(&token, encoded), MAX).unwrap();
+            prop_assert_eq!(&request.token, &token);
+            prop_assert_eq!(request.actions.len(), actions.len());
+            for (parsed, action) in request.actions.iter().zip(&actions) {
+                prop_assert_eq!(parsed.action.as_ref(), Ok(action));
+                prop_assert_eq!(&parsed.echo.resourceid, &action.resourceid);
+                prop_assert_eq!(&parsed.echo.actionid, &action.actionid);
+            }
+        }
+
+        #[test]
+        fn more_actions_than_the_limit_refuse_the_request(max in 1usize..8, n in 1usize..16) {
+            let actions = vec![json!({}); n];
+            match parse_request(&body("t", actions), max) {
+                Ok(request) => prop_assert!(n <= max && request.actions.len() == n),
+                Err(error) => prop_assert!(n > max && error.code == 15, "{error:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn request_faults_keep_their_codes() {
+        let code = |body: &str| parse_request(body.as_bytes(), MAX).unwrap_err().code;
+        assert_eq!(code(" \n"), 9);
+        assert_eq!(code("{not json"), 4);
+        assert_eq!(code("[1]"), 4);
+        assert_eq!(code(r#"{"token": ""}"#), 13);
+        assert_eq!(code(r#"{"token": "t"}"#), 14);
+        assert_eq!(code(r#"{"token": "t", "request": {"actions": []}}"#), 15);
+        let many = String::from_utf8(body("t", vec![json!({}); MAX + 1])).unwrap();
+        assert_eq!(code(&many), 15);
+        assert!(parse_request(&body("t", vec![json!({}); MAX]), MAX).is_ok());
+    }
+
+    #[test]
+    fn a_timestamp_far_from_now_is_outside_the_window_without_overflow() {
+        let action = Action {
+            actionid: ACTION_PREFIX.to_owned() + "do",
+            resourceid: "1".into(),
+            resourcetype: "executeMarketplaceWebhooks".into(),
+            parameters: Map::new(),
+            timestamp: i64::MIN.to_string(),
+            seconds: i64::MIN,
+            hmac: String::new(),
+        };
+        assert_eq!(
+            verify(&action, "s", "t", i64::MAX, 600).unwrap_err().code,
+            136
+        );
     }
 }

@@ -5,6 +5,7 @@ use super::{Call, Result, Scope, Store, Webhook, new_id, now_ms};
 use crate::crypto::MasterKey;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
+use std::collections::{BTreeMap, HashSet};
 
 /// Columns of `webhooks`, prefixed for joins.
 const REACHABLE: &str = "((w.owner_kind = 'tenant' AND w.owner_id = $1) OR (w.owner_kind = 'provider' \
@@ -595,27 +596,41 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers a smartml (token, timestamp, hmac) until `expires_at`; false when it was
-    /// already seen (a replay).
-    pub async fn first_use_of_hmac(
+    /// Remembers the smartml HMACs (each with its expiry, Unix ms) of one request of the token
+    /// with hash `token_hash`; returns those that were new. The others were seen before: the
+    /// request replays them.
+    ///
+    /// An HMAC is good for one request. The unique key (token_hash, hmac) is the arbiter:
+    /// each row goes in with `ON CONFLICT DO NOTHING`, so of two requests carrying one HMAC at
+    /// the same time, on any instance, exactly one gets it back. The map makes the HMACs
+    /// distinct (actions of one request may share one) and sorted, so PostgreSQL takes the
+    /// rows' locks in one order and two overlapping requests cannot deadlock.
+    pub async fn first_uses_of_hmacs(
         &self,
         token_hash: &str,
-        timestamp: i64,
-        hmac: &str,
-        expires_at: i64,
-    ) -> Result<bool> {
+        hmacs: &BTreeMap<String, i64>,
+    ) -> Result<HashSet<String>> {
+        let rows: Vec<(&String, &i64)> = hmacs.iter().collect();
+        let mut new = HashSet::with_capacity(rows.len());
         let _turn = self.write_turn().await;
-        let done = sqlx::query(
-            "INSERT INTO smartml_replay (token_hash, timestamp, hmac, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (token_hash, timestamp, hmac) DO NOTHING",
-        )
-        .bind(token_hash)
-        .bind(timestamp)
-        .bind(hmac)
-        .bind(expires_at)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        for chunk in rows.chunks(PLAN_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| format!("($1, ${}, ${})", 2 + 2 * r, 3 + 2 * r))
+                .collect();
+            let sql = format!(
+                "INSERT INTO smartml_replay (token_hash, hmac, expires_at) VALUES {} \
+                 ON CONFLICT (token_hash, hmac) DO NOTHING RETURNING hmac",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(token_hash);
+            for (hmac, expires_at) in chunk {
+                query = query.bind(*hmac).bind(**expires_at);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                new.insert(row.try_get::<String, _>("hmac")?);
+            }
+        }
+        Ok(new)
     }
 
     /// Deletes what retention no longer keeps: call-log entries, finished (`succeeded` or
@@ -625,8 +640,11 @@ impl Store {
     pub async fn prune(&self, before: i64) -> Result<PruneReport> {
         let now = now_ms();
         let replay = self
-            .delete_batched("DELETE FROM smartml_replay WHERE (token_hash, timestamp, hmac) IN \
-                 (SELECT token_hash, timestamp, hmac FROM smartml_replay WHERE expires_at < $1 LIMIT $2)", now)
+            .delete_batched(
+                "DELETE FROM smartml_replay WHERE (token_hash, hmac) IN \
+                 (SELECT token_hash, hmac FROM smartml_replay WHERE expires_at < $1 LIMIT $2)",
+                now,
+            )
             .await?;
         let calls = self
             .delete_batched("DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE created_at < $1 LIMIT $2)", before)
