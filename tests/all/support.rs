@@ -289,3 +289,21 @@ impl Drop for TestHost {
         }
     }
 }
+
+/// A signed smartml request triggering `executeMarketplaceWebhooks` for `module` and record
+/// `record` with the API user `token` / `secret`.
+pub fn smartml_trigger(token: &str, secret: &str, module: &str, record: &str) -> serde_json::Value {
+    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
+    let timestamp = hookhost::store::now_ms() / 1000;
+    let hmac = hookhost::api::smartml::hmac_v2(
+        secret,
+        &timestamp.to_string(),
+        token,
+        "executeMarketplaceWebhooks",
+        actionid,
+    );
+    serde_json::json!({"token": token, "request": {"actions": [{
+        "actionid": actionid, "resourceid": record, "identifier": "",
+        "resourcetype": "executeMarketplaceWebhooks", "timestamp": timestamp,
+        "hmac": hmac, "hmac_version": "2", "parameters": {"module": module}}]}})
+}

@@ -23,7 +23,7 @@ pub use artifacts::ArtifactCache;
 pub use bindings::{Event, FieldUpdate, Invocation, Outcome, Param, Tenant};
 pub use calllog::{CapturedLog, LogLine, LogSource};
 pub use engine::Allocator;
-pub use kv::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
+pub use kv::{KvRefused, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
 pub use limits::Limits;
 pub use outbound::OutboundPolicy;
 pub use validate::{ComponentInfo, Refusal};
