@@ -418,6 +418,26 @@ async fn registry_answers_for_others_objects_read_like_unknown_ids(db: Db) {
     let t1_after = w.t1().get(&format!("{WEBHOOKS}/{}", w.t1_webhook)).await;
     assert_eq!(t1_after.text, t1_before.text);
 
+    // The admin API answers a provider's or tenant's credential like a wrong one.
+    let wrong = As::new(&w.host, "not-a-credential");
+    for path in [
+        "/admin/v1/providers",
+        "/admin/v1/tenants",
+        "/admin/v1/services",
+    ] {
+        let expected = wrong.get(path).await;
+        assert_eq!(
+            expected.status,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            expected.text
+        );
+        for caller in [w.a(), w.t1()] {
+            let reply = caller.get(path).await;
+            assert_eq!(reply.normalized(""), expected.normalized(""), "{path}");
+        }
+    }
+
     // A provider's test call on behalf of a tenant that did not activate the service reads
     // like one for a tenant that does not exist.
     let a = w.a();
@@ -486,6 +506,18 @@ async fn components_of_others_read_like_unknown_ids(db: Db) {
     }
     let listed = w.b().get("/public/v1/components").await.json();
     assert_eq!(listed["$meta"]["pagination"]["total"], 0, "{listed}");
+    // Names are per owner: B's upload of the name and version A uses is not a conflict.
+    let uploaded = w
+        .host
+        .client
+        .post(w.host.url("/public/v1/components?name=echo&version=1.0.0"))
+        .bearer_auth(&w.b_token)
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(hookhost::plugins::ECHO).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
     // They are all still there.
     for (caller, id) in [(w.a(), &w.a_component), (w.t1(), &w.t1_component)] {
         let reply = caller.get(&format!("/public/v1/components/{id}")).await;
