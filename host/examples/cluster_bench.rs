@@ -59,13 +59,18 @@ async fn run(
     let url = fresh_database(&admin).await?;
     let key_text = MasterKey::generate_base64();
     let key = MasterKey::from_base64(&key_text)?;
-    let store = Store::open(&url).await?;
+    // Seeded directly: as many webhooks as the run needs, whatever the default quota.
+    let quotas = hookhost::store::Quotas {
+        webhooks: (webhooks as u64).max(1),
+        ..Default::default()
+    };
+    let store = Store::open(&url).await?.with_quotas(quotas);
     let (provider, _) = store.create_provider("Bench").await?;
     let provider = Scope::Provider(provider.id);
     let service = store.create_service(&provider, "Fan-out", &[]).await?.id;
     let tenant = store.create_tenant("Bench").await?.id;
     store
-        .activate(&tenant, &service, &Default::default())
+        .activate(&key, &tenant, &service, &Default::default())
         .await?;
     let user = store.create_api_user(&key, &tenant, false).await?;
     for _ in 0..webhooks {

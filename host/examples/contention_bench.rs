@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     let service = store.create_service(&provider, "Bench", &[]).await?;
     let tenant = store.create_tenant("Bench tenant").await?;
     store
-        .activate(&tenant.id, &service.id, &Default::default())
+        .activate(&state.key, &tenant.id, &service.id, &Default::default())
         .await?;
     let (_, key) = store.create_api_key(&tenant.id).await?;
     for (path, name, extension) in [

@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     config.master_key = Some(hookhost::crypto::MasterKey::generate_base64());
     config.outbound.allow_insecure = true;
     config.log = "warn".into();
+    config.quotas.webhooks = config.quotas.webhooks.max(webhooks as u64);
     let concurrency = config.delivery.concurrency;
     let state = hookhost::server::build_state(config).await?;
     let store = state.store.clone();
@@ -103,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let tenant = store.create_tenant("Bench tenant").await?;
     store
-        .activate(&tenant.id, &service.id, &Default::default())
+        .activate(&state.key, &tenant.id, &service.id, &Default::default())
         .await?;
     let user = store.create_api_user(&state.key, &tenant.id, false).await?;
     for i in 0..webhooks {

@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let service = store.create_service(&provider, "Echo", &[]).await?;
     let tenant = store.create_tenant("Bench tenant").await?;
     store
-        .activate(&tenant.id, &service.id, &Default::default())
+        .activate(&state.key, &tenant.id, &service.id, &Default::default())
         .await?;
     let (_, key) = store.create_api_key(&tenant.id).await?;
     let wasm = std::fs::read(hookhost::plugins::ECHO)?;

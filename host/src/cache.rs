@@ -56,6 +56,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
 #[derive(Clone)]
 pub struct Lookups {
     store: Store,
+    /// Opens the secret parameters of activations.
+    key: crate::crypto::MasterKey,
     inner: Arc<Inner>,
 }
 
@@ -68,10 +70,11 @@ struct Inner {
 }
 
 impl Lookups {
-    /// Lookups over `store`.
-    pub fn new(store: Store) -> Self {
+    /// Lookups over `store`; `key` opens the activations' secret parameters.
+    pub fn new(store: Store, key: crate::crypto::MasterKey) -> Self {
         Lookups {
             store,
+            key,
             inner: Arc::new(Inner {
                 api_keys: Cache::new(),
                 extensions: Cache::new(),
@@ -139,22 +142,24 @@ impl Lookups {
             .await
     }
 
-    /// The parameter values of the tenant's activation of a service (empty when none).
+    /// The parameter values of the tenant's activation of a service, secret ones opened
+    /// (empty when none).
     pub async fn activation(
         &self,
         tenant_id: &str,
         service_id: &str,
     ) -> Result<Arc<BTreeMap<String, String>>> {
-        let store = &self.store;
+        let (store, key) = (&self.store, &self.key);
         self.inner
             .activations
             .get_or_load(
                 store,
                 (tenant_id.to_owned(), service_id.to_owned()),
                 || async {
-                    let activation = store.activation(tenant_id, service_id).await?;
                     Ok(Arc::new(
-                        activation.map(|a| a.parameters).unwrap_or_default(),
+                        store
+                            .activation_parameters(key, tenant_id, service_id)
+                            .await?,
                     ))
                 },
             )

@@ -89,9 +89,13 @@ pub enum AdminCommand {
         /// The tenant owning it (a private service).
         #[arg(long)]
         tenant: Option<String>,
-        /// A parameter name the service accepts (repeatable).
+        /// A parameter name the service accepts (repeatable); `prefix.*` accepts a family.
         #[arg(long = "param")]
         params: Vec<String>,
+        /// A parameter whose values are secrets: accepted, sealed at rest, masked when shown
+        /// (repeatable).
+        #[arg(long = "secret-param")]
+        secret_params: Vec<String>,
     },
     /// Activate a service for a tenant (again: replace its parameters).
     Activate {
@@ -320,21 +324,24 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
             provider,
             tenant,
             params,
+            secret_params,
         } => {
             let owner = match (provider, tenant) {
                 (Some(provider), _) => Scope::Provider(provider),
                 (None, Some(tenant)) => Scope::Tenant(tenant),
                 (None, None) => unreachable!("clap requires --provider or --tenant"),
             };
-            let service = admin::create_service(&store, &owner, &name, &params).await?;
+            let service =
+                admin::create_service(&store, &owner, &name, &params, &secret_params).await?;
             print_created(json, &service, || {
                 format!(
-                    "created service {} ({}) of {} {}\n  accepted parameters: {}",
+                    "created service {} ({}) of {} {}\n  accepted parameters: {}\n  secret parameters: {}",
                     service.id,
                     service.name,
                     owner.kind(),
                     owner.id(),
-                    none_if_empty(&service.accepted_parameters.join(", "))
+                    none_if_empty(&service.accepted_parameters.join(", ")),
+                    none_if_empty(&service.secret_parameters.join(", "))
                 )
             })
         }
@@ -344,7 +351,9 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
             settings,
         } => {
             let parameters: BTreeMap<String, String> = settings.into_iter().collect();
-            let (activation, new) = admin::activate(&store, &tenant, &service, &parameters).await?;
+            let key = config.master_key().context("loading the master key")?;
+            let (activation, new) =
+                admin::activate(&store, &key, &tenant, &service, &parameters).await?;
             print_created(json, &activation, || {
                 let what = if new { "activated" } else { "re-parameterized" };
                 let mut text = format!("{what} service {service} for tenant {tenant}");

@@ -48,6 +48,8 @@ pub struct Config {
     pub process: crate::process::ProcessConfig,
     /// The SMTP server for overdue-process e-mails.
     pub smtp: crate::process::SmtpConfig,
+    /// What one provider or tenant may keep.
+    pub quotas: crate::store::Quotas,
 }
 
 /// `[outbound]` settings.
@@ -190,6 +192,15 @@ impl Config {
             "smartml.max_actions must be at least 1"
         );
         crate::process::validate_config(&self.process, &self.smtp)?;
+        let q = &self.quotas;
+        for (name, value) in [
+            ("components", q.components),
+            ("component_bytes", q.component_bytes),
+            ("webhooks", q.webhooks),
+            ("kv_bytes", q.kv_bytes),
+        ] {
+            anyhow::ensure!(value > 0, "quotas.{name} must be at least 1");
+        }
         let longest_call = s.ceilings.timeout_ms.max(self.outbound.timeout_ms) as i64;
         anyhow::ensure!(
             self.delivery.lease_ms > longest_call,
@@ -340,6 +351,13 @@ mod tests {
         assert!(Config::layered(None, env(&[("HOOKHOST_TEST_REQUIRE_LANGUAGES", "1")])).is_ok());
         let err = Config::layered(None, env(&[("HOOKHOST_NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn quota_defaults_are_the_documented_ones() {
+        assert_eq!(Config::defaults().quotas, crate::store::Quotas::default());
+        let err = Config::layered(None, env(&[("HOOKHOST_QUOTAS__WEBHOOKS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("quotas.webhooks"), "{err}");
     }
 
     #[test]

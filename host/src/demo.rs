@@ -118,6 +118,8 @@ struct DemoPlugin {
     service: &'static str,
     /// The service's accepted parameters.
     accepted_parameters: &'static [&'static str],
+    /// The accepted parameters whose values are secrets.
+    secret_parameters: &'static [&'static str],
     /// The tenant's activation parameters (what `config` answers).
     settings: BTreeMap<String, String>,
     /// The webhook.
@@ -147,6 +149,7 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             name: "echo",
             service: "Echo (shows what a component receives)",
             accepted_parameters: &[],
+            secret_parameters: &[],
             settings: BTreeMap::new(),
             description: "Echo for tasks and appointments; Ivanti extension EchoWebhook",
             modules: &["task", "calendar"],
@@ -168,6 +171,7 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             name: "valuation",
             service: "Property valuation",
             accepted_parameters: &["price_per_sqm.default", "asking_price_weight"],
+            secret_parameters: &[],
             settings: settings(&[("price_per_sqm.default", "3400")]),
             description: "Market value (marktwert) of saved estates",
             modules: &["estate"],
@@ -186,7 +190,8 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
         DemoPlugin {
             name: "newsletter-connector",
             service: "Newsletter connector",
-            accepted_parameters: &["newsletter_url", "api_key", "tags", "tag"],
+            accepted_parameters: &["newsletter_url", "tags", "tag"],
+            secret_parameters: &["api_key"],
             settings: settings(&[("newsletter_url", sink_url), ("tags", "onoffice,demo")]),
             description: "Subscribes opted-in addresses to the newsletter",
             modules: &["address"],
@@ -206,6 +211,7 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             name: "order-validator",
             service: "Order validation",
             accepted_parameters: &["max_quantity", "required_parameters"],
+            secret_parameters: &[],
             settings: settings(&[("max_quantity", "100")]),
             description: "Validates purchase order drafts",
             modules: &[],
@@ -363,8 +369,14 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin]) -> anyhow::Result<Seeded
             .iter()
             .map(|p| (*p).to_owned())
             .collect();
-        let service = admin::create_service(store, &owner, plugin.service, &accepted).await?;
-        admin::activate(store, &tenant.id, &service.id, &plugin.settings).await?;
+        let secret: Vec<String> = plugin
+            .secret_parameters
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        let service =
+            admin::create_service(store, &owner, plugin.service, &accepted, &secret).await?;
+        admin::activate(store, &state.key, &tenant.id, &service.id, &plugin.settings).await?;
         let loaded = state
             .runtime
             .load_blocking(wasm.into())
@@ -794,11 +806,20 @@ fn remove_sqlite_database(path: &Path) -> anyhow::Result<bool> {
 }
 
 /// Writes `path` through a temporary file and a rename, so a reader never sees half of it.
+/// The file is readable by its owner only (0600 on unix): it holds credentials.
 fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, contents)
+    remove_file_if_exists(&temporary)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(contents.as_bytes()))
         .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
 }

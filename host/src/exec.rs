@@ -122,9 +122,14 @@ pub fn parse_event(name: &str) -> Event {
 }
 
 impl Executor {
-    /// An executor over `store` and `runtime`.
-    pub fn new(store: Store, runtime: Runtime, remote: crate::remote::RemoteClient) -> Self {
-        let lookups = crate::cache::Lookups::new(store.clone());
+    /// An executor over `store` and `runtime`; `key` opens the activations' secret parameters.
+    pub fn new(
+        store: Store,
+        runtime: Runtime,
+        remote: crate::remote::RemoteClient,
+        key: crate::crypto::MasterKey,
+    ) -> Self {
+        let lookups = crate::cache::Lookups::new(store.clone(), key);
         Executor {
             store,
             lookups,
@@ -191,7 +196,12 @@ impl Executor {
         let started = now_ms();
         let result = match &webhook.handler {
             Handler::Component(id) => self.run_component(webhook, id, tenant_id, trigger).await,
-            Handler::Url(url) => return self.remote.call(&self.store, webhook, url, trigger).await,
+            Handler::Url(url) => match self.url_trigger(webhook, tenant_id, trigger).await {
+                Ok(trigger) => {
+                    return self.remote.call(&self.store, webhook, url, &trigger).await;
+                }
+                Err(failure) => Err(failure),
+            },
         };
         let finished = now_ms();
         let call = match &result {
@@ -217,6 +227,45 @@ impl Executor {
             },
         };
         Attempt { result, call }
+    }
+
+    /// The trigger a URL handler is called with. Record triggers (smartml) and validations
+    /// (MPT) carry the activation's parameters on the URL, read now rather than when the
+    /// call was planned: secret ones stay sealed in the activation instead of lying in the
+    /// outbox in clear. Parameters the trigger brings itself win over the activation's.
+    async fn url_trigger<'t>(
+        &self,
+        webhook: &Webhook,
+        tenant_id: &str,
+        trigger: &'t Trigger,
+    ) -> Result<std::borrow::Cow<'t, Trigger>, Failure> {
+        if !matches!(trigger.source.as_str(), "smartml" | "mpt") {
+            return Ok(std::borrow::Cow::Borrowed(trigger));
+        }
+        let activation = self
+            .lookups
+            .activation(tenant_id, &webhook.service_id)
+            .await
+            .map_err(|error| {
+                tracing::error!(webhook = %webhook.id, error = %error, "reading the activation");
+                Failure {
+                    kind: "host-service".into(),
+                    message: "reading the activation: the host could not call the webhook".into(),
+                    retryable: true,
+                    retry_after: None,
+                    gone: false,
+                }
+            })?;
+        let mut parameters: Vec<(String, String)> = activation
+            .iter()
+            .filter(|(name, _)| !trigger.parameters.iter().any(|(n, _)| n == *name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        parameters.extend(trigger.parameters.iter().cloned());
+        Ok(std::borrow::Cow::Owned(Trigger {
+            parameters,
+            ..trigger.clone()
+        }))
     }
 
     async fn run_component(

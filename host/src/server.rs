@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 /// Opens the database (migrating it), builds the runtime, the executor and the call
 /// recorder, and loads the master key.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    let store = Store::open(&config.database_url()).await?;
+    let store = Store::open(&config.database_url())
+        .await?
+        .with_quotas(config.quotas);
     let runtime = Runtime::new(config.sandbox.clone(), Some(&config.compiled_dir()))?;
     let key = config.master_key()?;
     let remote = crate::remote::RemoteClient::new(
@@ -23,7 +25,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         },
         key.clone(),
     )?;
-    let executor = crate::exec::Executor::new(store.clone(), runtime.clone(), remote);
+    let executor = crate::exec::Executor::new(store.clone(), runtime.clone(), remote, key.clone());
     let recorder = crate::recorder::Recorder::start(store.clone());
     Ok(AppState {
         store,

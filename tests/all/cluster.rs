@@ -116,7 +116,7 @@ async fn seed(store: &Store, key: &str) -> Seed {
         .id;
     let tenant = store.create_tenant("Cluster tenant").await.unwrap().id;
     store
-        .activate(&tenant, &service, &Default::default())
+        .activate(&key, &tenant, &service, &Default::default())
         .await
         .unwrap();
     let user = store.create_api_user(&key, &tenant, false).await.unwrap();

@@ -258,7 +258,10 @@ async fn world_with(db: Db, configure: impl FnOnce(&mut hookhost::config::Config
         .unwrap()
         .id;
     let params = BTreeMap::from([("region".to_owned(), "aachen".to_owned())]);
-    store.activate(&tenant, &service, &params).await.unwrap();
+    store
+        .activate(&host.state.key, &tenant, &service, &params)
+        .await
+        .unwrap();
     let user = store
         .create_api_user(&host.state.key, &tenant, false)
         .await
@@ -920,7 +923,7 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
     let store = w.host.store();
     let other = store.create_tenant("Andere Makler AG").await.unwrap().id;
     store
-        .activate(&other, &w.service, &BTreeMap::new())
+        .activate(&w.host.state.key, &other, &w.service, &BTreeMap::new())
         .await
         .unwrap();
     let other_user = store
@@ -1346,7 +1349,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_duplicates_little() {
         .id;
     let tenant = store.create_tenant("Crash Tenant").await.unwrap().id;
     store
-        .activate(&tenant, &service, &BTreeMap::new())
+        .activate(&key, &tenant, &service, &BTreeMap::new())
         .await
         .unwrap();
     let user = store.create_api_user(&key, &tenant, false).await.unwrap();

@@ -49,7 +49,10 @@ async fn world(db: Db) -> World {
         .unwrap()
         .id;
     let params = BTreeMap::from([("region".to_owned(), "aachen".to_owned())]);
-    store.activate(&tenant, &service, &params).await.unwrap();
+    store
+        .activate(&host.state.key, &tenant, &service, &params)
+        .await
+        .unwrap();
     let user = store
         .create_api_user(&host.state.key, &tenant, false)
         .await

@@ -142,7 +142,7 @@ async fn test_calls_go_through_the_guard(db: Db) {
     let (token, service) = provider_with_component(&host).await;
     let tenant = host.store().create_tenant("Victim AG").await.unwrap();
     host.store()
-        .activate(&tenant.id, &service, &Default::default())
+        .activate(&host.state.key, &tenant.id, &service, &Default::default())
         .await
         .unwrap();
     // The operator trusts the sink's address: a component may name it, nothing else private.

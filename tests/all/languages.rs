@@ -372,7 +372,7 @@ impl Endpoint {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         store
-            .activate(&self.tenant, &service, &params)
+            .activate(&self.host.state.key, &self.tenant, &service, &params)
             .await
             .unwrap();
         let wasm = std::fs::read(path).unwrap();

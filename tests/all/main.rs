@@ -16,18 +16,22 @@ macro_rules! both_backends {
 }
 
 mod admin;
+mod at_rest;
 mod cache;
 mod cli;
 mod cluster;
 mod components;
 mod containment;
 mod delivery;
+mod errors;
 mod execute;
 mod hostile;
+mod isolation;
 mod languages;
 mod plugins;
 mod process;
 mod processes;
+mod quotas;
 mod registry;
 mod store;
 mod support;

@@ -392,7 +392,7 @@ async fn world(node: &Node, url: &str, retries: Vec<u64>) -> World {
         .id;
     for service in [&url_service, &echo_service, &bare_service] {
         store
-            .activate(&tenant, service, &BTreeMap::new())
+            .activate(master, &tenant, service, &BTreeMap::new())
             .await
             .unwrap();
     }
@@ -500,7 +500,10 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
     let expected = [
         ("controllerEmail", "is not an e-mail address"),
-        ("steps[0].serviceId", "is not activated for this tenant"),
+        (
+            "steps[0].serviceId",
+            "is not one of this tenant's activated services",
+        ),
         ("steps[0].deadlineDays", "at least 1 day"),
         ("steps[1].serviceId", "has no webhook"),
         (
@@ -508,7 +511,10 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
             "does not accept the parameter \"colour\": it accepts campaign, region",
         ),
         ("steps[3].responsible.user", "must not be empty"),
-        ("steps[4].serviceId", "no service SVC-0000-0000"),
+        (
+            "steps[4].serviceId",
+            "service SVC-0000-0000 is not one of this tenant's activated services",
+        ),
         ("steps[4].start.daysAfterPrevious", "at most 3650 days"),
     ];
     let errors = problem["errors"].as_object().unwrap();
@@ -714,7 +720,7 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
         problem["errors"]["steps[0].serviceId"][0]
             .as_str()
             .unwrap()
-            .contains("not activated")
+            .contains("is not one of this tenant's activated services")
     );
     let (_, provider_token) = store.create_provider("Another provider").await.unwrap();
     let (status, _) = node.get(&provider_token, "/api/v1/process-templates").await;

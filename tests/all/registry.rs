@@ -1073,7 +1073,7 @@ async fn tenants_see_their_own_and_activated_webhooks_only(db: Db) {
 
     let tenant = store.create_tenant("Immobilien Muster GmbH").await.unwrap();
     store
-        .activate(&tenant.id, &activated, &BTreeMap::new())
+        .activate(&host.state.key, &tenant.id, &activated, &BTreeMap::new())
         .await
         .unwrap();
     let private = store
@@ -1126,8 +1126,8 @@ async fn tenants_see_their_own_and_activated_webhooks_only(db: Db) {
     assert_eq!(vendor.total().await, 2);
     assert_eq!(neighbour_api.total().await, 1);
 
-    // Calls of a provider's webhook are made for every tenant: a tenant sees the counts but
-    // not the calls themselves, which may carry another tenant's data.
+    // Calls of a provider's webhook are made for every tenant: a tenant sees neither the
+    // calls made for others (which may carry their data) nor their counts, only its own.
     store
         .record_call(&id(&on_activated), &sample_call(true))
         .await
@@ -1139,7 +1139,8 @@ async fn tenants_see_their_own_and_activated_webhooks_only(db: Db) {
     );
     assert_eq!(as_vendor["lastSuccess"]["httpStatusCode"], 200);
     let as_tenant = me.get(&one(&id(&on_activated))).await.json();
-    assert_eq!(as_tenant["statistics"]["total"], 1);
+    assert_eq!(as_vendor["statistics"]["total"], 1);
+    assert_eq!(as_tenant["statistics"]["total"], 0);
     assert_eq!(as_tenant["lastCall"], Value::Null);
     assert_eq!(as_tenant["lastSuccess"], Value::Null);
     assert_eq!(as_tenant["secret"], MASK);
@@ -1168,7 +1169,7 @@ async fn tenants_cannot_change_provider_webhooks(db: Db) {
 
     let tenant = store.create_tenant("Immobilien Muster GmbH").await.unwrap();
     store
-        .activate(&tenant.id, &activated, &BTreeMap::new())
+        .activate(&host.state.key, &tenant.id, &activated, &BTreeMap::new())
         .await
         .unwrap();
     let private = store

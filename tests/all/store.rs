@@ -151,10 +151,12 @@ async fn activations_respect_private_services(db: Db) {
         .await
         .unwrap();
     store
-        .activate(&a.id, &private.id, &BTreeMap::new())
+        .activate(&key(), &a.id, &private.id, &BTreeMap::new())
         .await
         .unwrap();
-    let refused = store.activate(&b.id, &private.id, &BTreeMap::new()).await;
+    let refused = store
+        .activate(&key(), &b.id, &private.id, &BTreeMap::new())
+        .await;
     assert!(
         matches!(refused, Err(StoreError::Forbidden(_))),
         "{refused:?}"
@@ -162,9 +164,15 @@ async fn activations_respect_private_services(db: Db) {
 
     let (_, service) = provider_with_service(&store).await;
     let params = BTreeMap::from([("price_per_sqm.default".to_owned(), "4000".to_owned())]);
-    store.activate(&b.id, &service, &params).await.unwrap();
+    store
+        .activate(&key(), &b.id, &service, &params)
+        .await
+        .unwrap();
     let changed = BTreeMap::from([("price_per_sqm.default".to_owned(), "4500".to_owned())]);
-    store.activate(&b.id, &service, &changed).await.unwrap();
+    store
+        .activate(&key(), &b.id, &service, &changed)
+        .await
+        .unwrap();
     let activation = store.activation(&b.id, &service).await.unwrap().unwrap();
     assert_eq!(activation.parameters, changed);
     assert!(store.activation(&a.id, &service).await.unwrap().is_none());

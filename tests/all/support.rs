@@ -346,3 +346,21 @@ pub fn smartml_timestamp() -> i64 {
         .expect("the closure always updates");
     now.max(previous + 1)
 }
+
+/// A signed smartml request triggering `executeMarketplaceWebhooks` for `module` and record
+/// `record` with the API user `token` / `secret`.
+pub fn smartml_trigger(token: &str, secret: &str, module: &str, record: &str) -> serde_json::Value {
+    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
+    let timestamp = smartml_timestamp();
+    let hmac = hookhost::api::smartml::hmac_v2(
+        secret,
+        &timestamp.to_string(),
+        token,
+        "executeMarketplaceWebhooks",
+        actionid,
+    );
+    serde_json::json!({"token": token, "request": {"actions": [{
+        "actionid": actionid, "resourceid": record, "identifier": "",
+        "resourcetype": "executeMarketplaceWebhooks", "timestamp": timestamp,
+        "hmac": hmac, "hmac_version": "2", "parameters": {"module": module}}]}})
+}

@@ -39,7 +39,10 @@ async fn world(db: Db) -> World {
         ("max_quantity".to_owned(), "10".to_owned()),
         ("region".to_owned(), "emea".to_owned()),
     ]);
-    store.activate(&tenant, &service, &params).await.unwrap();
+    store
+        .activate(&host.state.key, &tenant, &service, &params)
+        .await
+        .unwrap();
     let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
     World {
         host,

@@ -15,8 +15,8 @@
 //! |---|---|---|
 //! | GET, POST | `/admin/v1/providers` | 200 list, 201 `{id,name,createdAt,token}` |
 //! | GET, POST | `/admin/v1/tenants` | 200 list, 201 `{id,name,createdAt}` |
-//! | GET, POST | `/admin/v1/services` | 200 list, 201 the service |
-//! | POST | `/admin/v1/activations` | 201 new, 200 re-parameterized |
+//! | GET, POST | `/admin/v1/services` | 200 list, 201 the service (`secretParameters`: values sealed and masked) |
+//! | POST | `/admin/v1/activations` | 201 new, 200 re-parameterized; undeclared parameters 400 |
 //! | POST | `/admin/v1/tenants/{id}/api-users` | 201 `{id,tenantId,marketplace,token,secret}` |
 //! | POST | `/admin/v1/tenants/{id}/api-keys` | 201 `{id,tenantId,key}` |
 //! | POST | `/admin/v1/tenants/{id}/api-keys/{keyId}/deactivate` | 204 |
@@ -212,8 +212,11 @@ pub struct ServiceView {
     pub provider_id: Option<String>,
     /// The tenant owning it, for a private service.
     pub tenant_id: Option<String>,
-    /// Parameter names the service accepts (activations, process steps).
+    /// Parameter names the service accepts (activations, process steps); `prefix.*` names a
+    /// family.
     pub accepted_parameters: Vec<String>,
+    /// Accepted parameters whose values are secrets: sealed at rest, masked when shown.
+    pub secret_parameters: Vec<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -226,7 +229,7 @@ pub struct ActivationView {
     pub tenant_id: String,
     /// The service.
     pub service_id: String,
-    /// Values the service's plugins read through `config`.
+    /// Values the service's plugins read through `config`; secret ones masked.
     pub parameters: BTreeMap<String, String>,
     /// When the tenant first activated the service (RFC 3339).
     pub created_at: String,
@@ -283,6 +286,7 @@ fn service_view(s: crate::store::Service) -> ServiceView {
         provider_id: s.provider_id,
         tenant_id: s.tenant_id,
         accepted_parameters: s.accepted_parameters,
+        secret_parameters: s.secret_parameters,
         created_at: super::format_time(s.created_at),
     }
 }
@@ -325,19 +329,34 @@ pub async fn list_tenants(store: &Store) -> Result<Vec<TenantView>, AdminError> 
 
 /// Creates a service owned by `owner`: a provider's marketplace service or a tenant's private
 /// one. The owner must exist (404 naming it otherwise); parameter names must be distinct.
+/// `secret_parameters` are accepted too, and their activation values are secrets.
 pub async fn create_service(
     store: &Store,
     owner: &Scope,
     name: &str,
     accepted_parameters: &[String],
+    secret_parameters: &[String],
 ) -> Result<ServiceView, AdminError> {
     let name = valid_name("name", name)?;
-    let mut seen = BTreeSet::new();
-    for (index, parameter) in accepted_parameters.iter().enumerate() {
-        let field = format!("acceptedParameters[{index}]");
-        check_parameter_name(&field, parameter)?;
-        if !seen.insert(parameter.as_str()) {
-            return Err(invalid(field, format!("{parameter:?} is listed twice")));
+    for (list, parameters) in [
+        ("acceptedParameters", accepted_parameters),
+        ("secretParameters", secret_parameters),
+    ] {
+        let mut seen = BTreeSet::new();
+        for (index, parameter) in parameters.iter().enumerate() {
+            let field = format!("{list}[{index}]");
+            check_parameter_name(&field, parameter)?;
+            check_family(&field, parameter)?;
+            if !seen.insert(parameter.as_str()) {
+                return Err(invalid(field, format!("{parameter:?} is listed twice")));
+            }
+        }
+    }
+    // A secret parameter is accepted: it need not be listed twice, and is stored once.
+    let mut accepted = accepted_parameters.to_vec();
+    for secret in secret_parameters {
+        if !accepted.contains(secret) {
+            accepted.push(secret.clone());
         }
     }
     match owner {
@@ -355,9 +374,21 @@ pub async fn create_service(
         }
     }
     let service = store
-        .create_service(owner, &name, accepted_parameters)
+        .create_service_with_secrets(owner, &name, &accepted, secret_parameters)
         .await?;
     Ok(service_view(service))
+}
+
+/// A `*` only ends a family: `prefix.*` declares every `prefix.<something>`.
+fn check_family(field: &str, name: &str) -> Result<(), AdminError> {
+    match name.find('*') {
+        None => Ok(()),
+        Some(at) if at == name.len() - 1 && at >= 2 && name[..at].ends_with('.') => Ok(()),
+        Some(_) => Err(invalid(
+            field,
+            format!("{name:?}: '*' may only end a family, as in \"price_per_sqm.*\""),
+        )),
+    }
 }
 
 /// All services (marketplace and private), oldest first.
@@ -371,12 +402,14 @@ pub async fn list_services(store: &Store) -> Result<Vec<ServiceView>, AdminError
 }
 
 /// Activates `service_id` for `tenant_id` with `parameters`, or replaces the parameters of an
-/// existing activation. Returns the activation and whether it is new.
+/// existing activation. Returns the activation (secret values masked) and whether it is new.
 ///
-/// Parameter names are not checked against the service's `acceptedParameters`: plugins also
-/// read families of keys (the valuation's `price_per_sqm.<plz>`) that a fixed list cannot name.
+/// Every parameter must be one the service declares (`acceptedParameters`, `secretParameters`,
+/// families such as `price_per_sqm.*` included): anything else would be a typo that no plugin
+/// ever reads. Secret values are sealed with `key`.
 pub async fn activate(
     store: &Store,
+    key: &MasterKey,
     tenant_id: &str,
     service_id: &str,
     parameters: &BTreeMap<String, String>,
@@ -396,13 +429,24 @@ pub async fn activate(
         .tenant(tenant_id)
         .await
         .map_err(naming(|| format!("tenant {tenant_id}")))?;
-    store
+    let service = store
         .service(service_id)
         .await
         .map_err(naming(|| format!("service {service_id}")))?;
+    if let Some(name) = parameters.keys().find(|name| !service.accepts(name)) {
+        let accepted = if service.accepted_parameters.is_empty() {
+            "it declares none".to_owned()
+        } else {
+            format!("it declares {}", service.accepted_parameters.join(", "))
+        };
+        return Err(invalid(
+            format!("parameters.{name}"),
+            format!("service {service_id} does not declare the parameter {name:?}: {accepted}"),
+        ));
+    }
     let previous = store.activation(tenant_id, service_id).await?;
     let activation = store
-        .activate(tenant_id, service_id, parameters)
+        .activate(key, tenant_id, service_id, parameters)
         .await
         .map_err(naming(|| format!("service {service_id}")))?;
     // The store keeps the first activation time on an update; show that one.
@@ -486,6 +530,8 @@ struct ServiceBody {
     tenant_id: Option<String>,
     #[serde(default)]
     accepted_parameters: Vec<String>,
+    #[serde(default)]
+    secret_parameters: Vec<String>,
 }
 
 /// `POST /activations`.
@@ -586,8 +632,14 @@ async fn post_service(
             ));
         }
     };
-    let service =
-        create_service(&state.store, &owner, &body.name, &body.accepted_parameters).await?;
+    let service = create_service(
+        &state.store,
+        &owner,
+        &body.name,
+        &body.accepted_parameters,
+        &body.secret_parameters,
+    )
+    .await?;
     Ok(created(service))
 }
 
@@ -598,6 +650,7 @@ async fn post_activation(
 ) -> Result<Response, Problem> {
     let (activation, new) = activate(
         &state.store,
+        &state.key,
         &body.tenant_id,
         &body.service_id,
         &body.parameters,

@@ -14,16 +14,20 @@
 use super::AppState;
 use super::auth::Caller;
 use super::format_time;
-use super::problem::Problem;
+use super::problem::{Problem, body_rejection};
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::{Scope, StoreError, new_id};
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// Largest body of a test call (its sample payload; the webhook's payload cap applies too).
+pub const MAX_TEST_BODY_BYTES: usize = 2 << 20;
 
 /// The routes.
 pub fn router() -> Router<AppState> {
@@ -33,7 +37,10 @@ pub fn router() -> Router<AppState> {
             "/public/v1/notifications/webhooks/{id}/calls/{call}/resend",
             post(resend),
         )
-        .route("/public/v1/notifications/webhooks/{id}/test", post(test))
+        .route(
+            "/public/v1/notifications/webhooks/{id}/test",
+            post(test).layer(DefaultBodyLimit::max(MAX_TEST_BODY_BYTES)),
+        )
         .route(
             "/public/v1/notifications/webhooks/{id}/rotate-secret",
             post(rotate_secret),
@@ -154,8 +161,9 @@ async fn test(
     State(state): State<AppState>,
     Caller(scope): Caller,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<Value>, Problem> {
+    let body = body.map_err(|e| body_rejection(e, Some(MAX_TEST_BODY_BYTES)))?;
     let webhook = visible(&state, &scope, &id).await?;
     // The body is optional: no body means a sample call.
     let request: TestRequest = if body.iter().all(u8::is_ascii_whitespace) {

@@ -6,10 +6,11 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::problem::Problem;
+use super::problem::{Problem, body_rejection};
 use crate::sandbox::LoadError;
 use crate::store::{ComponentRecord, StoreError};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -73,8 +74,9 @@ async fn upload(
     Caller(scope): Caller,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    let body = body.map_err(|e| body_rejection(e, Some(MAX_COMPONENT_BYTES)))?;
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -108,6 +110,8 @@ async fn upload(
     if body.is_empty() {
         return Err(Problem::invalid("component", "the body is empty"));
     }
+    // Before the (costly) compile; the insert checks again.
+    state.store.check_component_room(&scope, body.len()).await?;
     let wasm: std::sync::Arc<[u8]> = body.to_vec().into();
     let plugin = match state.runtime.load_blocking(wasm.clone()).await {
         Ok(plugin) => plugin,

@@ -62,6 +62,9 @@ pub fn router(state: AppState) -> Router {
         .merge(ivanti::router())
         .merge(validate::router())
         .merge(processes::router())
+        // Even a wrong path or method is answered with a problem document.
+        .method_not_allowed_fallback(problem::wrong_method)
+        .fallback(problem::no_route)
         .with_state(state)
 }
 

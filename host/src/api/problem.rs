@@ -1,12 +1,13 @@
 //! The error body of the REST APIs (registry, components, admin): one place maps every error
 //! to a status and a JSON problem document.
 //!
-//! Shape: `{"status": 400, "title": "Bad Request", "detail": "…", "errors": {"field": ["…"]}}`.
+//! Shape: `{"status": 400, "title": "Bad Request", "detail": "…", "errors": {"field": ["…"]}}`;
+//! a refusal by a quota is a 409 that also carries `"quota": {"name": "quotas.…", "limit": n}`.
 //! Bad input is answered, not logged as an error; internal failures are logged with context
 //! and answered opaquely.
 
-use crate::store::StoreError;
-use axum::extract::rejection::JsonRejection;
+use crate::store::{QuotaExceeded, StoreError};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,8 @@ pub struct Problem {
     pub detail: String,
     /// Per-field messages, when the input was invalid.
     pub errors: BTreeMap<String, Vec<String>>,
+    /// The quota that refused the request, if one did.
+    pub quota: Option<QuotaExceeded>,
 }
 
 impl Problem {
@@ -32,6 +35,7 @@ impl Problem {
             status,
             detail: detail.into(),
             errors: BTreeMap::new(),
+            quota: None,
         }
     }
 
@@ -63,6 +67,26 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
     }
 
+    /// 409 naming the quota that refused the request and its value. A quota is a conflict
+    /// with what the owner already keeps: deleting something makes room, and the same request
+    /// then succeeds (not 413, which is about the request alone, nor 429, which is about time).
+    pub fn quota(exceeded: QuotaExceeded) -> Self {
+        let mut problem = Self::new(StatusCode::CONFLICT, exceeded.message.clone());
+        problem.quota = Some(exceeded);
+        problem
+    }
+
+    /// 413 for a request body over the route's limit.
+    pub fn too_large(limit: Option<usize>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            match limit {
+                Some(limit) => format!("the request body is larger than {limit} bytes"),
+                None => "the request body is too large".to_owned(),
+            },
+        )
+    }
+
     /// 500, logging `error` with context; the answer reveals nothing.
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");
@@ -81,6 +105,9 @@ impl IntoResponse for Problem {
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
+        if let Some(quota) = &self.quota {
+            body["quota"] = json!({"name": quota.quota, "limit": quota.limit});
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
@@ -96,6 +123,7 @@ impl From<StoreError> for Problem {
             StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not found"),
             StoreError::Conflict(message) => Problem::new(StatusCode::CONFLICT, message),
             StoreError::Forbidden(message) => Problem::forbidden(message),
+            StoreError::Quota(exceeded) => Problem::quota(exceeded),
             error @ (StoreError::Database(_) | StoreError::Corrupt(_)) => {
                 Problem::internal("store failed", error)
             }
@@ -136,10 +164,33 @@ fn json_rejection(rejection: JsonRejection) -> Problem {
             Problem::bad_request(format!("invalid body: {}", e.body_text()))
         }
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            Problem::too_large(None)
         }
         other => Problem::new(other.status(), other.body_text()),
     }
+}
+
+/// A raw body that could not be read: 413 when it is over the route's `limit`, else the
+/// rejection's own status, as problem documents.
+pub fn body_rejection(rejection: BytesRejection, limit: Option<usize>) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::too_large(limit)
+    } else {
+        Problem::new(rejection.status(), rejection.body_text())
+    }
+}
+
+/// Answers a route that does not exist.
+pub async fn no_route() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such resource")
+}
+
+/// Answers a method the route does not support.
+pub async fn wrong_method() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this resource",
+    )
 }
 
 impl<T: serde::Serialize> IntoResponse for ApiJson<T> {

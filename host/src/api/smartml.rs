@@ -13,7 +13,8 @@ use crate::crypto::{constant_time_eq, hash_credential};
 use crate::store::{NewDelivery, now_ms};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -30,11 +31,16 @@ const ACTIONS: &[&str] = &["read", "create", "modify", "get", "do", "delete"];
 /// Modules whose webhooks `executeMarketplaceWebhooks` triggers.
 pub const MODULES: &[&str] = &["estate", "address", "task", "calendar"];
 
+/// Largest request body: a request carries a few actions and, as our extension, a record's
+/// fields; anything near this is a mistake or abuse.
+pub const MAX_BODY_BYTES: usize = 2 << 20;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/stable/api.php", post(handle))
         .route("/api/latest/api.php", post(handle))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// A smartml error: code and message as clients expect them.
@@ -266,7 +272,20 @@ fn parse_action(action: &Map<String, Value>) -> Result<Action, SmartError> {
     })
 }
 
-async fn handle(State(state): State<AppState>, body: Bytes) -> Response {
+async fn handle(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        // No errorcode means "too large": 1 with a message saying what happened, and the
+        // HTTP status in status.code as for every other answer.
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let error = SmartError::with(
+                1,
+                format!("Request body too large: at most {MAX_BODY_BYTES} bytes"),
+            );
+            return envelope(413, Some(&error), Vec::new());
+        }
+        Err(_) => return envelope(400, Some(&SmartError::new(4)), Vec::new()),
+    };
     let request = match parse_request(&body, state.config.smartml.max_actions) {
         Ok(request) => request,
         Err(error) => return envelope(400, Some(&error), Vec::new()),
@@ -495,18 +514,6 @@ async fn execute_marketplace_webhooks(
         .iter()
         .filter(|w| super::criteria_match(&w.criteria, &trigger))
     {
-        // URL handlers get the activation's parameters on the URL; components read them
-        // through `config`.
-        let parameters = match &webhook.handler {
-            crate::store::Handler::Url(_) => lookups
-                .activation(tenant_id, &webhook.service_id)
-                .await
-                .map_err(|e| internal("reading the activation", &e))?
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            crate::store::Handler::Component(_) => Vec::new(),
-        };
         planned.push(NewDelivery {
             webhook_id: webhook.id.clone(),
             tenant_id: tenant_id.to_owned(),
@@ -515,7 +522,9 @@ async fn execute_marketplace_webhooks(
             record_id: record_id.to_owned(),
             event: "update".into(),
             payload: payload.clone(),
-            parameters,
+            // The activation's parameters are read when the call is made (`exec`): secret
+            // ones never lie in the outbox in clear.
+            parameters: Vec::new(),
         });
     }
     if !planned.is_empty() {

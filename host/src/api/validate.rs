@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::problem::Problem;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
-use crate::store::{Handler, Scope, new_id};
+use crate::store::{Scope, new_id};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -104,20 +104,6 @@ async fn validate(
         return Err(Problem::new(StatusCode::NOT_FOUND, why));
     };
 
-    // URL handlers get the activation's parameters on the URL; components read them through
-    // `config`.
-    let parameters = match &webhook.handler {
-        Handler::Url(_) => state
-            .executor
-            .lookups()
-            .activation(&tenant_id, &webhook.service_id)
-            .await
-            .map_err(|e| Problem::internal("reading the activation", e))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Handler::Component(_) => Vec::new(),
-    };
     let record_id = match object.get("id") {
         Some(Value::String(id)) => id.clone(),
         Some(id @ Value::Number(_)) => id.to_string(),
@@ -132,7 +118,8 @@ async fn validate(
         record_id,
         event: Event::Validate,
         payload: text.to_owned(),
-        parameters,
+        // A URL handler gets the activation's parameters on the URL (added by `exec`).
+        parameters: Vec::new(),
         delivery_id: new_id("VAL"),
         attempt: 1,
     };

@@ -28,7 +28,8 @@
 //! - `ETag: "<revision>"` on every object answer; `If-Match` on PUT, DELETE, enable and
 //!   disable answers 412 when the webhook changed in between.
 //! - A tenant reading a provider's webhook (of a service it activated) sees `lastSuccess`,
-//!   `lastFailure` and `lastCall` as `null`: those calls may have been made for other tenants.
+//!   `lastFailure` and `lastCall` as `null`, and `statistics` of its own calls only (counted
+//!   from the call log): the webhook's calls are made for every tenant of the service.
 //! - `limit=0` is allowed and returns only the total, as MPT clients use it to count.
 
 use super::AppState;
@@ -321,6 +322,21 @@ impl Components {
     }
 }
 
+/// `webhook` as `viewer` may see it: a tenant reading a provider's webhook gets the
+/// statistics of its own calls, not those of every tenant of the service.
+async fn seen_by(
+    state: &AppState,
+    viewer: &Scope,
+    mut webhook: Webhook,
+) -> Result<Webhook, Problem> {
+    if let Scope::Tenant(tenant) = viewer
+        && webhook.owner != *viewer
+    {
+        webhook.statistics = state.store.tenant_statistics(&webhook.id, tenant).await?;
+    }
+    Ok(webhook)
+}
+
 /// `webhook` rendered with its `ETag`.
 async fn respond(
     state: &AppState,
@@ -329,6 +345,7 @@ async fn respond(
     webhook: Webhook,
     secret: Option<String>,
 ) -> Result<Response, Problem> {
+    let webhook = seen_by(state, viewer, webhook).await?;
     let component = Components::default().of(state, &webhook).await?;
     let etag = etag(webhook.revision);
     let location = format!("{BASE}/{}", webhook.id);
@@ -947,6 +964,7 @@ async fn list(
     let mut components = Components::default();
     let mut data = Vec::with_capacity(webhooks.len());
     for webhook in webhooks {
+        let webhook = seen_by(&state, &scope, webhook).await?;
         let component = components.of(&state, &webhook).await?;
         data.push(render(webhook, &scope, component.as_ref(), None));
     }

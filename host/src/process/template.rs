@@ -192,6 +192,17 @@ async fn check_step(
         ));
         return Ok(());
     }
+    // A service the tenant cannot use reads the same whoever owns it: another tenant's
+    // private service, a marketplace service it has not activated, or none at all.
+    let unusable = || {
+        FieldError::new(
+            field.clone(),
+            format!(
+                "service {} is not one of this tenant's activated services",
+                step.service_id
+            ),
+        )
+    };
     let service = match store.service(&step.service_id).await {
         Ok(service)
             if service
@@ -201,24 +212,14 @@ async fn check_step(
         {
             service
         }
-        // Another tenant's private service is not there, as far as this tenant can tell.
         Ok(_) | Err(StoreError::NotFound) => {
-            errors.push(FieldError::new(
-                field,
-                format!("no service {}", step.service_id),
-            ));
+            errors.push(unusable());
             return Ok(());
         }
         Err(error) => return Err(error.into()),
     };
     if store.activation(tenant_id, &service.id).await?.is_none() {
-        errors.push(FieldError::new(
-            field,
-            format!(
-                "service {} ({}) is not activated for this tenant",
-                service.id, service.name
-            ),
-        ));
+        errors.push(unusable());
         return Ok(());
     }
     if store.count_process_webhooks(&service.id).await? == 0 {
@@ -231,7 +232,7 @@ async fn check_step(
         ));
     }
     for name in step.parameters.keys() {
-        if !service.accepted_parameters.contains(name) {
+        if !service.accepts(name) {
             let accepted = if service.accepted_parameters.is_empty() {
                 "it accepts none".to_owned()
             } else {

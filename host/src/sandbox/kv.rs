@@ -9,6 +9,12 @@ pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value a plugin may store, in bytes.
 pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 
+/// A `set` the store refuses on purpose (a quota): the guest's `kv.set` returns the message
+/// as its error and the call goes on. Any other error of a [`KvStore`] fails the call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KvRefused(pub String);
+
 /// One (tenant, service) scope of the key-value store.
 ///
 /// The host hands each call the scope of its webhook's tenant and service, so a plugin can
@@ -17,7 +23,7 @@ pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 pub trait KvStore: Send + Sync {
     /// The value under `key`.
     async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Stores `value` under `key`.
+    /// Stores `value` under `key`; a [`KvRefused`] error is the guest's to handle.
     async fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()>;
     /// Removes `key`.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;

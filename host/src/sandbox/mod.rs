@@ -26,7 +26,7 @@ pub use bindings::{Event, FieldUpdate, Invocation, Outcome, Param, Tenant};
 pub use calllog::{CapturedLog, LogLine, LogSource};
 pub use egress::{Egress, EgressConfig};
 pub use engine::Allocator;
-pub use kv::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
+pub use kv::{KvRefused, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
 pub use limits::Limits;
 use outbound::OutboundCall;
 pub use outbound::OutboundPolicy;

@@ -2,7 +2,7 @@
 
 use super::bindings::marketplace::webhook::{host, kv, types};
 use super::calllog::{CallLog, LogSource};
-use super::kv::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use super::kv::{KvRefused, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use super::outbound::OutboundCall;
 use super::share::GuestClock;
 use std::collections::BTreeMap;
@@ -149,8 +149,13 @@ impl kv::Host for CallState {
                 value.len()
             )));
         }
-        self.kv.set(&key, &value).await.map_err(store_failure)?;
-        Ok(Ok(()))
+        match self.kv.set(&key, &value).await {
+            Ok(()) => Ok(Ok(())),
+            Err(error) => match error.downcast::<KvRefused>() {
+                Ok(refused) => Ok(Err(refused.0)),
+                Err(error) => Err(store_failure(error)),
+            },
+        }
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {

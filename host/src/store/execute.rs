@@ -553,6 +553,33 @@ impl Store {
         Ok((calls, total))
     }
 
+    /// The statistics of `tenant_id`'s own calls of webhook `webhook_id`, counted from the call
+    /// log (so within its retention): what a tenant sees of a provider's webhook, whose
+    /// stored statistics count every tenant's calls.
+    pub async fn tenant_statistics(
+        &self,
+        webhook_id: &str,
+        tenant_id: &str,
+    ) -> Result<super::Statistics> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, COUNT(CASE WHEN success <> 0 THEN 1 END) AS successes, \
+             COUNT(CASE WHEN success = 0 AND created_at > COALESCE((SELECT MAX(l.created_at) \
+             FROM calls l WHERE l.webhook_id = $1 AND l.tenant_id = $2 AND l.success <> 0), -1) \
+             THEN 1 END) AS since FROM calls WHERE webhook_id = $1 AND tenant_id = $2",
+        )
+        .bind(webhook_id)
+        .bind(tenant_id)
+        .fetch_one(self.pool())
+        .await?;
+        let (total, successes): (i64, i64) = (row.try_get("total")?, row.try_get("successes")?);
+        Ok(super::Statistics {
+            total,
+            successes,
+            failures: total - successes,
+            failures_since_last_success: row.try_get("since")?,
+        })
+    }
+
     /// The delivery behind logged call `call_id` of webhook `webhook_id` (visible to
     /// `tenant_id` when given); `None` for synchronous calls.
     pub async fn call_delivery(

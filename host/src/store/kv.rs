@@ -1,7 +1,7 @@
 //! The plugins' key-value store, persisted per (tenant, service).
 
 use super::{Store, now_ms};
-use crate::sandbox::KvStore;
+use crate::sandbox::{KvRefused, KvStore};
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -38,19 +38,52 @@ impl KvStore for DbKv {
         Ok(row.map(|r| r.try_get("value")).transpose()?)
     }
 
+    /// Refused with [`KvRefused`] when the scope would hold more than `quotas.kv_bytes`
+    /// (keys and values). Writes are immediate: what a call stored stays even when the call
+    /// fails afterwards.
     async fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        let limit = self.store.quotas().kv_bytes;
+        let size = (key.len() + value.len()) as i64;
+        let mut tx = self.store.begin_write().await?;
+        self.store
+            .lock_for_quota(
+                &mut tx,
+                &format!("kv:{}:{}", self.tenant_id, self.service_id),
+            )
+            .await?;
+        let others: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM kv WHERE tenant_id = $1 \
+             AND service_id = $2 AND key <> $3",
+        )
+        .bind(&self.tenant_id)
+        .bind(&self.service_id)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("bytes")?;
+        let total = others + size;
+        if total as u64 > limit {
+            return Err(KvRefused(format!(
+                "quota quotas.kv_bytes = {limit} exceeded: this tenant's store for the service \
+                 holds {others} bytes besides this key; with it ({size} bytes) it would hold {total}"
+            ))
+            .into());
+        }
         sqlx::query(
-            "INSERT INTO kv (tenant_id, service_id, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO kv (tenant_id, service_id, key, value, size, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (tenant_id, service_id, key) DO UPDATE SET value = excluded.value, \
-             updated_at = excluded.updated_at",
+             size = excluded.size, updated_at = excluded.updated_at",
         )
         .bind(&self.tenant_id)
         .bind(&self.service_id)
         .bind(key)
         .bind(value)
+        .bind(size)
         .bind(now_ms())
-        .execute(self.store.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -10,12 +10,14 @@
 mod execute;
 mod kv;
 mod processes;
+mod quotas;
 mod registry;
 mod webhooks;
 
 pub use execute::*;
 pub use kv::DbKv;
 pub use processes::*;
+pub use quotas::{QuotaExceeded, Quotas};
 pub use registry::*;
 pub use webhooks::*;
 
@@ -54,6 +56,9 @@ pub enum StoreError {
     /// Stored data could not be read back (e.g. a secret under another master key).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The write would exceed one of the owner's quotas.
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
 }
 
 /// `Result` of store operations.
@@ -98,6 +103,9 @@ pub struct Store {
     /// lock taken sleeps in its busy handler (1 ms, 2 ms, 5 ms, …), which stalls every
     /// pipeline behind it. Writers of this process queue here instead and hand over at once.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// What one provider or tenant may keep (`[quotas]`); the defaults until
+    /// [`Store::with_quotas`] sets the configuration's.
+    quotas: Arc<Quotas>,
 }
 
 /// A write transaction: `BEGIN IMMEDIATE` on SQLite, taken in turn with the process's other
@@ -180,6 +188,13 @@ impl Store {
                 {
                     std::fs::create_dir_all(dir)?;
                 }
+                if let Some(path) = url
+                    .strip_prefix("sqlite://")
+                    .and_then(|rest| rest.split('?').next())
+                    .filter(|path| !path.is_empty() && !path.starts_with(':'))
+                {
+                    create_private_file(Path::new(path))?;
+                }
                 options
                     .max_connections(8)
                     .after_connect(|conn, _| {
@@ -206,6 +221,7 @@ impl Store {
             backend,
             generation: Arc::default(),
             write_turn: (backend == Backend::Sqlite).then(Arc::default),
+            quotas: Arc::default(),
         })
     }
 
@@ -265,6 +281,21 @@ impl Store {
     /// The connection pool.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// Creates the SQLite database file readable and writable by its owner only (0600 on unix),
+/// unless it exists. It holds hashed credentials and sealed secrets; SQLite gives its `-wal`
+/// and `-shm` files the database file's permissions.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
     }
 }
 

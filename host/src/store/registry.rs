@@ -1,6 +1,6 @@
 //! Providers, tenants, services, activations, credentials and components.
 
-use super::{Result, Scope, Store, StoreError, conflict_on_unique, new_id, now_ms};
+use super::{QuotaExceeded, Result, Scope, Store, StoreError, conflict_on_unique, new_id, now_ms};
 use crate::crypto::{MasterKey, hash_credential, random_alphanumeric};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
@@ -42,10 +42,41 @@ pub struct Service {
     pub tenant_id: Option<String>,
     /// Display name.
     pub name: String,
-    /// Parameter names the service accepts (process steps, activations).
+    /// Parameter names the service accepts (process steps, activations); `prefix.*` accepts
+    /// a family of names (`price_per_sqm.*`: `price_per_sqm.52062`, …).
     pub accepted_parameters: Vec<String>,
+    /// Accepted parameters whose activation values are secrets (API keys, passwords): sealed
+    /// with the master key at rest and masked whenever they are shown.
+    pub secret_parameters: Vec<String>,
     /// Creation time, Unix ms.
     pub created_at: i64,
+}
+
+/// What a parameter value reads as when it is a secret (like a webhook's secret after the
+/// create answer).
+pub const MASKED_PARAMETER: &str = "*******************";
+
+/// Whether `declared` (names and `prefix.*` families) names `name`.
+pub fn parameter_declared(declared: &[String], name: &str) -> bool {
+    declared.iter().any(|entry| match entry.strip_suffix('*') {
+        Some(prefix) if prefix.ends_with('.') => {
+            name.len() > prefix.len() && name.starts_with(prefix)
+        }
+        _ => entry == name,
+    })
+}
+
+impl Service {
+    /// Whether the service accepts the parameter `name` (secret ones included).
+    pub fn accepts(&self, name: &str) -> bool {
+        parameter_declared(&self.accepted_parameters, name)
+            || parameter_declared(&self.secret_parameters, name)
+    }
+
+    /// Whether the value of the parameter `name` is a secret.
+    pub fn is_secret(&self, name: &str) -> bool {
+        parameter_declared(&self.secret_parameters, name)
+    }
 }
 
 /// A tenant's activation of a service, with its parameter values.
@@ -56,7 +87,8 @@ pub struct Activation {
     pub tenant_id: String,
     /// The service.
     pub service_id: String,
-    /// Parameter values plugins read through `config`.
+    /// Parameter values plugins read through `config`, secret ones masked
+    /// ([`MASKED_PARAMETER`]); [`Store::activation_parameters`] has them all.
     pub parameters: BTreeMap<String, String>,
     /// Creation time, Unix ms.
     pub created_at: i64,
@@ -138,8 +170,67 @@ fn service_from_row(row: &sqlx::any::AnyRow) -> Result<Service> {
         tenant_id: row.try_get("tenant_id")?,
         name: row.try_get("name")?,
         accepted_parameters: from_json_text(&row.try_get::<String, _>("accepted_parameters")?)?,
+        secret_parameters: from_json_text(&row.try_get::<String, _>("secret_parameters")?)?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Refuses one more component of `size` bytes for `owner` when that would exceed
+/// `quotas.components` or `quotas.component_bytes`.
+async fn component_room(
+    conn: &mut sqlx::AnyConnection,
+    quotas: &super::Quotas,
+    owner: &Scope,
+    size: usize,
+) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM components \
+         WHERE owner_kind = $1 AND owner_id = $2",
+    )
+    .bind(owner.kind())
+    .bind(owner.id())
+    .fetch_one(&mut *conn)
+    .await?;
+    let (count, bytes): (i64, i64) = (row.try_get("n")?, row.try_get("bytes")?);
+    let kind = owner.kind();
+    if count as u64 >= quotas.components {
+        return Err(QuotaExceeded::new(
+            "quotas.components",
+            quotas.components,
+            format!("this {kind} has {count} components; delete one it no longer uses first"),
+        )
+        .into());
+    }
+    let total = bytes as u64 + size as u64;
+    if total > quotas.component_bytes {
+        return Err(QuotaExceeded::new(
+            "quotas.component_bytes",
+            quotas.component_bytes,
+            format!(
+                "this {kind}'s components take {bytes} bytes; with this one ({size} bytes) they would take {total}"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `parameters` with the service's secret values masked, and those values apart.
+fn split_secrets(
+    service: &Service,
+    parameters: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut masked = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for (name, value) in parameters {
+        if service.is_secret(name) {
+            masked.insert(name.clone(), MASKED_PARAMETER.to_owned());
+            secrets.insert(name.clone(), value.clone());
+        } else {
+            masked.insert(name.clone(), value.clone());
+        }
+    }
+    (masked, secrets)
 }
 
 fn component_from_row(row: &sqlx::any::AnyRow) -> Result<ComponentRecord> {
@@ -232,12 +323,25 @@ impl Store {
     }
 
     /// Creates a service owned by `owner` (a provider's marketplace service or a tenant's
-    /// private service).
+    /// private service) without secret parameters.
     pub async fn create_service(
         &self,
         owner: &Scope,
         name: &str,
         accepted_parameters: &[String],
+    ) -> Result<Service> {
+        self.create_service_with_secrets(owner, name, accepted_parameters, &[])
+            .await
+    }
+
+    /// Creates a service owned by `owner` whose `secret_parameters` (accepted too) are
+    /// secrets.
+    pub async fn create_service_with_secrets(
+        &self,
+        owner: &Scope,
+        name: &str,
+        accepted_parameters: &[String],
+        secret_parameters: &[String],
     ) -> Result<Service> {
         let (provider_id, tenant_id) = match owner {
             Scope::Provider(id) => (Some(id.clone()), None),
@@ -249,17 +353,19 @@ impl Store {
             tenant_id,
             name: name.to_owned(),
             accepted_parameters: accepted_parameters.to_vec(),
+            secret_parameters: secret_parameters.to_vec(),
             created_at: now_ms(),
         };
         sqlx::query(
-            "INSERT INTO services (id, provider_id, tenant_id, name, accepted_parameters, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO services (id, provider_id, tenant_id, name, accepted_parameters, \
+             secret_parameters, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&service.id)
         .bind(&service.provider_id)
         .bind(&service.tenant_id)
         .bind(&service.name)
         .bind(json_text(&service.accepted_parameters))
+        .bind(json_text(&service.secret_parameters))
         .bind(service.created_at)
         .execute(self.pool())
         .await
@@ -275,8 +381,8 @@ impl Store {
     /// The service `id` (no scope: operators and internal lookups).
     pub async fn service(&self, id: &str) -> Result<Service> {
         let row = sqlx::query(
-            "SELECT id, provider_id, tenant_id, name, accepted_parameters, created_at \
-             FROM services WHERE id = $1",
+            "SELECT id, provider_id, tenant_id, name, accepted_parameters, secret_parameters, \
+             created_at FROM services WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -288,8 +394,8 @@ impl Store {
     /// All services.
     pub async fn list_services(&self) -> Result<Vec<Service>> {
         sqlx::query(
-            "SELECT id, provider_id, tenant_id, name, accepted_parameters, created_at \
-             FROM services ORDER BY created_at, id",
+            "SELECT id, provider_id, tenant_id, name, accepted_parameters, secret_parameters, \
+             created_at FROM services ORDER BY created_at, id",
         )
         .fetch_all(self.pool())
         .await?
@@ -298,9 +404,12 @@ impl Store {
         .collect()
     }
 
-    /// Activates (or re-parameterizes) `service` for `tenant`.
+    /// Activates (or re-parameterizes) `service` for `tenant`. The values of parameters the
+    /// service declares secret are sealed with `key`; the activation returned shows them
+    /// masked.
     pub async fn activate(
         &self,
+        key: &MasterKey,
         tenant_id: &str,
         service_id: &str,
         parameters: &BTreeMap<String, String>,
@@ -333,20 +442,24 @@ impl Store {
                 "activating {service_id} would give tenant {tenant_id} two webhooks with the extension {extension:?}"
             )));
         }
+        let (masked, secrets) = split_secrets(&service, parameters);
+        let sealed = (!secrets.is_empty()).then(|| key.seal(json_text(&secrets).as_bytes()));
         let activation = Activation {
             tenant_id: tenant_id.to_owned(),
             service_id: service_id.to_owned(),
-            parameters: parameters.clone(),
+            parameters: masked,
             created_at: now_ms(),
         };
         sqlx::query(
-            "INSERT INTO activations (tenant_id, service_id, parameters, created_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, service_id) DO UPDATE SET parameters = excluded.parameters",
+            "INSERT INTO activations (tenant_id, service_id, parameters, secret_parameters, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, service_id) DO UPDATE SET parameters = excluded.parameters, \
+             secret_parameters = excluded.secret_parameters",
         )
         .bind(&activation.tenant_id)
         .bind(&activation.service_id)
         .bind(json_text(&activation.parameters))
+        .bind(sealed)
         .bind(activation.created_at)
         .execute(self.pool())
         .await?;
@@ -354,7 +467,7 @@ impl Store {
         Ok(activation)
     }
 
-    /// The tenant's activation of a service.
+    /// The tenant's activation of a service, secret values masked.
     pub async fn activation(
         &self,
         tenant_id: &str,
@@ -377,6 +490,38 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// The parameter values of the tenant's activation of a service, secret ones opened with
+    /// `key`: what plugins read through `config` and URL handlers get on the URL. Empty when
+    /// the service is not activated.
+    pub async fn activation_parameters(
+        &self,
+        key: &MasterKey,
+        tenant_id: &str,
+        service_id: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let row = sqlx::query(
+            "SELECT parameters, secret_parameters FROM activations \
+             WHERE tenant_id = $1 AND service_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(service_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(BTreeMap::new());
+        };
+        let mut parameters: BTreeMap<String, String> =
+            from_json_text(&row.try_get::<String, _>("parameters")?)?;
+        if let Some(sealed) = row.try_get::<Option<Vec<u8>>, _>("secret_parameters")? {
+            let text = key
+                .open_string(&sealed)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let secrets: BTreeMap<String, String> = from_json_text(&text)?;
+            parameters.extend(secrets);
+        }
+        Ok(parameters)
     }
 
     /// Creates a smartml API user for a tenant; the token and secret are shown once.
@@ -492,7 +637,8 @@ impl Store {
         Ok(())
     }
 
-    /// Stores an uploaded, already validated component for `owner`.
+    /// Stores an uploaded, already validated component for `owner`, within the owner's
+    /// quotas (`quotas.components`, `quotas.component_bytes`).
     #[allow(clippy::too_many_arguments)]
     pub async fn insert_component(
         &self,
@@ -512,6 +658,11 @@ impl Store {
             size: wasm.len() as i64,
             created_at: now_ms(),
         };
+        let quotas = self.quotas();
+        let mut tx = self.begin_write().await?;
+        self.lock_for_quota(&mut tx, &super::quotas::owner_lock(owner))
+            .await?;
+        component_room(&mut tx, &quotas, owner, wasm.len()).await?;
         sqlx::query(
             "INSERT INTO components (id, owner_kind, owner_id, name, version, digest, wit_version, \
              imports, size, wasm, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -527,10 +678,18 @@ impl Store {
         .bind(record.size)
         .bind(wasm)
         .bind(record.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| conflict_on_unique(e, format!("component {name}@{version} already exists")))?;
+        tx.commit().await?;
         Ok(record)
+    }
+
+    /// Whether `owner` has room for one more component of `size` bytes under its quotas: a
+    /// cheap check before an upload is compiled (the insert checks again, atomically).
+    pub async fn check_component_room(&self, owner: &Scope, size: usize) -> Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        component_room(&mut conn, &self.quotas(), owner, size).await
     }
 
     /// The owner's components, newest first.
@@ -604,33 +763,51 @@ impl Store {
     }
 
     /// Deletes the owner's component `id`, unless a webhook uses it.
+    ///
+    /// Another owner's component is not found, like one that does not exist: its users are
+    /// looked up only once the component is known to be the caller's (and a component is
+    /// only ever used by its owner's webhooks).
     pub async fn delete_component(&self, owner: &Scope, id: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let users: Vec<String> =
-            sqlx::query("SELECT id FROM webhooks WHERE component_id = $1 ORDER BY id")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("id"))
-                .collect::<std::result::Result<_, _>>()?;
-        if !users.is_empty() {
-            return Err(StoreError::Conflict(format!(
-                "component {id} is used by webhook(s) {}",
-                users.join(", ")
-            )));
-        }
-        let done = sqlx::query(
-            "DELETE FROM components WHERE id = $1 AND owner_kind = $2 AND owner_id = $3",
+        let owned = sqlx::query(
+            "SELECT id FROM components WHERE id = $1 AND owner_kind = $2 AND owner_id = $3",
         )
         .bind(id)
         .bind(owner.kind())
         .bind(owner.id())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
+        if owned.is_none() {
             return Err(StoreError::NotFound);
         }
+        // Every user blocks the deletion; only the owner's own webhooks are named.
+        let users = sqlx::query(
+            "SELECT id, owner_kind, owner_id FROM webhooks WHERE component_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !users.is_empty() {
+            let mut own = Vec::new();
+            for user in &users {
+                if user.try_get::<String, _>("owner_kind")? == owner.kind()
+                    && user.try_get::<String, _>("owner_id")? == owner.id()
+                {
+                    own.push(user.try_get::<String, _>("id")?);
+                }
+            }
+            return Err(StoreError::Conflict(if own.is_empty() {
+                format!("component {id} is in use by webhooks")
+            } else {
+                format!("component {id} is used by webhook(s) {}", own.join(", "))
+            }));
+        }
+        sqlx::query("DELETE FROM components WHERE id = $1 AND owner_kind = $2 AND owner_id = $3")
+            .bind(id)
+            .bind(owner.kind())
+            .bind(owner.id())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.changed();
         Ok(())

@@ -259,10 +259,16 @@ impl Store {
         spec: &WebhookSpec,
         except: Option<&str>,
     ) -> Result<()> {
+        // Another owner's service reads exactly like one that does not exist.
+        let not_yours = || {
+            StoreError::Forbidden(format!(
+                "service {} is not one of this {}'s services",
+                spec.service_id,
+                owner.kind()
+            ))
+        };
         let service = self.service(&spec.service_id).await.map_err(|e| match e {
-            StoreError::NotFound => {
-                StoreError::Forbidden(format!("no service {}", spec.service_id))
-            }
+            StoreError::NotFound => not_yours(),
             e => e,
         })?;
         let owns = match owner {
@@ -270,11 +276,7 @@ impl Store {
             Scope::Tenant(id) => service.tenant_id.as_deref() == Some(id),
         };
         if !owns {
-            return Err(StoreError::Forbidden(format!(
-                "service {} does not belong to this {}",
-                spec.service_id,
-                owner.kind()
-            )));
+            return Err(not_yours());
         }
         if let Handler::Component(id) = &spec.handler {
             self.component(owner, id).await.map_err(|e| match e {
@@ -283,23 +285,25 @@ impl Store {
             })?;
         }
         if let Some(extension) = &spec.extension {
-            self.check_extension_unique(&service, extension, except)
+            self.check_extension_unique(owner, &service, extension, except)
                 .await?;
         }
         Ok(())
     }
 
     /// An Ivanti extension must be unique within every tenant's reach: among the webhooks of
-    /// the services any one tenant can reach together.
+    /// the services any one tenant can reach together. The refusal names the webhook that
+    /// holds the extension only when it is `owner`'s own.
     async fn check_extension_unique(
         &self,
+        owner: &Scope,
         service: &super::Service,
         extension: &str,
         except: Option<&str>,
     ) -> Result<()> {
         // The tenants that reach this service (its owner, those who activated it), and every
         // webhook any of them reaches: none of those may carry the same extension.
-        let sql = "SELECT w.id FROM webhooks w WHERE w.extension = $1 AND w.id <> $2 AND w.service_id IN ( \
+        let sql = "SELECT w.id, w.owner_kind, w.owner_id FROM webhooks w WHERE w.extension = $1 AND w.id <> $2 AND w.service_id IN ( \
               SELECT a.service_id FROM activations a WHERE a.tenant_id IN (SELECT t.tenant_id FROM ( \
                   SELECT tenant_id FROM activations WHERE service_id = $3 \
                   UNION SELECT tenant_id FROM services WHERE id = $3 AND tenant_id IS NOT NULL) t) \
@@ -313,13 +317,21 @@ impl Store {
             .bind(&service.id)
             .fetch_optional(self.pool())
             .await?;
-        match clash {
-            Some(row) => Err(StoreError::Conflict(format!(
-                "extension {extension:?} is already used by webhook {} reachable by the same tenant",
+        let Some(row) = clash else {
+            return Ok(());
+        };
+        let own = row.try_get::<String, _>("owner_kind")? == owner.kind()
+            && row.try_get::<String, _>("owner_id")? == owner.id();
+        Err(StoreError::Conflict(if own {
+            format!(
+                "extension {extension:?} is already used by your webhook {}, reachable by the same tenant",
                 row.try_get::<String, _>("id")?
-            ))),
-            None => Ok(()),
-        }
+            )
+        } else {
+            format!(
+                "extension {extension:?} is already used by another webhook reachable by a tenant of this service; choose another"
+            )
+        }))
     }
 
     /// Creates a webhook for `owner`; returns it and its signing secret (shown once).
@@ -334,11 +346,44 @@ impl Store {
         let now = now_ms();
         let (url, component) = url_and_component(&spec.handler);
         let sealed = key.seal(secret.as_bytes());
-        // `WBH-dddd-dddd` ids (the MPT shape) have 10^8 values: on the rare collision, draw again.
-        let mut attempts = 0;
-        let id = loop {
-            let id = new_id("WBH");
-            let inserted = sqlx::query(
+        let limit = self.quotas().webhooks;
+        let mut tx = self.begin_write().await?;
+        self.lock_for_quota(&mut tx, &super::quotas::owner_lock(owner))
+            .await?;
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM webhooks WHERE owner_kind = $1 AND owner_id = $2",
+        )
+        .bind(owner.kind())
+        .bind(owner.id())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if count as u64 >= limit {
+            return Err(super::QuotaExceeded::new(
+                "quotas.webhooks",
+                limit,
+                format!(
+                    "this {} has {count} webhooks; delete one it no longer uses first",
+                    owner.kind()
+                ),
+            )
+            .into());
+        }
+        // `WBH-dddd-dddd` ids (the MPT shape) have 10^8 values: on the rare collision, draw
+        // again. (Looked up first: a failed INSERT would end a PostgreSQL transaction.)
+        let mut id = new_id("WBH");
+        for _ in 0..5 {
+            let taken = sqlx::query("SELECT id FROM webhooks WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !taken {
+                break;
+            }
+            id = new_id("WBH");
+        }
+        sqlx::query(
             "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
              object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
              retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at) \
@@ -365,16 +410,9 @@ impl Store {
         .bind(now)
         .bind(spec.enabled.then_some(now))
         .bind((!spec.enabled).then_some(now))
-        .execute(self.pool())
-        .await;
-            match inserted {
-                Ok(_) => break id,
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() && attempts < 5 => {
-                    attempts += 1
-                }
-                Err(error) => return Err(error.into()),
-            }
-        };
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         self.changed();
         Ok((self.webhook_unscoped(&id).await?, secret))
     }
