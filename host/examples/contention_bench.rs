@@ -146,6 +146,8 @@ async fn main() -> anyhow::Result<()> {
         };
         store.create_webhook(&state.key, &provider, &spec).await?;
     }
+    let runtime = state.runtime.clone();
+    let spin_plugin = runtime.load(&std::fs::read(hookhost::plugins::MISBEHAVE)?)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!(
         "http://{}/api/rest/Webhooks/Execute",
@@ -192,6 +194,48 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  spinning calls past their {SPIN_DEADLINE_MS} ms deadline (as the caller sees them): {}",
         overrun.line()
+    );
+
+    // The sandbox's own view of the deadline: the same spinning calls, run on the host's
+    // workers directly, three rounds.
+    let mut inside = Vec::new();
+    for _ in 0..3 {
+        let calls: Vec<_> = (0..spinners)
+            .map(|_| {
+                let (runtime, plugin) = (runtime.clone(), spin_plugin.clone());
+                tokio::spawn(async move {
+                    let invocation = hookhost::sandbox::Invocation {
+                        webhook_id: "WBH-0000-0000".into(),
+                        tenant: hookhost::sandbox::Tenant {
+                            id: "bench".into(),
+                            name: "Bench".into(),
+                        },
+                        module: "estate".into(),
+                        record_id: "1".into(),
+                        event: hookhost::sandbox::Event::Update,
+                        payload: SPIN_BODY.into(),
+                        parameters: Vec::new(),
+                        delivery_id: "bench".into(),
+                        attempt: 1,
+                    };
+                    let ctx = hookhost::sandbox::CallContext {
+                        limits: runtime.limits_for(None),
+                        config: Arc::default(),
+                        kv: Arc::new(hookhost::sandbox::MemoryKv::default()),
+                        outbound: Default::default(),
+                    };
+                    runtime.call(&plugin, &invocation, ctx).await.duration
+                })
+            })
+            .collect();
+        for call in calls {
+            let took = call.await?;
+            inside.push(took.saturating_sub(Duration::from_millis(SPIN_DEADLINE_MS)));
+        }
+    }
+    println!(
+        "  the same, measured inside the sandbox ({spinners} at once, 3 rounds):            {}",
+        Latencies(inside).line()
     );
     Ok(())
 }

@@ -139,7 +139,8 @@ async fn newsletter_connector_posts_the_subscriber_to_the_configured_url() {
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
         .set("api_key", "nl-secret")
-        .allow(&host);
+        .allow(&host)
+        .insecure();
     let report = call(
         &rt,
         &plugin,
@@ -172,7 +173,8 @@ async fn newsletter_connector_failures_say_what_to_do() {
     let (host, _) = newsletter_receiver(StatusCode::SERVICE_UNAVAILABLE).await;
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
-        .allow(&host);
+        .allow(&host)
+        .insecure();
     let report = call(&rt, &plugin, &inv, ctx).await;
     assert_eq!(report.result.unwrap_err().kind(), "temporary");
 
@@ -180,7 +182,8 @@ async fn newsletter_connector_failures_say_what_to_do() {
     let (host, _) = newsletter_receiver(StatusCode::UNPROCESSABLE_ENTITY).await;
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
-        .allow(&host);
+        .allow(&host)
+        .insecure();
     let report = call(&rt, &plugin, &inv, ctx).await;
     assert_eq!(report.result.unwrap_err().kind(), "rejected");
 

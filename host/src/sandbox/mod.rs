@@ -90,7 +90,7 @@ impl Default for SandboxConfig {
             fuel: false,
             pooling: true,
             max_instances: 256,
-            epoch_tick_ms: 5,
+            epoch_tick_ms: 2,
             busy_slots: 0,
             busy_after_ms: 10,
         }
