@@ -5,8 +5,7 @@
 //! before the worker looks at the network (tokio polls I/O and timers only every 61 scheduler
 //! ticks while tasks stay runnable), so eight guests spinning on two workers held every other
 //! request for about 300 ms (61 ticks of 5 ms, the tick then) and overran their own deadlines
-//! by as much. Two
-//! rules keep the host responsive:
+//! by as much. Two rules keep the host responsive:
 //!
 //! 1. Every yield is [`tokio::task::yield_now`], which defers the wake-up until the worker has
 //!    polled the I/O driver and the timers.
