@@ -57,6 +57,11 @@ async fn raw_listener() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     (addr, seen)
 }
 
+/// Sends `request` and reads the answer as JSON.
+async fn send_json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn action(payload: Value) -> Invocation {
     crate::support::invocation("estate", "1", &payload.to_string())
 }
@@ -115,16 +120,12 @@ async fn registration_refuses_private_allowed_hosts(db: Db) {
         .await
         .unwrap();
     assert_eq!(reply.status(), StatusCode::CREATED);
-    let total: Value = host
-        .client
-        .get(host.url("/public/v1/notifications/webhooks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let total = send_json(
+        host.client
+            .get(host.url("/public/v1/notifications/webhooks"))
+            .bearer_auth(&token),
+    )
+    .await;
     assert_eq!(
         total["$meta"]["pagination"]["total"], 1,
         "nothing was written by the refused requests"
@@ -146,22 +147,18 @@ async fn test_calls_go_through_the_guard(db: Db) {
         .await
         .unwrap();
     // The operator trusts the sink's address: a component may name it, nothing else private.
-    let created: Value = host
-        .client
-        .post(host.url("/public/v1/notifications/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "service": {"id": service},
-            "handler": {"component": "misbehave@1.0.0"},
-            "status": "disabled",
-            "allowedHosts": [sink_addr],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = send_json(
+        host.client
+            .post(host.url("/public/v1/notifications/webhooks"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "service": {"id": service},
+                "handler": {"component": "misbehave@1.0.0"},
+                "status": "disabled",
+                "allowedHosts": [sink_addr],
+            })),
+    )
+    .await;
     let id = created["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{created}"));
@@ -206,31 +203,23 @@ async fn test_calls_go_through_the_guard(db: Db) {
     assert_eq!(secret_hits.load(Ordering::SeqCst), 0, "nothing reached it");
 
     // A URL handler naming a loopback name is refused when it is called.
-    let created: Value = host
-        .client
-        .post(host.url("/public/v1/notifications/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({"service": {"id": service}, "url": "https://localhost:9/x"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = send_json(
+        host.client
+            .post(host.url("/public/v1/notifications/webhooks"))
+            .bearer_auth(&token)
+            .json(&json!({"service": {"id": service}, "url": "https://localhost:9/x"})),
+    )
+    .await;
     let id = created["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{created}"));
-    let reply: Value = host
-        .client
-        .post(host.url(&format!("/public/v1/notifications/webhooks/{id}/test")))
-        .bearer_auth(&token)
-        .json(&json!({"tenantId": tenant.id}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = send_json(
+        host.client
+            .post(host.url(&format!("/public/v1/notifications/webhooks/{id}/test")))
+            .bearer_auth(&token)
+            .json(&json!({"tenantId": tenant.id})),
+    )
+    .await;
     assert_eq!(reply["failure"]["kind"], "refused-address", "{reply}");
 }
 
