@@ -30,7 +30,7 @@ fn free_port() -> u16 {
 /// faster than one a second need timestamps of their own (the host's ±10-minute window
 /// leaves room for a few hundred).
 fn next_timestamp(last: &mut i64) -> i64 {
-    *last = (hookhost::store::now_ms() / 1000).max(*last + 1);
+    *last = (hookhost::time::now_ms() / 1000).max(*last + 1);
     *last
 }
 

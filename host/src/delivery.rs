@@ -12,14 +12,13 @@
 //! A sibling task prunes what retention no longer keeps (call log, finished deliveries,
 //! notifications, expired secrets) every `prune_interval_ms`.
 
-use crate::exec::{Executor, Trigger, parse_event};
+use crate::cache::Cache;
+use crate::exec::{Executor, Trigger};
 use crate::recorder::Recorder;
-use crate::store::{
-    AttemptEnd, CallRecord, Claim, Delivery, Handler, Store, StoreError, Webhook, now_ms,
-};
+use crate::store::{AttemptEnd, CallRecord, Claim, Delivery, Handler, Store, StoreError, Webhook};
+use crate::time::now_ms;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
@@ -128,82 +127,13 @@ impl Drop for BusySlot {
     }
 }
 
-/// Per-webhook lookups of the delivery path (the webhook, its signing secrets), reused while
-/// younger than [`crate::cache::TTL`] and while the store's generation has not moved: the
-/// rule of [`crate::cache`]. A change made through this process (disable, rotate, delete) is
-/// seen at once; one made by another instance within the TTL. Errors are not cached.
-pub(crate) struct WebhookCache<V> {
-    map: std::sync::Mutex<HashMap<String, (u64, Instant, V)>>,
-}
-
-impl<V: Clone> WebhookCache<V> {
-    /// Entries kept before the cache is cleared.
-    const MAX_ENTRIES: usize = 10_000;
-
-    pub(crate) fn new() -> Self {
-        WebhookCache {
-            map: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub(crate) async fn get_or_load<F, Fut>(
-        &self,
-        store: &Store,
-        webhook_id: &str,
-        load: F,
-    ) -> Result<V, StoreError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, StoreError>>,
-    {
-        let generation = store.generation();
-        if let Some(value) = self.fresh(webhook_id, generation) {
-            return Ok(value);
-        }
-        let value = load().await?;
-        self.put(generation, webhook_id, value.clone());
-        Ok(value)
-    }
-
-    /// Of `ids`, those without a fresh entry, and the generation to [`WebhookCache::put`]
-    /// what is loaded for them under (read before loading, so a change made meanwhile wins).
-    pub(crate) fn stale<'a>(&self, store: &Store, ids: &[&'a str]) -> (u64, Vec<&'a str>) {
-        let generation = store.generation();
-        let stale = ids
-            .iter()
-            .copied()
-            .filter(|id| self.peek(id, generation, |_| ()).is_none())
-            .collect();
-        (generation, stale)
-    }
-
-    fn fresh(&self, webhook_id: &str, generation: u64) -> Option<V> {
-        self.peek(webhook_id, generation, V::clone)
-    }
-
-    /// `look` at the fresh entry of `webhook_id`, if there is one.
-    fn peek<R>(&self, webhook_id: &str, generation: u64, look: impl FnOnce(&V) -> R) -> Option<R> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(webhook_id)
-            .filter(|(g, at, _)| *g == generation && at.elapsed() < crate::cache::TTL)
-            .map(|(_, _, value)| look(value))
-    }
-
-    /// Keeps `value` for `webhook_id`, loaded at `generation`.
-    pub(crate) fn put(&self, generation: u64, webhook_id: &str, value: V) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= Self::MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(webhook_id.to_owned(), (generation, Instant::now(), value));
-    }
-}
-
 /// What the tasks of one worker pool share.
 struct Shared {
     /// Finished attempts, to the pump.
     done: mpsc::UnboundedSender<Finish>,
-    webhooks: WebhookCache<Webhook>,
+    /// The webhooks of the deliveries in hand (a change made through this process, e.g.
+    /// disable or delete, is seen at once; one made by another instance within the TTL).
+    webhooks: Cache<String, Webhook>,
 }
 
 impl Shared {
@@ -297,7 +227,7 @@ impl Deliverer {
         let (done, mut finished) = mpsc::unbounded_channel::<Finish>();
         let shared = Arc::new(Shared {
             done,
-            webhooks: WebhookCache::new(),
+            webhooks: Cache::new(),
         });
         let poll = Duration::from_millis(self.config.poll_ms.max(1));
         let mut batch: Vec<Finish> = Vec::with_capacity(FINISH_BATCH);
@@ -397,9 +327,7 @@ impl Deliverer {
             match self.store.webhooks_unscoped_many(&stale).await {
                 Ok(webhooks) => {
                     for webhook in webhooks {
-                        shared
-                            .webhooks
-                            .put(generation, &webhook.id.clone(), webhook);
+                        shared.webhooks.put(generation, webhook.id.clone(), webhook);
                     }
                 }
                 Err(error) => tracing::debug!(error = %error, "prefetching webhooks failed"),
@@ -410,7 +338,7 @@ impl Deliverer {
             .filter(|id| {
                 shared
                     .webhooks
-                    .peek(id, generation, |w| matches!(w.handler, Handler::Url(_)))
+                    .peek(*id, generation, |w| matches!(w.handler, Handler::Url(_)))
                     .unwrap_or(false)
             })
             .collect();
@@ -495,10 +423,10 @@ impl Deliverer {
         }
         let spec = &delivery.spec;
         let trigger = Trigger {
-            source: spec.trigger.clone(),
+            source: spec.trigger,
             module: spec.module.clone(),
             record_id: spec.record_id.clone(),
-            event: parse_event(&spec.event),
+            event: spec.event,
             payload: spec.payload.clone(),
             parameters: spec.parameters.clone(),
             delivery_id: delivery.id.clone(),
@@ -510,7 +438,7 @@ impl Deliverer {
             tenant_id: spec.tenant_id.clone(),
             delivery_id: Some(delivery.id.clone()),
             attempt,
-            trigger: spec.trigger.clone(),
+            trigger: spec.trigger,
             call: result.call.clone(),
         };
         let end = match &result.result {

@@ -1,7 +1,7 @@
 //! `hookhost demo`: the real server on a fresh embedded SQLite database, seeded so that every
 //! API has something to show, with the credentials and ready-to-paste commands printed.
 //!
-//! What it seeds, through the same functions as the admin API ([`crate::api::admin`]), so the
+//! What it seeds, through the same functions as the admin API ([`crate::admin`]), so the
 //! demo shows what an operator would get:
 //! - a provider and a tenant, the tenant with a smartml API user, a marketplace API user and a
 //!   REST API key;
@@ -24,7 +24,8 @@
 //! and the database `demo.db`, deleted at every start so each demo begins clean. The demo
 //! uses its own database file so that it never deletes the `hookhost.db` of `serve`.
 
-use crate::api::{AppState, admin};
+use crate::admin;
+use crate::api::AppState;
 use crate::config::Config;
 use crate::server;
 use crate::store::{Handler, Scope, WebhookSpec};

@@ -1,23 +1,30 @@
 //! hookhost: a WebAssembly plugin host for marketplace webhooks.
 //!
 //! # Layout
-//! - [`api`]: the HTTP APIs (registry, components, admin), one module per dialect.
-//! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services).
-//! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
-//! - [`store`]: the database (SQLite or PostgreSQL): registry, webhooks, key-value store.
+//! The modules form layers: each uses only those listed before it (checked by the
+//! `architecture` test), from the sandbox at the bottom to the command line at the top.
+//!
+//! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services, the
+//!   egress guard). Depends on nothing else here.
+//! - [`time`]: the clock and the one spelling of times in answers.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
-//! - [`cache`]: short-lived caches of registry lookups for the execute path.
+//! - [`vocab`]: the closed sets of words the parts share (failure kinds, trigger sources,
+//!   statuses, modules, MPT types, events), one enum and one parser each.
+//! - [`store`]: the database (SQLite or PostgreSQL), one file per kind of data.
+//! - [`cache`]: the one short-lived cache of store reads on the hot paths.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
-//! - [`exec`]: runs one webhook once (component or URL), for every caller.
-//! - [`remote`]: calls to URL handlers: SSRF guard, signing, timeouts.
-//! - [`delivery`]: outbox workers: claim, run, record, retry.
 //! - [`recorder`]: statistics and the call log, written off the hot path.
-//! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
+//! - [`exec`]: runs one webhook once (component or URL): the one way a webhook runs.
+//! - [`delivery`]: outbox workers: claim, run, record, retry.
 //! - [`process`]: the process manager: templates, processes, the durable step schedule.
-//! - [`scaffold`]: `hookhost plugin new` for Rust, Python and JavaScript.
+//! - [`admin`]: the operator's operations (providers, tenants, services, activations, keys).
+//! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
-//! - [`server`]: starting the HTTP server (`serve`).
+//! - [`api`]: the HTTP APIs, one module per dialect or resource; the only HTTP layer.
+//! - [`server`]: starting the HTTP server and the background workers (`serve`).
+//! - [`scaffold`]: `hookhost plugin new` for Rust, Python and JavaScript.
 //! - [`demo`]: `hookhost demo`: a seeded server on an embedded SQLite.
+//! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
 //! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
 /// The allocator of every binary that links the host (the server, tests, benchmarks): the
@@ -26,6 +33,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod admin;
 pub mod api;
 pub mod cache;
 pub mod cli;
@@ -37,12 +45,13 @@ pub mod exec;
 pub mod metrics;
 pub mod process;
 pub mod recorder;
-pub mod remote;
 pub mod runner;
 pub mod sandbox;
 pub mod scaffold;
 pub mod server;
 pub mod store;
+pub mod time;
+pub mod vocab;
 
 /// The plugins in `plugins/`, compiled for wasm32-wasip2 by `build.rs`.
 pub mod plugins {

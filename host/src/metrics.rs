@@ -4,6 +4,7 @@
 //! the outbox and the compile cache are read at scrape time, so the figures are the
 //! database's and the runtime's own, not a copy that could drift.
 
+use crate::vocab::DeliveryStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -120,7 +121,7 @@ impl Metrics {
         outbox: &std::collections::BTreeMap<String, i64>,
         runtime: crate::sandbox::RuntimeStats,
     ) -> String {
-        for status in ["pending", "in_flight", "succeeded", "failed"] {
+        for status in DeliveryStatus::ALL.iter().map(|s| s.as_str()) {
             let n = outbox.get(status).copied().unwrap_or(0);
             self.deliveries
                 .get_or_create(&StatusLabel {

@@ -122,21 +122,10 @@ pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow:
     })
 }
 
-/// Parses an event name as the CLI takes it.
+/// Parses an event name as the CLI takes it (the WIT spelling, as everywhere).
 pub fn parse_event(name: &str) -> Result<Event, String> {
-    Ok(match name {
-        "create" => Event::Create,
-        "update" => Event::Update,
-        "execute" => Event::Execute,
-        "validate" => Event::Validate,
-        "process-step" => Event::ProcessStep,
-        "test" => Event::Test,
-        other => {
-            return Err(format!(
-                "unknown event `{other}` (create, update, execute, validate, process-step, test)"
-            ));
-        }
-    })
+    crate::vocab::parse_event(name)
+        .map_err(|unknown| format!("unknown event `{name}` ({})", unknown.known))
 }
 
 /// The body as pretty JSON when it is JSON, else as it is.

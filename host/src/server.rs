@@ -16,8 +16,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .with_quotas(config.quotas);
     let runtime = Runtime::new(config.sandbox.clone(), Some(&config.compiled_dir()))?;
     let key = config.master_key()?;
-    let remote = crate::remote::RemoteClient::new(
-        crate::remote::RemoteConfig {
+    let remote = crate::exec::RemoteClient::new(
+        crate::exec::RemoteConfig {
             egress: config.egress()?,
             connect_timeout: Duration::from_millis(config.outbound.connect_timeout_ms),
             timeout: Duration::from_millis(config.outbound.timeout_ms),
@@ -67,7 +67,14 @@ pub async fn run(
     });
     let scheduler = config.process.enabled.then(|| {
         let id = format!("{}-{}", hostname(), crate::crypto::random_alphanumeric(8));
-        crate::process::Scheduler::new(&state, id).start()
+        crate::process::Scheduler::new(
+            state.store.clone(),
+            state.wake.clone(),
+            config.process.clone(),
+            &config.smtp,
+            id,
+        )
+        .start()
     });
     let recorder = state.recorder.clone();
     let served = axum::serve(listener, api::router(state))

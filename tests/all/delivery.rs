@@ -8,9 +8,11 @@ use crate::support::{Db, TestHost, smartml_timestamp};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Uri};
 use hookhost::api::smartml::hmac_v2;
+use hookhost::sandbox::Event;
 use hookhost::store::{
     DeliveryState, Handler, LoggedCall, NewDelivery, RetryPolicy, Scope, Webhook, WebhookSpec,
 };
+use hookhost::vocab::{DeliveryStatus, TriggerSource};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -693,10 +695,10 @@ async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
     let planned = |action: &str| NewDelivery {
         webhook_id: webhook.id.clone(),
         tenant_id: w.tenant.clone(),
-        trigger: "smartml".into(),
+        trigger: TriggerSource::Smartml,
         module: "estate".into(),
         record_id: "1".into(),
-        event: "update".into(),
+        event: Event::Update,
         payload: json!({"action": action}).to_string(),
         parameters: Vec::new(),
     };
@@ -860,7 +862,7 @@ async fn call_objects_describe_answers_redirects_and_timeouts(db: Db) {
     w.trigger(&["1"]).await;
     let calls = w.calls(&webhook.id, 1).await;
     let delivery = w.finished(calls[0].delivery_id.as_deref().unwrap()).await;
-    assert_eq!(delivery.status, "failed");
+    assert_eq!(delivery.status, DeliveryStatus::Failed);
     assert_eq!(receiver.count_on("/redirect"), 2);
     assert_eq!(
         receiver.count_on("/target"),
@@ -1100,7 +1102,7 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period(db: Db) {
 
     // After the grace period only the new secret signs.
     sqlx::query("UPDATE webhook_secrets SET expires_at = $1")
-        .bind(hookhost::store::now_ms() - 1)
+        .bind(hookhost::time::now_ms() - 1)
         .execute(w.host.store().pool())
         .await
         .unwrap();
@@ -1140,10 +1142,10 @@ async fn a_slow_webhook_does_not_hold_up_the_others(db: Db) {
             .map(|i| NewDelivery {
                 webhook_id: webhook.id.clone(),
                 tenant_id: w.tenant.clone(),
-                trigger: "smartml".into(),
+                trigger: TriggerSource::Smartml,
                 module: "estate".into(),
                 record_id: i.to_string(),
-                event: "update".into(),
+                event: Event::Update,
                 payload: json!({"n": i}).to_string(),
                 parameters: Vec::new(),
             })
@@ -1192,7 +1194,7 @@ async fn retention_prunes_old_records_in_the_background(db: Db) {
 
     // Age one call and its delivery past the retention; add an old notification, a pending
     // delivery planned long ago (not finished: kept) and a rotated-out secret that expired.
-    let now = hookhost::store::now_ms();
+    let now = hookhost::time::now_ms();
     let old = now - 2 * 86_400_000;
     let (aged_call, aged_delivery) = (&calls[0].id, calls[0].delivery_id.clone().unwrap());
     let (kept_call, kept_delivery) = (&calls[1].id, calls[1].delivery_id.clone().unwrap());
@@ -1258,11 +1260,11 @@ async fn retention_prunes_old_records_in_the_background(db: Db) {
     );
     assert_eq!(
         store.delivery_state(&kept_delivery).await.unwrap().status,
-        "succeeded"
+        DeliveryStatus::Succeeded
     );
     assert_eq!(
         store.delivery_state("DLV-waiting").await.unwrap().status,
-        "pending",
+        DeliveryStatus::Pending,
         "unfinished work is kept"
     );
 

@@ -351,7 +351,7 @@ async fn smartml_error_codes(db: Db) {
     assert_eq!(action_code(&body), 243);
 
     // An old timestamp (signed correctly) is refused.
-    let old = hookhost::store::now_ms() / 1000 - 3600;
+    let old = hookhost::time::now_ms() / 1000 - 3600;
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let mut stale = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
     stale["timestamp"] = json!(old);
@@ -410,7 +410,7 @@ async fn smartml_error_codes(db: Db) {
         .await
         .unwrap();
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-    let ts = hookhost::store::now_ms() / 1000;
+    let ts = hookhost::time::now_ms() / 1000;
     let hmac = hmac_v2(
         &marketplace.secret,
         &ts.to_string(),

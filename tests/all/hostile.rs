@@ -530,8 +530,10 @@ async fn failures_are_reported_as_what_they_are() {
     )
     .await;
     ok_body(&report);
+    // A returned call reports its fuel; how much a 20 ms busy-wait burns depends on how many
+    // clock reads fit in it on a loaded machine, so only its presence is certain.
     assert!(
-        report.fuel_used.unwrap() > 1_000_000,
+        report.fuel_used.is_some_and(|fuel| fuel > 0),
         "{:?}",
         report.fuel_used
     );

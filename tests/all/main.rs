@@ -16,6 +16,7 @@ macro_rules! both_backends {
 }
 
 mod admin;
+mod architecture;
 mod at_rest;
 mod cache;
 mod cli;

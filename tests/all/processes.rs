@@ -852,7 +852,7 @@ async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
         .await
         .unwrap();
     assert_eq!(total, 1);
-    assert_eq!(logged[0].trigger, "process");
+    assert_eq!(logged[0].trigger.as_str(), "process");
     let echoed: Value = serde_json::from_str(&logged[0].call.response).unwrap();
     assert_eq!(echoed["event"], "process-step");
     assert_eq!(echoed["parameters"], json!({"tag": "new-listing"}));

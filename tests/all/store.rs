@@ -351,7 +351,7 @@ async fn replay_entries_keep_their_hmac_under_the_new_key(db: Db) {
         hookhost::store::Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
     };
     before.run_to(4, store.pool()).await.unwrap();
-    let expires = hookhost::store::now_ms() + 600_000;
+    let expires = hookhost::time::now_ms() + 600_000;
     for (token, timestamp, hmac) in [
         ("T1", 1, "AAAA=:digest-of-one-action"),
         ("T1", 1, "AAAA=:digest-of-another"),

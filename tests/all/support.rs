@@ -338,7 +338,7 @@ impl Drop for TestHost {
 pub fn smartml_timestamp() -> i64 {
     use std::sync::atomic::{AtomicI64, Ordering};
     static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = hookhost::store::now_ms() / 1000;
+    let now = hookhost::time::now_ms() / 1000;
     let previous = LAST
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
             Some(now.max(last + 1))

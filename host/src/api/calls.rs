@@ -13,11 +13,12 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::format_time;
 use super::problem::{Problem, body_rejection};
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::{Scope, StoreError, new_id};
+use crate::time::format_ms;
+use crate::vocab::TriggerSource;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
@@ -209,7 +210,7 @@ async fn test(
         .payload
         .unwrap_or_else(|| json!({"test": true, "module": module, "recordId": record_id}));
     let trigger = Trigger {
-        source: "test".into(),
+        source: TriggerSource::Test,
         module,
         record_id,
         event: Event::Test,
@@ -248,7 +249,7 @@ async fn rotate_secret(
         Err(StoreError::NotFound) => return Err(Problem::not_found(format!("webhook {id}"))),
         Err(error) => return Err(error.into()),
     };
-    let previous_valid_until = (grace_ms > 0).then(|| format_time(rotated.previous_expires_at));
+    let previous_valid_until = (grace_ms > 0).then(|| format_ms(rotated.previous_expires_at));
     Ok(Json(json!({
         "id": id,
         "secret": rotated.secret,
@@ -278,7 +279,7 @@ async fn notifications(
                 "webhookId": n.webhook_id,
                 "kind": n.kind,
                 "message": n.message,
-                "created": format_time(n.created_at),
+                "created": format_ms(n.created_at),
             })
         })
         .collect();

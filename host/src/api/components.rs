@@ -40,7 +40,7 @@ fn render(record: &ComponentRecord) -> Value {
         "witVersion": record.wit_version,
         "imports": record.imports,
         "size": record.size,
-        "created": crate::api::format_time(record.created_at),
+        "created": crate::time::format_ms(record.created_at),
     })
 }
 

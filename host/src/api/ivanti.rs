@@ -8,6 +8,7 @@ use super::AppState;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::new_id;
+use crate::vocab::TriggerSource;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -177,13 +178,13 @@ async fn execute(
     }
     if !webhook.criteria.is_empty()
         && !serde_json::from_str::<serde_json::Value>(&text)
-            .is_ok_and(|body| super::criteria_match(&webhook.criteria, &body))
+            .is_ok_and(|body| crate::exec::criteria_match(&webhook.criteria, &body))
     {
         return bad_request("The request body does not match the webhook's criteria. ");
     }
 
     let trigger = Trigger {
-        source: "ivanti".into(),
+        source: TriggerSource::Ivanti,
         module: "webhook-body".into(),
         record_id: String::new(),
         event: Event::Execute,
@@ -201,7 +202,7 @@ async fn execute(
         )
             .into_response(),
         Err(failure) => error(
-            super::failure_status(&failure.kind),
+            super::failure_status(failure.kind),
             &format!("WebhookExecutionFailed-{}", failure.kind),
             &format!(
                 "The webhook's handler failed ({}): {}",

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::sandbox::Runtime;
 use crate::store::Store;
+use crate::vocab::FailureKind;
 use axum::Router;
 use axum::routing::get;
 use std::sync::Arc;
@@ -106,16 +107,6 @@ async fn readyz(
     }
 }
 
-/// A Unix-millisecond time as the APIs show it: RFC 3339, UTC, milliseconds.
-pub fn format_time(ms: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    at.format(&format).unwrap_or_default()
-}
-
 impl AppState {
     /// Runs `webhook` once for a synchronous caller (Ivanti execute, validation, a test call)
     /// and queues the call for the statistics and the call log, under the trigger's source.
@@ -130,7 +121,7 @@ impl AppState {
             .record(crate::store::CallRecord::synchronous(
                 &webhook.id,
                 tenant_id,
-                &trigger.source,
+                trigger.source,
                 attempt.call.clone(),
             ))
             .await;
@@ -140,36 +131,27 @@ impl AppState {
 
 /// The HTTP status of a synchronous call that failed with `kind` (Ivanti execute, MPT
 /// validation): the plugin's verdicts are the caller's problem, the rest the handler's.
-pub(crate) fn failure_status(kind: &str) -> axum::http::StatusCode {
+pub(crate) fn failure_status(kind: FailureKind) -> axum::http::StatusCode {
     use axum::http::StatusCode;
     match kind {
-        "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid-input" => StatusCode::BAD_REQUEST,
-        "timeout" => StatusCode::GATEWAY_TIMEOUT,
-        "temporary" => StatusCode::SERVICE_UNAVAILABLE,
-        "host-service" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_GATEWAY,
+        FailureKind::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
+        FailureKind::InvalidInput => StatusCode::BAD_REQUEST,
+        FailureKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        FailureKind::Temporary => StatusCode::SERVICE_UNAVAILABLE,
+        FailureKind::HostService => StatusCode::INTERNAL_SERVER_ERROR,
+        FailureKind::FuelExhausted
+        | FailureKind::MemoryLimit
+        | FailureKind::StackOverflow
+        | FailureKind::Trap
+        | FailureKind::PayloadTooLarge
+        | FailureKind::OutputTooLarge
+        | FailureKind::RefusedAddress
+        | FailureKind::RefusedUrl
+        | FailureKind::Connect
+        | FailureKind::ConnectTimeout
+        | FailureKind::Transport
+        | FailureKind::Http(_) => StatusCode::BAD_GATEWAY,
     }
-}
-
-/// Whether every criterion (dotted path → expected text) holds in `payload`: exact string
-/// equality; numbers and booleans compare by their JSON text.
-pub fn criteria_match(
-    criteria: &std::collections::BTreeMap<String, String>,
-    payload: &serde_json::Value,
-) -> bool {
-    criteria.iter().all(|(path, expected)| {
-        let found = path
-            .split('.')
-            .try_fold(payload, |value, key| value.get(key));
-        match found {
-            Some(serde_json::Value::String(s)) => s == expected,
-            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-                serde_json::from_str::<serde_json::Value>(expected).is_ok_and(|e| e == *v)
-            }
-            _ => false,
-        }
-    })
 }
 
 /// `?offset=&limit=` of the list endpoints.
@@ -228,71 +210,4 @@ pub fn paged<T: serde::Serialize>(
         "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
         "data": data,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::criteria_match;
-    use proptest::prelude::*;
-    use serde_json::{Value, json};
-    use std::collections::BTreeMap;
-
-    /// `value` placed at the dotted `path` of an otherwise empty object.
-    fn at(path: &[String], value: Value) -> Value {
-        path.iter().rev().fold(value, |inner, key| {
-            Value::Object(serde_json::Map::from_iter([(key.clone(), inner)]))
-        })
-    }
-
-    fn paths() -> impl Strategy<Value = Vec<String>> {
-        prop::collection::vec("[a-zA-Z_][a-zA-Z0-9_]{0,8}", 1..4)
-    }
-
-    proptest! {
-        #[test]
-        fn a_string_matches_exactly_itself(path in paths(), text in ".{0,20}", other in ".{0,20}") {
-            let payload = at(&path, json!(text));
-            let key = path.join(".");
-            prop_assert!(criteria_match(&BTreeMap::from([(key.clone(), text.clone())]), &payload));
-            prop_assert_eq!(
-                criteria_match(&BTreeMap::from([(key, other.clone())]), &payload),
-                other == text
-            );
-        }
-
-        #[test]
-        fn numbers_and_booleans_match_their_json_text(path in paths(), n in any::<i64>(), b in any::<bool>()) {
-            let key = path.join(".");
-            prop_assert!(criteria_match(&BTreeMap::from([(key.clone(), n.to_string())]), &at(&path, json!(n))));
-            prop_assert!(criteria_match(&BTreeMap::from([(key.clone(), b.to_string())]), &at(&path, json!(b))));
-            let quoted = format!("\"{n}\"");
-            let as_string = criteria_match(&BTreeMap::from([(key, quoted)]), &at(&path, json!(n)));
-            prop_assert!(!as_string);
-        }
-
-        #[test]
-        fn missing_paths_objects_arrays_and_null_never_match(path in paths(), extra in "[a-z]{1,5}", text in ".{0,10}") {
-            let key = path.join(".");
-            let deeper = format!("{key}.{extra}");
-            let payload = at(&path, json!(text));
-            prop_assert!(!criteria_match(&BTreeMap::from([(deeper, text.clone())]), &payload));
-            for value in [Value::Null, json!([text.clone()]), json!({"v": text.clone()})] {
-                let payload = at(&path, value);
-                prop_assert!(!criteria_match(&BTreeMap::from([(key.clone(), text.clone())]), &payload));
-            }
-        }
-
-        #[test]
-        fn every_criterion_must_hold(path in paths(), a in "[a-z]{1,8}", b in "[a-z]{1,8}") {
-            let mut payload = at(&path, json!(a));
-            // Generated keys start with a letter or `_`: this one is never among them.
-            payload["9other"] = json!(b);
-            let both = BTreeMap::from([(path.join("."), a.clone()), ("9other".to_owned(), b.clone())]);
-            prop_assert!(criteria_match(&both, &payload));
-            let other = format!("{b}x");
-            let wrong = BTreeMap::from([(path.join("."), a.clone()), ("9other".to_owned(), other)]);
-            prop_assert!(!criteria_match(&wrong, &payload));
-            prop_assert!(criteria_match(&BTreeMap::new(), &payload));
-        }
-    }
 }

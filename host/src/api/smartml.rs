@@ -10,7 +10,10 @@
 
 use super::AppState;
 use crate::crypto::{constant_time_eq, hash_credential};
-use crate::store::{NewDelivery, now_ms};
+use crate::sandbox::Event;
+use crate::store::NewDelivery;
+use crate::time::now_ms;
+use crate::vocab::{Module, TriggerSource};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -28,8 +31,6 @@ use std::collections::BTreeMap;
 const ACTION_PREFIX: &str = "urn:onoffice-de-ns:smart:2.5:smartml:action:";
 /// The actions smartml knows.
 const ACTIONS: &[&str] = &["read", "create", "modify", "get", "do", "delete"];
-/// Modules whose webhooks `executeMarketplaceWebhooks` triggers.
-pub const MODULES: &[&str] = &["estate", "address", "task", "calendar"];
 
 /// Largest request body: a request carries a few actions and, as our extension, a record's
 /// fields; anything near this is a mistake or abuse.
@@ -476,7 +477,8 @@ async fn execute_marketplace_webhooks(
 ) -> Result<Vec<Value>, SmartError> {
     let module = match parameters.get("module") {
         None => return Err(SmartError::with(167, "Missing parameter \"module\"".into())),
-        Some(Value::String(m)) if MODULES.contains(&m.as_str()) => m.as_str(),
+        // The modules whose webhooks it triggers are the registry's.
+        Some(Value::String(m)) => Module::parse(m).map_err(|_| SmartError::new(20))?,
         Some(_) => return Err(SmartError::new(20)),
     };
     if record_id.is_empty() {
@@ -492,7 +494,7 @@ async fn execute_marketplace_webhooks(
         .await
         .map_err(|e| internal("reading the tenant", &e))?;
     let webhooks = lookups
-        .module_webhooks(tenant_id, module)
+        .module_webhooks(tenant_id, module.as_str())
         .await
         .map_err(|e| internal("resolving webhooks", &e))?;
     let mut trigger = json!({
@@ -512,15 +514,15 @@ async fn execute_marketplace_webhooks(
     let mut planned = Vec::new();
     for webhook in webhooks
         .iter()
-        .filter(|w| super::criteria_match(&w.criteria, &trigger))
+        .filter(|w| crate::exec::criteria_match(&w.criteria, &trigger))
     {
         planned.push(NewDelivery {
             webhook_id: webhook.id.clone(),
             tenant_id: tenant_id.to_owned(),
-            trigger: "smartml".into(),
-            module: module.to_owned(),
+            trigger: TriggerSource::Smartml,
+            module: module.as_str().to_owned(),
             record_id: record_id.to_owned(),
-            event: "update".into(),
+            event: Event::Update,
             payload: payload.clone(),
             // The activation's parameters are read when the call is made (`exec`): secret
             // ones never lie in the outbox in clear.

@@ -15,6 +15,7 @@ use super::problem::Problem;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::{Scope, new_id};
+use crate::vocab::{MptType, TriggerSource};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -34,15 +35,6 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(super::webhooks::MAX_BODY_BYTES))
 }
 
-/// The object type a validation type is about, when its webhook names none.
-fn object_type_of(kind: &str) -> &'static str {
-    match kind {
-        "validateRequest" => "Request",
-        "validateAccount" => "Account",
-        _ => "Order",
-    }
-}
-
 async fn validate(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -54,13 +46,12 @@ async fn validate(
             "validation calls are made for a tenant: use a tenant REST API key",
         ));
     };
-    let validate_types = || {
-        super::webhooks::TYPES
-            .iter()
-            .filter(|t| t.starts_with("validate"))
-    };
-    let Some(kind) = validate_types().find(|t| t.eq_ignore_ascii_case(&kind)) else {
-        let known: Vec<&str> = validate_types().copied().collect();
+    let validations = || MptType::ALL.iter().filter(|t| t.is_validation());
+    let Some(kind) = validations()
+        .find(|t| t.as_str().eq_ignore_ascii_case(&kind))
+        .copied()
+    else {
+        let known: Vec<&str> = validations().map(|t| t.as_str()).collect();
         return Err(Problem::invalid(
             "type",
             format!("{kind:?} is not one of {}", known.join(", ")),
@@ -84,14 +75,17 @@ async fn validate(
         .ok_or_else(|| {
             Problem::bad_request(format!(
                 "the body must be a JSON object: the {} to validate",
-                object_type_of(kind)
+                kind.object_type()
             ))
         })?;
 
-    let webhooks = state.store.webhooks_for_type(&tenant_id, kind).await?;
+    let webhooks = state
+        .store
+        .webhooks_for_type(&tenant_id, kind.as_str())
+        .await?;
     let Some(webhook) = webhooks
         .iter()
-        .find(|w| super::criteria_match(&w.criteria, &object))
+        .find(|w| crate::exec::criteria_match(&w.criteria, &object))
     else {
         let why = if webhooks.is_empty() {
             format!("this tenant reaches no enabled {kind} webhook")
@@ -110,11 +104,11 @@ async fn validate(
         _ => String::new(),
     };
     let trigger = Trigger {
-        source: "mpt".into(),
+        source: TriggerSource::Mpt,
         module: webhook
             .object_type
             .clone()
-            .unwrap_or_else(|| object_type_of(kind).into()),
+            .unwrap_or_else(|| kind.object_type().to_string()),
         record_id,
         event: Event::Validate,
         payload: text.to_owned(),
@@ -126,7 +120,7 @@ async fn validate(
     let attempt = state.run_synchronously(webhook, &tenant_id, &trigger).await;
     let output = attempt.result.map_err(|failure| {
         Problem::new(
-            super::failure_status(&failure.kind),
+            super::failure_status(failure.kind),
             format!(
                 "the {kind} webhook {} failed ({}): {}",
                 webhook.id, failure.kind, failure.message

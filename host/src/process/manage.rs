@@ -4,11 +4,12 @@
 
 use super::template::{self, StartRequest};
 use super::{ProcessConfig, ProcessError};
-use crate::api::format_time;
 use crate::store::{
-    Activity, NewActivity, NewProcess, Process, ProcessFilter, ProcessStep, ProcessTemplate,
-    RecordModule, Store, StoreError, TemplateSpec, now_ms,
+    Activity, NewActivity, NewProcess, Process, ProcessFilter, ProcessStep, ProcessTemplate, Store,
+    StoreError, TemplateSpec,
 };
+use crate::time::{format_ms, now_ms};
+use crate::vocab::{ProcessStatus, RecordModule};
 use serde_json::{Value, json};
 
 /// Maps the store's bare `NotFound` to one naming `what`.
@@ -128,19 +129,12 @@ pub async fn get_process(
 
 /// Checks a list filter's values.
 pub fn check_filter(filter: &ProcessFilter) -> Result<(), ProcessError> {
-    if !matches!(
-        filter.status.as_str(),
-        "" | "running" | "completed" | "failed" | "cancelled"
-    ) {
-        return Err(ProcessError::invalid(
-            "status",
-            format!(
-                "{:?} is not one of running, completed, failed, cancelled",
-                filter.status
-            ),
-        ));
+    if !filter.status.is_empty()
+        && let Err(unknown) = ProcessStatus::parse(&filter.status)
+    {
+        return Err(ProcessError::invalid("status", unknown.to_string()));
     }
-    if !filter.module.is_empty() && RecordModule::parse(&filter.module).is_none() {
+    if !filter.module.is_empty() && RecordModule::parse(&filter.module).is_err() {
         return Err(ProcessError::invalid(
             "module",
             format!("{:?} is not one of estate, address", filter.module),
@@ -204,7 +198,7 @@ pub async fn list_activities(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<Activity>, i64), ProcessError> {
-    if RecordModule::parse(module).is_none() {
+    if RecordModule::parse(module).is_err() {
         return Err(ProcessError::invalid(
             "module",
             format!("{module:?} is not one of estate, address"),
@@ -216,7 +210,7 @@ pub async fn list_activities(
 }
 
 fn time(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |ms| Value::String(format_time(ms)))
+    ms.map_or(Value::Null, |ms| Value::String(format_ms(ms)))
 }
 
 /// A template as the API shows it.
@@ -229,8 +223,8 @@ pub fn template_json(template: &ProcessTemplate) -> Value {
         "controllerEmail": spec.controller_email,
         "steps": spec.steps,
         "revision": template.revision,
-        "createdAt": format_time(template.created_at),
-        "updatedAt": format_time(template.updated_at),
+        "createdAt": format_ms(template.created_at),
+        "updatedAt": format_ms(template.updated_at),
     })
 }
 
@@ -250,8 +244,8 @@ pub fn process_json(process: &Process) -> Value {
         "error": process.error,
         "stepCount": process.step_count,
         "currentStep": process.current_step,
-        "createdAt": format_time(process.created_at),
-        "updatedAt": format_time(process.updated_at),
+        "createdAt": format_ms(process.created_at),
+        "updatedAt": format_ms(process.updated_at),
         "finishedAt": time(process.finished_at),
     });
     if !process.steps.is_empty() {
@@ -300,7 +294,7 @@ pub fn activity_json(activity: &Activity) -> Value {
         "id": activity.id,
         "module": activity.module,
         "recordId": activity.record_id,
-        "at": format_time(activity.created_at),
+        "at": format_ms(activity.created_at),
         "who": activity.who,
         "responsible": activity.responsible,
         "what": activity.what,

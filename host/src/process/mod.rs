@@ -10,7 +10,9 @@
 //! - [`scheduler`]: claims due steps from the database, plans their calls into the delivery
 //!   outbox, watches deadlines, writes the activity log.
 //! - [`mail`]: the overdue e-mail to the process controller (SMTP).
-//! - [`cli`]: `hookhost process …`.
+//!
+//! `hookhost process …` (`cli::process`) calls the operations of [`manage`], as the REST
+//! API does.
 //!
 //! # How a step runs
 //! A step is a row in `process_steps`. When it is due, the scheduler of whichever instance
@@ -29,7 +31,6 @@
 //! Days are `process.day_seconds` long (86400 in production); tests shorten them to run a
 //! "3 days later" step in seconds on the same code path.
 
-pub mod cli;
 pub mod mail;
 pub mod manage;
 pub mod scheduler;

@@ -20,8 +20,10 @@ use super::ProcessConfig;
 use super::mail::Mailer;
 use super::manage::activity;
 use super::template::{responsible_label, step_label, step_record};
-use crate::api::format_time;
-use crate::store::{NewDelivery, Process, ProcessStep, StepEnd, Store, now_ms};
+use crate::sandbox::Event;
+use crate::store::{NewDelivery, Process, ProcessStep, StepEnd, Store};
+use crate::time::{format_ms, now_ms};
+use crate::vocab::{DeliveryStatus, StepStatus, TriggerSource};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,18 +62,25 @@ impl SchedulerHandle {
 }
 
 impl Scheduler {
-    /// A scheduler over the server's state, named after `worker_id`.
-    pub fn new(state: &crate::api::AppState, worker_id: String) -> Scheduler {
-        let mailer = Mailer::new(&state.config.smtp).unwrap_or_else(|error| {
+    /// A scheduler over `store` that wakes the delivery workers with `wake_deliveries` and
+    /// mails with the `smtp` settings, named after `worker_id`.
+    pub fn new(
+        store: Store,
+        wake_deliveries: Arc<Notify>,
+        config: ProcessConfig,
+        smtp: &super::SmtpConfig,
+        worker_id: String,
+    ) -> Scheduler {
+        let mailer = Mailer::new(smtp).unwrap_or_else(|error| {
             // The configuration was validated at start-up; this cannot normally happen.
             tracing::error!(error = %error, "the SMTP settings are unusable: overdue e-mails are off");
             Mailer::new(&super::SmtpConfig::default()).expect("no host, no transport")
         });
         Scheduler {
-            store: state.store.clone(),
+            store,
             mailer,
-            wake_deliveries: state.wake.clone(),
-            config: state.config.process.clone(),
+            wake_deliveries,
+            config,
             worker_id,
         }
     }
@@ -138,10 +147,14 @@ impl Scheduler {
 
     async fn handle(&self, step_id: &str) -> anyhow::Result<()> {
         let (process, step) = self.store.process_step_work(step_id).await?;
-        match step.status.as_str() {
-            "scheduled" => self.start_step(&process, &step).await,
-            "running" => self.check_step(&process, &step).await,
-            _ => {
+        match step.status {
+            StepStatus::Scheduled => self.start_step(&process, &step).await,
+            StepStatus::Running => self.check_step(&process, &step).await,
+            StepStatus::Waiting
+            | StepStatus::Succeeded
+            | StepStatus::Failed
+            | StepStatus::Skipped
+            | StepStatus::Cancelled => {
                 self.store
                     .release_process_step(step_id, &self.worker_id)
                     .await?;
@@ -190,10 +203,10 @@ impl Scheduler {
             .map(|webhook_id| NewDelivery {
                 webhook_id,
                 tenant_id: process.tenant_id.clone(),
-                trigger: "process".into(),
+                trigger: TriggerSource::Process,
                 module: module.as_str().to_owned(),
                 record_id: record_id.to_owned(),
-                event: "process-step".into(),
+                event: Event::ProcessStep,
                 payload: payload.clone(),
                 parameters: spec
                     .parameters
@@ -233,7 +246,7 @@ impl Scheduler {
                 "name": spec.name,
                 "serviceId": spec.service_id,
                 "responsible": responsible_label(process, spec),
-                "deadline": deadline_at.map(format_time),
+                "deadline": deadline_at.map(format_ms),
             },
             "record": {"module": module, "id": record_id},
         });
@@ -253,7 +266,7 @@ impl Scheduler {
         let calls = self.store.process_step_calls(&step.id).await?;
         let unfinished = calls
             .iter()
-            .any(|c| matches!(c.status.as_deref(), Some("pending" | "in_flight")));
+            .any(|c| c.status.is_some_and(|s| !s.is_final()));
         let finished_at = calls
             .iter()
             .filter_map(|c| c.finished_at)
@@ -272,7 +285,7 @@ impl Scheduler {
                     "overdue",
                     format!(
                         "not finished by its deadline {}",
-                        step.deadline_at.map(format_time).unwrap_or_default()
+                        step.deadline_at.map(format_ms).unwrap_or_default()
                     ),
                 );
                 if self
@@ -295,7 +308,7 @@ impl Scheduler {
         }
         let failed = calls
             .iter()
-            .find(|c| c.status.as_deref() != Some("succeeded"));
+            .find(|c| c.status != Some(DeliveryStatus::Succeeded));
         let (end, entry) = match (calls.is_empty(), failed) {
             (false, None) => {
                 let ids: Vec<&str> = calls.iter().map(|c| c.delivery_id.as_str()).collect();
@@ -430,8 +443,8 @@ pub fn overdue_email(process: &Process, step: &ProcessStep) -> (String, String) 
         count = process.step_count,
         label = step_label(spec),
         who = responsible_label(process, spec),
-        started = step.started_at.map(format_time).unwrap_or_default(),
-        deadline = step.deadline_at.map(format_time).unwrap_or_default(),
+        started = step.started_at.map(format_ms).unwrap_or_default(),
+        deadline = step.deadline_at.map(format_ms).unwrap_or_default(),
         plural = if days == 1 { "" } else { "s" },
     );
     (subject, body)

@@ -6,9 +6,8 @@
 //! reported at once, each naming its step and field.
 
 use super::ProcessError;
-use crate::store::{
-    LinkedRecord, Process, RecordModule, Responsible, StepSpec, Store, StoreError, TemplateSpec,
-};
+use crate::store::{LinkedRecord, Process, Responsible, StepSpec, Store, StoreError, TemplateSpec};
+use crate::vocab::RecordModule;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

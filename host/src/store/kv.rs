@@ -1,7 +1,8 @@
 //! The plugins' key-value store, persisted per (tenant, service).
 
-use super::{Store, now_ms};
+use super::Store;
 use crate::sandbox::{KvRefused, KvStore};
+use crate::time::now_ms;
 use async_trait::async_trait;
 use sqlx::Row;
 

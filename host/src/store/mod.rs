@@ -6,19 +6,43 @@
 //!
 //! Architecture Invariant: every query that reads or changes tenant or provider data takes the
 //! caller's [`Scope`] and filters by it in SQL; nothing is filtered after loading.
+//!
+//! # Layout: one file per kind of data
+//! - [`registry`]: providers, tenants, services, activations, API users and keys, components.
+//! - [`webhooks`]: the webhook objects, their statistics and last calls.
+//! - [`reach`]: which webhooks a tenant reaches (the execute paths' lookups).
+//! - [`outbox`]: planned deliveries, leases, attempt ends, resends.
+//! - [`calls`]: the call log and the statistics written with it.
+//! - [`secrets`]: webhook signing secrets and their rotation.
+//! - [`notifications`]: what the host tells webhook owners.
+//! - [`replay`]: smartml HMACs seen, for replay protection.
+//! - [`retention`]: deleting what is past retention.
+//! - [`processes`]: process templates, processes, steps, the activity log.
+//! - [`quotas`]: per-owner limits checked in the writing transaction.
+//! - [`kv`]: the plugins' key-value store.
 
-mod execute;
+mod calls;
 mod kv;
+mod notifications;
+mod outbox;
 mod processes;
 mod quotas;
+mod reach;
 mod registry;
+mod replay;
+mod retention;
+mod secrets;
 mod webhooks;
 
-pub use execute::*;
+pub use calls::*;
 pub use kv::DbKv;
+pub use notifications::*;
+pub use outbox::*;
 pub use processes::*;
 pub use quotas::{QuotaExceeded, Quotas};
 pub use registry::*;
+pub use retention::*;
+pub use secrets::*;
 pub use webhooks::*;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -137,14 +161,6 @@ impl DerefMut for WriteTx {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// An id like `WBH-1234-5678`.
 pub fn new_id(prefix: &str) -> String {
     format!(
@@ -152,6 +168,41 @@ pub fn new_id(prefix: &str) -> String {
         crate::crypto::random_digits(4),
         crate::crypto::random_digits(4)
     )
+}
+
+/// Rows per multi-row statement (deliveries, call-log entries). Fewer statements save
+/// round trips, but SQLite looks parameters up by name in a list, so a statement's binding cost
+/// grows with the square of its parameters: a few hundred parameters is the sweet spot.
+pub(crate) const ROWS_PER_STATEMENT: usize = 48;
+
+/// An id for rows that pile up by the million (deliveries, call-log entries): `DLV-`, the
+/// time in milliseconds as 9 base-36 digits, and 16 random alphanumerics (≈95 bits). The
+/// time comes first so that new rows land at the end of the primary-key index rather than on
+/// a random page of it (a random key costs a page read and write per insert once the index
+/// outgrows the cache). The short `XXX-1234-5678` form of registry objects (10⁸ values) would
+/// collide within a few thousand rows, and a collision fails the whole transaction that
+/// plans a trigger's deliveries.
+pub fn unique_id(prefix: &str) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut ms = crate::time::now_ms().max(0) as u64;
+    let mut time = [b'0'; 9];
+    for digit in time.iter_mut().rev() {
+        *digit = DIGITS[(ms % 36) as usize];
+        ms /= 36;
+    }
+    let time = std::str::from_utf8(&time).expect("ASCII digits");
+    format!("{prefix}-{time}{}", crate::crypto::random_alphanumeric(16))
+}
+
+/// Reads a column holding one of the vocabulary's words; another word is corrupt data.
+pub(crate) fn read_word<T>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, crate::vocab::Unknown>,
+) -> Result<T> {
+    use sqlx::Row as _;
+    let text: String = row.try_get(column)?;
+    parse(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// The SQLite URL of the default database in `data_dir`.
@@ -306,5 +357,20 @@ pub(crate) fn conflict_on_unique(error: sqlx::Error, message: impl Into<String>)
             StoreError::Conflict(message.into())
         }
         _ => StoreError::Database(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_ids_sort_by_time() {
+        let first = unique_id("CAL");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = unique_id("CAL");
+        assert_eq!(first.len(), "CAL-".len() + 9 + 16);
+        assert!(first < second, "{first} !< {second}");
+        assert_ne!(unique_id("CAL"), unique_id("CAL"));
     }
 }

@@ -6,45 +6,12 @@
 //! the scheduler of any instance claims due rows with a lease, exactly as delivery workers
 //! claim the outbox (see [`Store::claim_process_steps`]).
 
-use super::{NewDelivery, Result, Store, StoreError, new_id, now_ms};
+use super::{NewDelivery, Result, Store, StoreError, new_id};
+use crate::time::now_ms;
+use crate::vocab::{DeliveryStatus, ProcessStatus, RecordModule, StepStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
-
-/// The kinds of record a process runs for and a step can refer to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordModule {
-    /// A property (onOffice `estate`).
-    Estate,
-    /// A contact (onOffice `address`).
-    Address,
-}
-
-impl RecordModule {
-    /// The module's name as the APIs spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordModule::Estate => "estate",
-            RecordModule::Address => "address",
-        }
-    }
-
-    /// Parses `estate` or `address`.
-    pub fn parse(text: &str) -> Option<RecordModule> {
-        match text {
-            "estate" => Some(RecordModule::Estate),
-            "address" => Some(RecordModule::Address),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for RecordModule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What a step does. Only webhook steps exist; the field is there so that other kinds can be
 /// added without guessing what an old template meant.
@@ -227,7 +194,7 @@ pub struct Process {
     /// Who is e-mailed about overdue steps.
     pub controller_email: Option<String>,
     /// `running`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: ProcessStatus,
     /// A step missed its deadline.
     pub overdue: bool,
     /// Why it failed.
@@ -258,7 +225,7 @@ pub struct ProcessStep {
     /// What it does.
     pub spec: StepSpec,
     /// `waiting`, `scheduled`, `running`, `succeeded`, `failed`, `cancelled` or `skipped`.
-    pub status: String,
+    pub status: StepStatus,
     /// When it starts (scheduled), or started, Unix ms.
     pub due_at: Option<i64>,
     /// When its calls were planned, Unix ms.
@@ -289,7 +256,7 @@ pub struct StepCall {
     /// The webhook called.
     pub webhook_id: String,
     /// The delivery's status; `None` when retention already deleted it.
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     /// Why its last attempt failed.
     pub last_error: Option<String>,
     /// When it finished (succeeded or failed), Unix ms.
@@ -423,12 +390,12 @@ fn process_from_row(row: &sqlx::any::AnyRow) -> Result<Process> {
         template_id: row.try_get("template_id")?,
         template_name: row.try_get("template_name")?,
         module: RecordModule::parse(&module)
-            .ok_or_else(|| StoreError::Corrupt(format!("process module {module:?}")))?,
+            .map_err(|e| StoreError::Corrupt(format!("process module: {e}")))?,
         record_id: row.try_get("record_id")?,
         records: parse(&row.try_get::<String, _>("records")?)?,
         owner: row.try_get("owner")?,
         controller_email: row.try_get("controller_email")?,
-        status: row.try_get("status")?,
+        status: super::read_word(row, "status", ProcessStatus::parse)?,
         overdue: row.try_get::<i64, _>("overdue")? != 0,
         error: row.try_get("error")?,
         step_count: row.try_get("step_count")?,
@@ -449,7 +416,7 @@ fn step_from_row(row: &sqlx::any::AnyRow) -> Result<ProcessStep> {
         process_id: row.try_get("process_id")?,
         position: row.try_get("position")?,
         spec: parse(&row.try_get::<String, _>("spec")?)?,
-        status: row.try_get("status")?,
+        status: super::read_word(row, "status", StepStatus::parse)?,
         due_at: row.try_get("due_at")?,
         started_at: row.try_get("started_at")?,
         deadline_at: row.try_get("deadline_at")?,
@@ -647,9 +614,9 @@ impl Store {
         .await?;
         for (index, step) in new.steps.iter().enumerate() {
             let (status, due_at) = if index == 0 {
-                ("scheduled", Some(new.first_due_at))
+                (StepStatus::Scheduled, Some(new.first_due_at))
             } else {
-                ("waiting", None)
+                (StepStatus::Waiting, None)
             };
             sqlx::query(
                 "INSERT INTO process_steps (id, process_id, position, spec, status, due_at) \
@@ -659,7 +626,7 @@ impl Store {
             .bind(&id)
             .bind(index as i64 + 1)
             .bind(json(step))
-            .bind(status)
+            .bind(status.as_str())
             .bind(due_at)
             .execute(&mut *tx)
             .await?;
@@ -788,7 +755,11 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        if let Some(running) = process.steps.iter().find(|s| s.status == "running") {
+        if let Some(running) = process
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Running)
+        {
             insert_activity(&mut tx, tenant_id, id, &activity(&process, running), now).await?;
         }
         sqlx::query(
@@ -916,7 +887,11 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let status: Option<String> = row.try_get("status")?;
-                let finished = matches!(status.as_deref(), Some("succeeded" | "failed"));
+                let status = status
+                    .map(|s| DeliveryStatus::parse(&s))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
+                let finished = status.is_some_and(DeliveryStatus::is_final);
                 // A finished delivery's next_attempt_at is when it finished.
                 let next: Option<i64> = row.try_get("next_attempt_at")?;
                 Ok(StepCall {
@@ -1002,10 +977,10 @@ impl Store {
             .bind(&id)
             .bind(&call.webhook_id)
             .bind(&call.tenant_id)
-            .bind(&call.trigger)
+            .bind(call.trigger.as_str())
             .bind(&call.module)
             .bind(&call.record_id)
-            .bind(&call.event)
+            .bind(crate::vocab::event_name(call.event))
             .bind(&call.payload)
             .bind(json(&call.parameters))
             .bind(now)

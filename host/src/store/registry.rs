@@ -1,7 +1,8 @@
 //! Providers, tenants, services, activations, credentials and components.
 
-use super::{QuotaExceeded, Result, Scope, Store, StoreError, conflict_on_unique, new_id, now_ms};
+use super::{QuotaExceeded, Result, Scope, Store, StoreError, conflict_on_unique, new_id};
 use crate::crypto::{MasterKey, hash_credential, random_alphanumeric};
+use crate::time::now_ms;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;

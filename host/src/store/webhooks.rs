@@ -1,8 +1,10 @@
 //! Webhooks: the MPT object with our extensions, its statistics and last calls.
 
-use super::{Result, Scope, Store, StoreError, new_id, now_ms};
+use super::{Result, Scope, Store, StoreError, new_id};
 use crate::crypto::{MasterKey, new_webhook_secret};
 use crate::sandbox::Limits;
+use crate::time::now_ms;
+use crate::vocab::WebhookStatus;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
@@ -197,7 +199,7 @@ pub(super) fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
         owner,
         service_id: row.try_get("service_id")?,
         description: row.try_get("description")?,
-        enabled: row.try_get::<String, _>("status")? == "enabled",
+        enabled: super::read_word(row, "status", WebhookStatus::parse)?.is_enabled(),
         kind: row.try_get("type")?,
         object_type: row.try_get("object_type")?,
         handler,
@@ -395,7 +397,7 @@ impl Store {
         .bind(owner.id())
         .bind(&spec.service_id)
         .bind(&spec.description)
-        .bind(if spec.enabled { "enabled" } else { "disabled" })
+        .bind(WebhookStatus::of(spec.enabled).as_str())
         .bind(&spec.kind)
         .bind(&spec.object_type)
         .bind(url)
@@ -448,7 +450,7 @@ impl Store {
     /// batch's webhooks at once); ids that do not exist are left out.
     pub async fn webhooks_unscoped_many(&self, ids: &[&str]) -> Result<Vec<Webhook>> {
         let mut webhooks = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(super::execute::PLAN_CHUNK) {
+        for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
             let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT {COLUMNS} FROM webhooks WHERE id IN ({})",
@@ -532,7 +534,7 @@ impl Store {
             .bind(scope.id())
             .bind(&spec.service_id)
             .bind(&spec.description)
-            .bind(if spec.enabled { "enabled" } else { "disabled" })
+            .bind(WebhookStatus::of(spec.enabled).as_str())
             .bind(&spec.kind)
             .bind(&spec.object_type)
             .bind(url)
@@ -592,7 +594,7 @@ impl Store {
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(scope.id())
-            .bind(if enabled { "enabled" } else { "disabled" })
+            .bind(WebhookStatus::of(enabled).as_str())
             .bind(now_ms())
             .bind(id)
             .execute(self.pool())

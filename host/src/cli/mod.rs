@@ -1,6 +1,10 @@
 //! The `hookhost` command line. `main.rs` parses nothing itself: it calls [`main`].
+//!
+//! - [`process`]: `hookhost process …`.
 
-use crate::api::admin;
+pub mod process;
+
+use crate::admin;
 use crate::config::Config;
 use crate::sandbox::Limits;
 use crate::store::{Scope, Store};
@@ -48,7 +52,7 @@ pub enum Command {
     /// Apply the pending database migrations and say which.
     Migrate,
     /// A tenant's process templates and processes, in the configured database.
-    Process(crate::process::cli::ProcessArgs),
+    Process(process::ProcessArgs),
 }
 
 /// `hookhost admin …`: the admin API's operations, straight on the configured database (no
@@ -291,11 +295,11 @@ pub fn main() -> anyhow::Result<i32> {
             rt.block_on(migrate(&config))?;
             Ok(0)
         }
-        Command::Process(args) => rt.block_on(crate::process::cli::run(&config, args)),
+        Command::Process(args) => rt.block_on(process::run(&config, args)),
     }
 }
 
-/// `hookhost admin …`: one operation of [`crate::api::admin`] on the configured database.
+/// `hookhost admin …`: one operation of [`crate::admin`] on the configured database.
 async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
     let url = config.database_url();
     let store = Store::open(&url)

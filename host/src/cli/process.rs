@@ -2,11 +2,11 @@
 //! configured database (no server needed, like `hookhost admin …`). The schedulers of the
 //! running servers pick up what it starts.
 
-use super::ProcessError;
-use super::manage;
-use crate::api::format_time;
 use crate::config::Config;
+use crate::process::{ProcessError, manage, template};
 use crate::store::{ProcessFilter, Store};
+use crate::time::format_ms;
+use crate::vocab::StepStatus;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -333,7 +333,7 @@ async fn execute(store: &Store, config: &Config, args: &ProcessArgs) -> Result<(
                             p.module,
                             p.record_id,
                             p.template_name,
-                            format_time(p.created_at)
+                            format_ms(p.created_at)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -387,7 +387,7 @@ async fn execute(store: &Store, config: &Config, args: &ProcessArgs) -> Result<(
                         };
                         format!(
                             "{}  {}  {}: {}{detail}  [{}]",
-                            format_time(a.created_at),
+                            format_ms(a.created_at),
                             a.result,
                             a.who,
                             a.what,
@@ -495,21 +495,19 @@ fn process_text(process: &crate::store::Process) -> String {
         out.push_str(&format!("\n  error: {error}"));
     }
     for step in &process.steps {
-        let (module, record) = super::template::step_record(process, &step.spec);
-        let when = match step.status.as_str() {
-            "scheduled" => step.due_at.map(|t| format!(" due {}", format_time(t))),
-            "running" => step
-                .started_at
-                .map(|t| format!(" since {}", format_time(t))),
-            _ => step.finished_at.map(|t| format!(" at {}", format_time(t))),
+        let (module, record) = template::step_record(process, &step.spec);
+        let when = match step.status {
+            StepStatus::Scheduled => step.due_at.map(|t| format!(" due {}", format_ms(t))),
+            StepStatus::Running => step.started_at.map(|t| format!(" since {}", format_ms(t))),
+            _ => step.finished_at.map(|t| format!(" at {}", format_ms(t))),
         }
         .unwrap_or_default();
         out.push_str(&format!(
             "\n  {}. {:<10}{when}  {}  ({module} {record}, {})",
             step.position,
             step.status,
-            super::template::step_label(&step.spec),
-            super::template::responsible_label(process, &step.spec)
+            template::step_label(&step.spec),
+            template::responsible_label(process, &step.spec)
         ));
         if step.overdue_at.is_some() {
             out.push_str(&format!(

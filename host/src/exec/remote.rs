@@ -9,11 +9,14 @@
 //! components' outbound requests use too: https only, every address connected to checked, no
 //! redirects, no environment proxies.
 
-use crate::api::format_time;
-use crate::exec::{Attempt, Failure, Output, Trigger};
+use super::{Attempt, Failure, Output, Trigger};
+use crate::cache::Cache;
 use crate::sandbox::Egress;
 use crate::sandbox::egress::Refusal;
-use crate::store::{Call, Store, Webhook, now_ms};
+use crate::store::{Call, Store, Webhook};
+use crate::time::format_ms;
+use crate::time::now_ms;
+use crate::vocab::FailureKind;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
@@ -40,9 +43,9 @@ pub struct RemoteClient {
     client: reqwest::Client,
     config: Arc<RemoteConfig>,
     key: crate::crypto::MasterKey,
-    /// Decrypted signing secrets per webhook, briefly (see [`crate::delivery::WebhookCache`];
-    /// a rotation through this process is seen at once).
-    secrets: Arc<crate::delivery::WebhookCache<Arc<Vec<String>>>>,
+    /// Decrypted signing secrets per webhook, briefly (see [`Cache`]; a rotation through
+    /// this process is seen at once).
+    secrets: Arc<Cache<String, Arc<Vec<String>>>>,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -99,14 +102,8 @@ pub fn bearer_jwt(
     .expect("HS256 encoding cannot fail")
 }
 
-fn failure(kind: &str, message: String, retryable: bool) -> Failure {
-    Failure {
-        kind: kind.to_owned(),
-        message,
-        retryable,
-        retry_after: None,
-        gone: false,
-    }
+fn failure(kind: FailureKind, message: String, retryable: bool) -> Failure {
+    Failure::new(kind, message, retryable)
 }
 
 /// Longest `Retry-After` honoured: a receiver cannot park a delivery for longer.
@@ -165,7 +162,7 @@ fn status_failure(status: reqwest::StatusCode, headers: &reqwest::header::Header
             " (redirects are not followed; Location: {location})"
         ));
     }
-    let mut f = failure(&format!("http-{code}"), message, code != 410);
+    let mut f = failure(FailureKind::Http(code), message, code != 410);
     f.gone = code == 410;
     if matches!(code, 429 | 502 | 503 | 504) {
         f.retry_after = retry_after(headers);
@@ -180,7 +177,7 @@ impl RemoteClient {
             client: config.egress.client(config.connect_timeout),
             config: Arc::new(config),
             key,
-            secrets: Arc::new(crate::delivery::WebhookCache::new()),
+            secrets: Arc::default(),
         })
     }
 
@@ -200,7 +197,7 @@ impl RemoteClient {
         match store.signing_secrets_many(&self.key, &stale).await {
             Ok(found) => {
                 for (id, secrets) in found {
-                    self.secrets.put(generation, &id, Arc::new(secrets));
+                    self.secrets.put(generation, id, Arc::new(secrets));
                 }
             }
             Err(error) => tracing::debug!(error = %error, "prefetching signing secrets failed"),
@@ -222,15 +219,15 @@ impl RemoteClient {
             Ok((status, reason, headers, body, outcome)) => Attempt {
                 call: Call {
                     success: outcome.is_ok(),
-                    call_time: format_time(started),
-                    response_time: Some(format_time(finished)),
+                    call_time: format_ms(started),
+                    response_time: Some(format_ms(finished)),
                     headers,
                     error: outcome
                         .as_ref()
                         .err()
                         .map(|f| f.message.clone())
                         .unwrap_or_default(),
-                    response: crate::exec::excerpt(&body),
+                    response: super::excerpt(&body),
                     reason_phrase: reason,
                     http_status_code: status,
                 },
@@ -239,12 +236,12 @@ impl RemoteClient {
             Err(f) => Attempt {
                 call: Call {
                     success: false,
-                    call_time: format_time(started),
+                    call_time: format_ms(started),
                     response_time: None,
                     headers: String::new(),
                     error: f.message.clone(),
                     response: String::new(),
-                    reason_phrase: f.kind.clone(),
+                    reason_phrase: f.kind.to_string(),
                     http_status_code: 0,
                 },
                 result: Err(f),
@@ -261,12 +258,16 @@ impl RemoteClient {
         trigger: &Trigger,
     ) -> Result<(u16, String, String, String, Result<Output, Failure>), Failure> {
         let mut target = self.config.egress.vet(url).await.map_err(|e| match e {
-            Refusal::Name { .. } => failure("refused-address", e.to_string(), false),
+            Refusal::Name { .. } => failure(FailureKind::RefusedAddress, e.to_string(), false),
             // Only through a proxy is a name resolved before connecting: like a failed
             // connection, it may work later.
-            Refusal::Unresolved(_) => failure("connect", format!("could not connect: {e}"), true),
+            Refusal::Unresolved(_) => failure(
+                FailureKind::Connect,
+                format!("could not connect: {e}"),
+                true,
+            ),
             Refusal::Scheme(_) | Refusal::Invalid(_) | Refusal::Address(_) => {
-                failure("refused-url", e.to_string(), false)
+                failure(FailureKind::RefusedUrl, e.to_string(), false)
             }
         })?;
         if !trigger.parameters.is_empty() {
@@ -279,7 +280,7 @@ impl RemoteClient {
         // receiver accepts a call when any signature verifies.
         let secrets = self
             .secrets
-            .get_or_load(store, &webhook.id, || async {
+            .get_or_load(store, webhook.id.as_str(), || async {
                 store
                     .signing_secrets(&self.key, &webhook.id)
                     .await
@@ -288,7 +289,7 @@ impl RemoteClient {
             .await
             .map_err(|e| {
                 failure(
-                    "host-service",
+                    FailureKind::HostService,
                     format!("reading the signing secret: {e}"),
                     true,
                 )
@@ -354,20 +355,20 @@ impl RemoteClient {
     /// A failed exchange (no complete answer), with a reason a webhook owner can act on.
     fn transport_failure(&self, e: &reqwest::Error) -> Failure {
         if let Some(refused) = Egress::refusal(e) {
-            return failure("refused-address", refused.to_string(), false);
+            return failure(FailureKind::RefusedAddress, refused.to_string(), false);
         }
         if e.is_timeout() {
             return if e.is_connect() {
                 let ms = self.config.connect_timeout.as_millis();
                 failure(
-                    "connect-timeout",
+                    FailureKind::ConnectTimeout,
                     format!("connecting to the endpoint timed out after {ms} ms"),
                     true,
                 )
             } else {
                 let ms = self.config.timeout.as_millis();
                 failure(
-                    "timeout",
+                    FailureKind::Timeout,
                     format!("the endpoint did not answer within {ms} ms"),
                     true,
                 )
@@ -376,9 +377,13 @@ impl RemoteClient {
         let detail =
             error_chain(e).replace("error sending request for url", "sending the request to");
         if e.is_connect() {
-            failure("connect", format!("could not connect: {detail}"), true)
+            failure(
+                FailureKind::Connect,
+                format!("could not connect: {detail}"),
+                true,
+            )
         } else {
-            failure("transport", detail, true)
+            failure(FailureKind::Transport, detail, true)
         }
     }
 }
@@ -433,7 +438,7 @@ mod tests {
             None
         );
         let moved = status_failure(StatusCode::FOUND, &headers);
-        assert_eq!(moved.kind, "http-302");
+        assert_eq!(moved.kind, FailureKind::Http(302));
         assert!(
             moved.message.contains("302 Found")
                 && moved.message.contains("https://elsewhere.example/"),

@@ -1,0 +1,409 @@
+//! The registry's routes: who may see and change which webhook, `If-Match` preconditions,
+//! and the answers (the object with its `ETag`, pages, problem documents).
+
+use super::input::{self, Rules};
+use super::wire::{Meta, PageOut, Pagination, WebhookIn, render};
+use super::{BASE, MASKED_SECRET};
+use crate::api::AppState;
+use crate::api::auth::Caller;
+use crate::api::problem::{ApiJson, Problem};
+use crate::store::{ComponentRecord, Handler, Scope, StoreError, Webhook, WebhookSpec};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Even a wrong method is answered with a problem document, like every other error here.
+pub(super) async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this resource",
+    )
+}
+
+/// Looks up the component records behind component handlers, once per id and request.
+///
+/// Looked up in the webhook owner's scope: a tenant reading a provider's webhook still sees
+/// which component handles it.
+#[derive(Default)]
+struct Components(HashMap<String, Option<ComponentRecord>>);
+
+impl Components {
+    async fn of(
+        &mut self,
+        state: &AppState,
+        webhook: &Webhook,
+    ) -> Result<Option<ComponentRecord>, Problem> {
+        let Handler::Component(id) = &webhook.handler else {
+            return Ok(None);
+        };
+        if let Some(known) = self.0.get(id) {
+            return Ok(known.clone());
+        }
+        let record = match state.store.component(&webhook.owner, id).await {
+            Ok(record) => Some(record),
+            // Deleting a component in use is refused; should it be gone anyway, show the id.
+            Err(StoreError::NotFound) => None,
+            Err(error) => return Err(error.into()),
+        };
+        self.0.insert(id.clone(), record.clone());
+        Ok(record)
+    }
+}
+
+/// `webhook` as `viewer` may see it: a tenant reading a provider's webhook gets the
+/// statistics of its own calls, not those of every tenant of the service.
+async fn seen_by(
+    state: &AppState,
+    viewer: &Scope,
+    mut webhook: Webhook,
+) -> Result<Webhook, Problem> {
+    if let Scope::Tenant(tenant) = viewer
+        && webhook.owner != *viewer
+    {
+        webhook.statistics = state.store.tenant_statistics(&webhook.id, tenant).await?;
+    }
+    Ok(webhook)
+}
+
+/// `webhook` rendered with its `ETag`.
+async fn respond(
+    state: &AppState,
+    viewer: &Scope,
+    status: StatusCode,
+    webhook: Webhook,
+    secret: Option<String>,
+) -> Result<Response, Problem> {
+    let webhook = seen_by(state, viewer, webhook).await?;
+    let component = Components::default().of(state, &webhook).await?;
+    let etag = etag(webhook.revision);
+    let location = format!("{BASE}/{}", webhook.id);
+    let body = render(webhook, viewer, component.as_ref(), secret);
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, etag);
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn etag(revision: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{revision}\"")).expect("digits and quotes are valid")
+}
+
+/// The revisions an `If-Match` header accepts; `None` when there is none or it is `*`.
+///
+/// Entity tags are ours (`"<revision>"`); a weak or foreign tag never matches (RFC 9110 uses
+/// the strong comparison for If-Match), which ends in 412 like a stale one.
+fn if_match(headers: &HeaderMap) -> Result<Option<Vec<i64>>, Problem> {
+    let mut accepted = Vec::new();
+    let mut any = false;
+    let mut seen = false;
+    for value in headers.get_all(header::IF_MATCH) {
+        seen = true;
+        let text = value
+            .to_str()
+            .map_err(|_| Problem::bad_request("If-Match: not a list of entity tags"))?;
+        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if tag == "*" {
+                any = true;
+            } else if let Some(revision) = tag
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| t.parse::<i64>().ok())
+            {
+                accepted.push(revision);
+            }
+        }
+    }
+    Ok((seen && !any).then_some(accepted))
+}
+
+/// 412 unless `current` is at one of the `accepted` revisions; the revision to update from.
+fn precondition(current: &Webhook, accepted: Option<&[i64]>) -> Result<Option<i64>, Problem> {
+    match accepted {
+        None => Ok(None),
+        Some(revisions) if revisions.contains(&current.revision) => Ok(Some(current.revision)),
+        Some(_) => Err(stale(&current.id, current.revision)),
+    }
+}
+
+fn stale(id: &str, revision: i64) -> Problem {
+    Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        format!(
+            "webhook {id} has changed since you read it (its ETag is now \"{revision}\"); GET it again"
+        ),
+    )
+}
+
+/// The webhook `id` as `scope` sees it, or 404 (also for webhooks of others: never reveal
+/// that they exist).
+async fn visible(state: &AppState, scope: &Scope, id: &str) -> Result<Webhook, Problem> {
+    match state.store.webhook(scope, id).await {
+        Ok(webhook) => Ok(webhook),
+        Err(StoreError::NotFound) => Err(Problem::not_found(format!("webhook {id}"))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A store error of a per-id request, with a 404 that names the webhook.
+fn store_problem(id: &str, error: StoreError) -> Problem {
+    match error {
+        StoreError::NotFound => Problem::not_found(format!("webhook {id}")),
+        error => error.into(),
+    }
+}
+
+/// 403 when `scope` may read but not change `webhook` (a tenant and a provider's webhook).
+fn must_own(scope: &Scope, webhook: &Webhook) -> Result<(), Problem> {
+    if webhook.owner == *scope {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "webhook {} belongs to the service's provider and is read-only for tenants",
+            webhook.id
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+/// `?offset=&limit=`; anything else (e.g. RQL filters) is refused rather than ignored, so a
+/// client never mistakes an unfiltered page for a filtered one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageQuery {
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Result<i64, Problem> {
+    match text {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(n) if (0..=max).contains(&n) => Ok(n),
+            _ => Err(Problem::invalid(
+                field,
+                format!("must be a whole number from 0 to {max}, got {text:?}"),
+            )),
+        },
+    }
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let offset = page_number("offset", query.offset.as_deref(), 0, i64::from(i32::MAX))?;
+    let limit = page_number("limit", query.limit.as_deref(), 10, 1000)?;
+    let (webhooks, total) = state.store.list_webhooks(&scope, offset, limit).await?;
+    let mut components = Components::default();
+    let mut data = Vec::with_capacity(webhooks.len());
+    for webhook in webhooks {
+        let webhook = seen_by(&state, &scope, webhook).await?;
+        let component = components.of(&state, &webhook).await?;
+        data.push(render(webhook, &scope, component.as_ref(), None));
+    }
+    let page = PageOut {
+        meta: Meta {
+            pagination: Pagination {
+                offset,
+                limit,
+                total,
+            },
+        },
+        data,
+    };
+    Ok(axum::Json(page).into_response())
+}
+
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    ApiJson(input): ApiJson<WebhookIn>,
+) -> Result<Response, Problem> {
+    if let Some(secret) = &input.secret
+        && secret != MASKED_SECRET
+    {
+        return Err(Problem::invalid(
+            "secret",
+            "is generated by the host and returned once in this response; leave it out",
+        ));
+    }
+    let spec = spec_of(&state, &scope, input).await?;
+    let (webhook, secret) = state
+        .store
+        .create_webhook(&state.key, &scope, &spec)
+        .await?;
+    respond(&state, &scope, StatusCode::CREATED, webhook, Some(secret)).await
+}
+
+pub(super) async fn one(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let webhook = visible(&state, &scope, &id).await?;
+    respond(&state, &scope, StatusCode::OK, webhook, None).await
+}
+
+pub(super) async fn replace(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<WebhookIn>,
+) -> Result<Response, Problem> {
+    let current = visible(&state, &scope, &id).await?;
+    must_own(&scope, &current)?;
+    let expected = precondition(&current, if_match(&headers)?.as_deref())?;
+    if let Some(secret) = &input.secret
+        && secret != MASKED_SECRET
+    {
+        // The create response carries the real secret; PUTting that object back is fine.
+        let stored = state
+            .store
+            .webhook_secret(&state.key, &id)
+            .await
+            .map_err(|e| store_problem(&id, e))?;
+        if !crate::crypto::constant_time_eq(secret.as_bytes(), stored.as_bytes()) {
+            return Err(Problem::invalid(
+                "secret",
+                "is read-only: it cannot be changed with PUT; send it masked or leave it out",
+            ));
+        }
+    }
+    let spec = spec_of(&state, &scope, input).await?;
+    let updated = match state
+        .store
+        .update_webhook(&scope, &id, &spec, expected)
+        .await
+    {
+        Ok(updated) => updated,
+        Err(StoreError::Conflict(message)) => {
+            // With If-Match, a change that slipped in after our check is still a failed
+            // precondition; an extension clash stays a 409.
+            if let Some(expected) = expected {
+                let now = visible(&state, &scope, &id).await?;
+                if now.revision != expected {
+                    return Err(stale(&id, now.revision));
+                }
+            }
+            return Err(Problem::new(StatusCode::CONFLICT, message));
+        }
+        Err(error) => return Err(store_problem(&id, error)),
+    };
+    respond(&state, &scope, StatusCode::OK, updated, None).await
+}
+
+/// Checks `If-Match` for the bodiless changes (delete, enable, disable), when one is sent.
+async fn check_if_match(
+    state: &AppState,
+    scope: &Scope,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<(), Problem> {
+    if let Some(accepted) = if_match(headers)? {
+        let current = visible(state, scope, id).await?;
+        must_own(scope, &current)?;
+        precondition(&current, Some(&accepted))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn remove(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    check_if_match(&state, &scope, &id, &headers).await?;
+    state
+        .store
+        .delete_webhook(&scope, &id)
+        .await
+        .map_err(|e| store_problem(&id, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn enable(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    set_enabled(state, scope, id, headers, true).await
+}
+
+pub(super) async fn disable(
+    State(state): State<AppState>,
+    Caller(scope): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    set_enabled(state, scope, id, headers, false).await
+}
+
+async fn set_enabled(
+    state: AppState,
+    scope: Scope,
+    id: String,
+    headers: HeaderMap,
+    enabled: bool,
+) -> Result<StatusCode, Problem> {
+    check_if_match(&state, &scope, &id, &headers).await?;
+    state
+        .store
+        .set_webhook_enabled(&scope, &id, enabled)
+        .await
+        .map_err(|e| store_problem(&id, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The store's spec of `input`, checked under the host's rules, its component reference
+/// resolved among the caller's components.
+async fn spec_of(
+    state: &AppState,
+    scope: &Scope,
+    input: WebhookIn,
+) -> Result<WebhookSpec, Problem> {
+    let rules = Rules {
+        allow_insecure: state.config.outbound.allow_insecure,
+        sandbox: &state.config.sandbox,
+        egress: state.executor.remote().egress(),
+    };
+    input::spec_from(input, &rules, async |reference: &str| {
+        match state.store.resolve_component(scope, reference).await {
+            Ok(record) => Ok(Some(record.id)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_accepts_our_tags_and_star() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(if_match(&headers).unwrap(), None);
+        headers.insert(
+            header::IF_MATCH,
+            HeaderValue::from_static("\"3\", W/\"4\", \"x\""),
+        );
+        assert_eq!(if_match(&headers).unwrap(), Some(vec![3]));
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_match(&headers).unwrap(), None);
+    }
+}

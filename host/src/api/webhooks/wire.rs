@@ -1,0 +1,252 @@
+//! The registry's JSON shapes: the MPT Webhook object with our extensions as answered, and
+//! the bodies of create and PUT. Nothing but serde here: checks live in [`super::input`].
+
+use super::MASKED_SECRET;
+use crate::store::{Call, ComponentRecord, Handler, RetryPolicy, Scope, Statistics, Webhook};
+use crate::time::format_ms;
+use crate::vocab::WebhookStatus;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/// `{"at": "…"}`, the shape of every audit entry.
+#[derive(Debug, Serialize)]
+pub(super) struct At {
+    pub(super) at: String,
+}
+
+impl At {
+    fn from_ms(ms: i64) -> Self {
+        At { at: format_ms(ms) }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Audit {
+    pub(super) created: At,
+    pub(super) updated: At,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) enabled: Option<At>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) disabled: Option<At>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ServiceOut {
+    pub(super) id: String,
+}
+
+/// A component handler as shown: the id always, the rest when the component is still there.
+#[derive(Debug, Serialize)]
+pub(super) struct ComponentOut {
+    pub(super) id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) digest: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) enum HandlerOut {
+    Url(String),
+    Component(ComponentOut),
+}
+
+/// The part of [`Limits`] a webhook chooses; the payload/output/log caps are the operator's.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LimitsOut {
+    pub(super) timeout_ms: u64,
+    pub(super) memory_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) fuel: Option<u64>,
+}
+
+/// The webhook object, fields in the seed's order, then our extensions.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WebhookOut {
+    pub(super) id: String,
+    pub(super) href: String,
+    pub(super) description: String,
+    pub(super) status: WebhookStatus,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub(super) kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) object_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) url: Option<String>,
+    pub(super) criteria: BTreeMap<String, String>,
+    pub(super) statistics: Statistics,
+    pub(super) last_success: Option<Call>,
+    pub(super) last_failure: Option<Call>,
+    pub(super) last_call: Option<Call>,
+    pub(super) secret: String,
+    pub(super) audit: Audit,
+    pub(super) service: ServiceOut,
+    pub(super) handler: HandlerOut,
+    pub(super) modules: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) extension: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) limits: Option<LimitsOut>,
+    pub(super) allowed_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) retry_policy: Option<RetryPolicy>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Pagination {
+    pub(super) offset: i64,
+    pub(super) limit: i64,
+    pub(super) total: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Meta {
+    pub(super) pagination: Pagination,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct PageOut {
+    #[serde(rename = "$meta")]
+    pub(super) meta: Meta,
+    pub(super) data: Vec<WebhookOut>,
+}
+
+/// Renders `webhook` for `viewer`; `secret` is the plaintext on create only.
+pub(super) fn render(
+    webhook: Webhook,
+    viewer: &Scope,
+    component: Option<&ComponentRecord>,
+    secret: Option<String>,
+) -> WebhookOut {
+    // Calls of a provider's webhook are made for every tenant that activated the service: a
+    // tenant must not read another tenant's call through them.
+    let owner = webhook.owner == *viewer;
+    let (url, handler) = match webhook.handler {
+        Handler::Url(url) => (Some(url.clone()), HandlerOut::Url(url)),
+        Handler::Component(id) => (
+            None,
+            HandlerOut::Component(ComponentOut {
+                id,
+                name: component.map(|c| c.name.clone()),
+                version: component.map(|c| c.version.clone()),
+                digest: component.map(|c| format!("sha256:{}", c.digest)),
+            }),
+        ),
+    };
+    WebhookOut {
+        href: format!("/notifications/webhooks/{}", webhook.id),
+        id: webhook.id,
+        description: webhook.description,
+        status: WebhookStatus::of(webhook.enabled),
+        kind: webhook.kind,
+        object_type: webhook.object_type,
+        url,
+        criteria: webhook.criteria,
+        statistics: webhook.statistics,
+        last_success: webhook.last_success.filter(|_| owner),
+        last_failure: webhook.last_failure.filter(|_| owner),
+        last_call: webhook.last_call.filter(|_| owner),
+        secret: secret.unwrap_or_else(|| MASKED_SECRET.to_owned()),
+        audit: Audit {
+            created: At::from_ms(webhook.created_at),
+            updated: At::from_ms(webhook.updated_at),
+            enabled: webhook.enabled_at.map(At::from_ms),
+            disabled: webhook.disabled_at.map(At::from_ms),
+        },
+        service: ServiceOut {
+            id: webhook.service_id,
+        },
+        handler,
+        modules: webhook.modules,
+        extension: webhook.extension,
+        limits: webhook.limits.map(|l| LimitsOut {
+            timeout_ms: l.timeout_ms,
+            memory_bytes: l.memory_bytes,
+            fuel: l.fuel,
+        }),
+        allowed_hosts: webhook.allowed_hosts,
+        retry_policy: webhook.retry_policy,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+/// `{"id": "SVC-…"}`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServiceIn {
+    pub(super) id: String,
+}
+
+/// `{"url": …}` or `{"component": …}`; the component is a reference string or the object a
+/// GET returned (parsed by hand for errors that name the field).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HandlerIn {
+    pub(super) url: Option<String>,
+    pub(super) component: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct LimitsIn {
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) memory_bytes: Option<u64>,
+    pub(super) fuel: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RetryPolicyIn {
+    pub(super) schedule_seconds: Vec<u64>,
+}
+
+/// The body of create and PUT. Enum-like fields are strings here so that their errors name
+/// the field and list the allowed values (and so that any casing is accepted).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct WebhookIn {
+    pub(super) description: Option<String>,
+    pub(super) status: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) kind: Option<String>,
+    pub(super) object_type: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) criteria: Option<BTreeMap<String, Value>>,
+    pub(super) service: Option<ServiceIn>,
+    pub(super) service_id: Option<String>,
+    pub(super) handler: Option<HandlerIn>,
+    pub(super) modules: Option<Vec<String>>,
+    pub(super) extension: Option<String>,
+    pub(super) limits: Option<LimitsIn>,
+    pub(super) allowed_hosts: Option<Vec<String>>,
+    pub(super) retry_policy: Option<RetryPolicyIn>,
+    /// Checked against the mask (or the webhook's own secret), never stored.
+    pub(super) secret: Option<String>,
+    // Read-only: accepted so that a GET answer can be PUT back, and ignored.
+    #[serde(rename = "id")]
+    pub(super) _id: Option<IgnoredAny>,
+    #[serde(rename = "href")]
+    pub(super) _href: Option<IgnoredAny>,
+    #[serde(rename = "statistics")]
+    pub(super) _statistics: Option<IgnoredAny>,
+    #[serde(rename = "lastSuccess")]
+    pub(super) _last_success: Option<IgnoredAny>,
+    #[serde(rename = "lastFailure")]
+    pub(super) _last_failure: Option<IgnoredAny>,
+    #[serde(rename = "lastCall")]
+    pub(super) _last_call: Option<IgnoredAny>,
+    #[serde(rename = "audit")]
+    pub(super) _audit: Option<IgnoredAny>,
+}

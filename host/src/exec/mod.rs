@@ -1,0 +1,258 @@
+//! Running one webhook once, whatever its handler: the one path shared by the synchronous
+//! execute endpoints, the delivery workers and test calls.
+//!
+//! - [`component`]: a component handler, in the sandbox.
+//! - [`remote`]: a URL handler: egress guard, signing, timeouts.
+//! - [`criteria`]: which of the webhooks a trigger reaches apply to its payload.
+//!
+//! Architecture Invariants: the [`Executor`] is the one way a webhook runs; nothing else
+//! calls a component or a handler's URL. Handlers know nothing of HTTP envelopes: the
+//! executor hands a component an `Invocation` and gets an `Outcome` or a failure; the
+//! dialect modules in `api/` turn that into their own answers.
+
+pub mod component;
+pub mod criteria;
+pub mod remote;
+
+pub use criteria::criteria_match;
+pub use remote::{RemoteClient, RemoteConfig};
+
+use crate::metrics::Metrics;
+use crate::sandbox::{Event, Plugin, Runtime};
+use crate::store::{Call, Handler, Store, Webhook};
+use crate::time::{format_ms, now_ms};
+use crate::vocab::{FailureKind, TriggerSource};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest response excerpt kept in a Call object.
+pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+/// What caused a call.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// Where the call comes from.
+    pub source: TriggerSource,
+    /// Module or object type.
+    pub module: String,
+    /// Record id.
+    pub record_id: String,
+    /// The event.
+    pub event: Event,
+    /// The payload (JSON text, or raw text for Ivanti XML bodies).
+    pub payload: String,
+    /// Parameters (process steps, activation query parameters).
+    pub parameters: Vec<(String, String)>,
+    /// Stable across retries.
+    pub delivery_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Machine-readable kind (`rejected`, `timeout`, `http-500`, …).
+    pub kind: FailureKind,
+    /// Human-readable reason.
+    pub message: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+    /// A delay the handler asked for (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The webhook should be disabled (HTTP 410 Gone).
+    pub gone: bool,
+}
+
+impl Failure {
+    /// A failure of `kind` without a delay or a verdict on the webhook.
+    pub fn new(kind: FailureKind, message: impl Into<String>, retryable: bool) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+            retryable,
+            retry_after: None,
+            gone: false,
+        }
+    }
+
+    /// The host could not run the handler (database, loading): retryable, and logged here
+    /// with its cause, which the call log does not show.
+    pub(crate) fn host(webhook: &Webhook, context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(webhook = %webhook.id, error = %error, "{context}");
+        Failure::new(
+            FailureKind::HostService,
+            format!("{context}: the host could not call the webhook"),
+            true,
+        )
+    }
+}
+
+/// What a successful attempt returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The body.
+    pub body: String,
+    /// Its content type (`application/json` for component outcomes that are JSON).
+    pub content_type: String,
+    /// Record field updates (component handlers).
+    pub updates: Vec<(String, String)>,
+}
+
+/// One attempt: the result and the MPT Call object describing it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// What came back.
+    pub result: Result<Output, Failure>,
+    /// The Call object for statistics and the call log.
+    pub call: Call,
+}
+
+/// Runs webhooks. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    store: Store,
+    lookups: crate::cache::Lookups,
+    runtime: Runtime,
+    remote: RemoteClient,
+    /// Loaded components by component id (ids are immutable: a new upload is a new id).
+    plugins: Arc<Mutex<HashMap<String, Arc<Plugin>>>>,
+    metrics: Arc<Metrics>,
+}
+
+/// The first [`RESPONSE_EXCERPT_BYTES`] of `text`, cut at a character boundary.
+pub fn excerpt(text: &str) -> String {
+    if text.len() <= RESPONSE_EXCERPT_BYTES {
+        return text.to_owned();
+    }
+    let mut end = RESPONSE_EXCERPT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+impl Executor {
+    /// An executor over `store` and `runtime`; `key` opens the activations' secret parameters.
+    pub fn new(
+        store: Store,
+        runtime: Runtime,
+        remote: RemoteClient,
+        key: crate::crypto::MasterKey,
+    ) -> Self {
+        let lookups = crate::cache::Lookups::new(store.clone(), key);
+        Executor {
+            store,
+            lookups,
+            runtime,
+            remote,
+            plugins: Arc::default(),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The runtime the executor runs components in.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The client of URL handlers.
+    pub fn remote(&self) -> &RemoteClient {
+        &self.remote
+    }
+
+    /// The cached registry lookups shared by the execute paths.
+    pub fn lookups(&self) -> &crate::cache::Lookups {
+        &self.lookups
+    }
+
+    /// Runs `webhook` once for `tenant_id` with `trigger`.
+    pub async fn run(&self, webhook: &Webhook, tenant_id: &str, trigger: &Trigger) -> Attempt {
+        let clock = std::time::Instant::now();
+        let attempt = self.attempt(webhook, tenant_id, trigger).await;
+        let outcome = match &attempt.result {
+            Ok(_) => Cow::Borrowed("ok"),
+            Err(failure) => Cow::Owned(failure.kind.to_string()),
+        };
+        self.metrics.observe_call(
+            trigger.source.as_str(),
+            &outcome,
+            clock.elapsed().as_secs_f64(),
+        );
+        attempt
+    }
+
+    async fn attempt(&self, webhook: &Webhook, tenant_id: &str, trigger: &Trigger) -> Attempt {
+        let started = now_ms();
+        let result = match &webhook.handler {
+            Handler::Component(id) => self.run_component(webhook, id, tenant_id, trigger).await,
+            Handler::Url(url) => match self.url_trigger(webhook, tenant_id, trigger).await {
+                Ok(trigger) => {
+                    return self.remote.call(&self.store, webhook, url, &trigger).await;
+                }
+                Err(failure) => Err(failure),
+            },
+        };
+        let finished = now_ms();
+        let call = match &result {
+            Ok(output) => Call {
+                success: true,
+                call_time: format_ms(started),
+                response_time: Some(format_ms(finished)),
+                headers: format!("content-type: {}", output.content_type),
+                error: String::new(),
+                response: excerpt(&output.body),
+                reason_phrase: "OK".into(),
+                http_status_code: 200,
+            },
+            Err(failure) => Call {
+                success: false,
+                call_time: format_ms(started),
+                response_time: Some(format_ms(finished)),
+                headers: String::new(),
+                error: failure.message.clone(),
+                response: String::new(),
+                reason_phrase: failure.kind.to_string(),
+                http_status_code: 0,
+            },
+        };
+        Attempt { result, call }
+    }
+
+    /// The trigger a URL handler is called with. Record triggers (smartml) and validations
+    /// (MPT) carry the activation's parameters on the URL, read now rather than when the
+    /// call was planned: secret ones stay sealed in the activation instead of lying in the
+    /// outbox in clear. Parameters the trigger brings itself win over the activation's.
+    async fn url_trigger<'t>(
+        &self,
+        webhook: &Webhook,
+        tenant_id: &str,
+        trigger: &'t Trigger,
+    ) -> Result<Cow<'t, Trigger>, Failure> {
+        if !trigger.source.carries_activation() {
+            return Ok(Cow::Borrowed(trigger));
+        }
+        let activation = self
+            .lookups
+            .activation(tenant_id, &webhook.service_id)
+            .await
+            .map_err(|e| Failure::host(webhook, "reading the activation", &e))?;
+        let mut parameters: Vec<(String, String)> = activation
+            .iter()
+            .filter(|(name, _)| !trigger.parameters.iter().any(|(n, _)| n == *name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        parameters.extend(trigger.parameters.iter().cloned());
+        Ok(Cow::Owned(Trigger {
+            parameters,
+            ..trigger.clone()
+        }))
+    }
+}

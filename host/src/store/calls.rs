@@ -1,0 +1,370 @@
+//! The call log and the statistics it feeds: every attempt of every webhook, written in
+//! batches with the statistics update of the same transaction.
+
+use super::*;
+use crate::time::now_ms;
+use crate::vocab::TriggerSource;
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Row};
+
+/// One entry of the call log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The webhook called.
+    pub webhook_id: String,
+    /// The tenant on whose behalf it was called (tenants see only their own calls).
+    pub tenant_id: String,
+    /// The delivery it belonged to (async calls).
+    pub delivery_id: Option<String>,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// `smartml`, `ivanti`, `mpt`, `process`, `test`.
+    pub trigger: TriggerSource,
+    /// The Call object.
+    pub call: Call,
+}
+
+impl CallRecord {
+    /// The record of a synchronous call (Ivanti execute, validation, a test call): no
+    /// delivery, one attempt.
+    pub fn synchronous(
+        webhook_id: &str,
+        tenant_id: &str,
+        trigger: TriggerSource,
+        call: Call,
+    ) -> Self {
+        CallRecord {
+            webhook_id: webhook_id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            delivery_id: None,
+            attempt: 1,
+            trigger,
+            call,
+        }
+    }
+}
+
+/// A logged call, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedCall {
+    /// `CAL-…`
+    pub id: String,
+    /// The delivery, for async calls.
+    pub delivery_id: Option<String>,
+    /// Attempt number.
+    pub attempt: i64,
+    /// Where it came from.
+    pub trigger: TriggerSource,
+    /// The Call object.
+    #[serde(flatten)]
+    pub call: Call,
+}
+
+/// Webhooks per statistics statement, and the parameters each binds.
+const STATISTICS_CHUNK: usize = 32;
+
+const STATISTICS_COLUMNS: usize = 9;
+
+/// One webhook's calls in a batch of call records, summed for a single statistics update.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BatchStatistics<'a> {
+    total: i64,
+    successes: i64,
+    /// Failures after the batch's last success (all of them when none succeeded).
+    failures_since: i64,
+    last_success: Option<&'a str>,
+    last_failure: Option<&'a str>,
+    last_call: &'a str,
+}
+
+/// Sums `records` (in the order they happened; `texts` are their Call objects as JSON) per
+/// webhook, in order of first appearance.
+fn batch_statistics<'a>(
+    records: &'a [CallRecord],
+    texts: &'a [String],
+) -> Vec<(&'a str, BatchStatistics<'a>)> {
+    let mut out: Vec<(&str, BatchStatistics<'_>)> = Vec::new();
+    for (record, text) in records.iter().zip(texts) {
+        let index = match out.iter().position(|(id, _)| *id == record.webhook_id) {
+            Some(index) => index,
+            None => {
+                out.push((&record.webhook_id, BatchStatistics::default()));
+                out.len() - 1
+            }
+        };
+        let stats = &mut out[index].1;
+        stats.total += 1;
+        stats.last_call = text;
+        if record.call.success {
+            stats.successes += 1;
+            stats.failures_since = 0;
+            stats.last_success = Some(text);
+        } else {
+            stats.failures_since += 1;
+            stats.last_failure = Some(text);
+        }
+    }
+    out
+}
+
+/// The log rows and statistics of `records`, inside `tx` (see [`Store::record_calls`]).
+pub(super) async fn write_calls(
+    tx: &mut sqlx::AnyConnection,
+    records: &[CallRecord],
+) -> Result<()> {
+    const COLUMNS: usize = 8;
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let texts: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string(&r.call).expect("serializable"))
+        .collect();
+    for (chunk, chunk_texts) in records
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(texts.chunks(ROWS_PER_STATEMENT))
+    {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p: Vec<String> = (0..COLUMNS)
+                    .map(|c| format!("${}", 2 + r * COLUMNS + c))
+                    .collect();
+                format!("({}, $1)", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
+             created_at) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        for (r, text) in chunk.iter().zip(chunk_texts) {
+            query = query
+                .bind(unique_id("CAL"))
+                .bind(&r.webhook_id)
+                .bind(&r.tenant_id)
+                .bind(&r.delivery_id)
+                .bind(r.attempt)
+                .bind(r.trigger.as_str())
+                .bind(i64::from(r.call.success))
+                .bind(text);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    // Statistics: one UPDATE … FROM (VALUES …) per chunk of webhooks, however many webhooks
+    // the batch touches (a fan-out finishes one call for each of a thousand webhooks).
+    let statistics = batch_statistics(records, &texts);
+    for chunk in statistics.chunks(STATISTICS_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p = |c: usize| 1 + r * STATISTICS_COLUMNS + c;
+                format!(
+                    "(${}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
+                     CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${}, ${}, ${})",
+                    p(0),
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7),
+                    p(8)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (id, total, successes, failures, succeeded, failures_since, last_success, \
+             last_failure, last_call) AS (VALUES {}) \
+             UPDATE webhooks SET stat_total = stat_total + v.total, \
+             stat_successes = stat_successes + v.successes, \
+             stat_failures = stat_failures + v.failures, \
+             stat_failures_since = CASE WHEN v.succeeded = 1 THEN v.failures_since \
+             ELSE stat_failures_since + v.failures_since END, \
+             last_success = COALESCE(v.last_success, webhooks.last_success), \
+             last_failure = COALESCE(v.last_failure, webhooks.last_failure), \
+             last_call = v.last_call FROM v WHERE webhooks.id = v.id",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (webhook_id, stats) in chunk {
+            query = query
+                .bind(*webhook_id)
+                .bind(stats.total)
+                .bind(stats.successes)
+                .bind(stats.total - stats.successes)
+                .bind(i64::from(stats.last_success.is_some()))
+                .bind(stats.failures_since)
+                .bind(stats.last_success)
+                .bind(stats.last_failure)
+                .bind(stats.last_call);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Appends calls to the log and updates each webhook's statistics and last calls, in one
+    /// transaction; increments are atomic in SQL, so concurrent writers lose nothing.
+    ///
+    /// The log rows go in as multi-row INSERTs; each webhook's statistics are summed over the
+    /// batch (a busy webhook's calls arrive in bursts) and updated with one statement per
+    /// chunk of webhooks.
+    pub async fn record_calls(&self, records: &[CallRecord]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        write_calls(&mut tx, records).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of webhook `id`'s call log, newest first, and the total; with `tenant_id`,
+    /// only that tenant's calls.
+    pub async fn list_calls(
+        &self,
+        webhook_id: &str,
+        tenant_id: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<LoggedCall>, i64)> {
+        let total: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM calls WHERE webhook_id = $1 AND ($2 = '' OR tenant_id = $2)",
+        )
+        .bind(webhook_id)
+        .bind(tenant_id.unwrap_or(""))
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT id, delivery_id, attempt, trigger, call FROM calls WHERE webhook_id = $1 \
+             AND ($2 = '' OR tenant_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(webhook_id)
+        .bind(tenant_id.unwrap_or(""))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await?;
+        let calls = rows
+            .iter()
+            .map(|r| {
+                Ok(LoggedCall {
+                    id: r.try_get("id")?,
+                    delivery_id: r.try_get("delivery_id")?,
+                    attempt: r.try_get("attempt")?,
+                    trigger: read_word(r, "trigger", TriggerSource::parse)?,
+                    call: serde_json::from_str(&r.try_get::<String, _>("call")?)
+                        .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((calls, total))
+    }
+
+    /// The statistics of `tenant_id`'s own calls of webhook `webhook_id`, counted from the call
+    /// log (so within its retention): what a tenant sees of a provider's webhook, whose
+    /// stored statistics count every tenant's calls.
+    pub async fn tenant_statistics(
+        &self,
+        webhook_id: &str,
+        tenant_id: &str,
+    ) -> Result<super::Statistics> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, COUNT(CASE WHEN success <> 0 THEN 1 END) AS successes, \
+             COUNT(CASE WHEN success = 0 AND created_at > COALESCE((SELECT MAX(l.created_at) \
+             FROM calls l WHERE l.webhook_id = $1 AND l.tenant_id = $2 AND l.success <> 0), -1) \
+             THEN 1 END) AS since FROM calls WHERE webhook_id = $1 AND tenant_id = $2",
+        )
+        .bind(webhook_id)
+        .bind(tenant_id)
+        .fetch_one(self.pool())
+        .await?;
+        let (total, successes): (i64, i64) = (row.try_get("total")?, row.try_get("successes")?);
+        Ok(super::Statistics {
+            total,
+            successes,
+            failures: total - successes,
+            failures_since_last_success: row.try_get("since")?,
+        })
+    }
+
+    /// The delivery behind logged call `call_id` of webhook `webhook_id` (visible to
+    /// `tenant_id` when given); `None` for synchronous calls.
+    pub async fn call_delivery(
+        &self,
+        webhook_id: &str,
+        call_id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT delivery_id FROM calls WHERE id = $1 AND webhook_id = $2 AND ($3 = '' OR tenant_id = $3)",
+        )
+        .bind(call_id)
+        .bind(webhook_id)
+        .bind(tenant_id.unwrap_or(""))
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+        Ok(row.try_get("delivery_id")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::TriggerSource;
+
+    fn record(webhook: &str, success: bool) -> CallRecord {
+        CallRecord {
+            webhook_id: webhook.into(),
+            tenant_id: "TEN-1".into(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: TriggerSource::Test,
+            call: Call {
+                success,
+                call_time: String::new(),
+                response_time: None,
+                headers: String::new(),
+                error: String::new(),
+                response: String::new(),
+                reason_phrase: String::new(),
+                http_status_code: if success { 200 } else { 500 },
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_sums_per_webhook_and_keeps_the_run_of_failures_after_the_last_success() {
+        let records = [
+            record("A", false),
+            record("B", true),
+            record("A", true),
+            record("A", false),
+            record("A", false),
+        ];
+        let texts: Vec<String> = (0..records.len()).map(|i| format!("call {i}")).collect();
+        let stats = batch_statistics(&records, &texts);
+        assert_eq!(stats.len(), 2);
+        let (id, a) = &stats[0];
+        assert_eq!(*id, "A");
+        assert_eq!((a.total, a.successes, a.failures_since), (4, 1, 2));
+        assert_eq!(
+            (a.last_success, a.last_failure, a.last_call),
+            (Some("call 2"), Some("call 4"), "call 4")
+        );
+        let (id, b) = &stats[1];
+        assert_eq!(*id, "B");
+        assert_eq!(
+            (b.total, b.successes, b.failures_since, b.last_failure),
+            (1, 1, 0, None)
+        );
+        let failing = batch_statistics(&records[..1], &texts[..1]);
+        assert_eq!(
+            (failing[0].1.failures_since, failing[0].1.last_success),
+            (1, None)
+        );
+    }
+}

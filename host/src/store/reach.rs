@@ -1,0 +1,67 @@
+//! Which webhooks a tenant reaches: its own, and those of the services it activated, by
+//! smartml module, MPT type or Ivanti extension (the execute paths' lookups).
+
+use super::*;
+use sqlx::AssertSqlSafe;
+
+/// Columns of `webhooks`, prefixed for joins.
+const REACHABLE: &str = "((w.owner_kind = 'tenant' AND w.owner_id = $1) OR (w.owner_kind = 'provider' \
+    AND w.service_id IN (SELECT service_id FROM activations WHERE tenant_id = $1)))";
+
+fn webhooks_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Webhook>> {
+    rows.iter().map(super::webhooks::webhook_from_row).collect()
+}
+
+impl Store {
+    /// Enabled webhooks the tenant reaches that listen to `module` (one of the smartml
+    /// modules, so it is safe inside the pattern).
+    pub async fn webhooks_for_module(&self, tenant_id: &str, module: &str) -> Result<Vec<Webhook>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks w WHERE {REACHABLE} AND w.status = 'enabled' \
+             AND w.modules LIKE $2 ORDER BY w.created_at, w.id",
+            super::webhooks::COLUMNS_W
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(format!("%\"{module}\"%"))
+            .fetch_all(self.pool())
+            .await?;
+        webhooks_from(&rows)
+    }
+
+    /// Enabled webhooks of MPT type `kind` (`validatePurchaseOrderDraft`, …) the tenant
+    /// reaches, oldest first.
+    pub async fn webhooks_for_type(&self, tenant_id: &str, kind: &str) -> Result<Vec<Webhook>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks w WHERE {REACHABLE} AND w.status = 'enabled' \
+             AND w.type = $2 ORDER BY w.created_at, w.id",
+            super::webhooks::COLUMNS_W
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(kind)
+            .fetch_all(self.pool())
+            .await?;
+        webhooks_from(&rows)
+    }
+
+    /// Webhooks the tenant reaches whose extension equals `extension` ignoring case; the
+    /// caller decides between an exact match and a case mismatch.
+    pub async fn webhooks_for_extension(
+        &self,
+        tenant_id: &str,
+        extension: &str,
+    ) -> Result<Vec<Webhook>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks w WHERE {REACHABLE} AND LOWER(w.extension) = LOWER($2) \
+             ORDER BY w.created_at, w.id",
+            super::webhooks::COLUMNS_W
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(extension)
+            .fetch_all(self.pool())
+            .await?;
+        webhooks_from(&rows)
+    }
+}
