@@ -1,7 +1,7 @@
 //! The call log and the statistics it feeds: every attempt of every webhook, written in
 //! batches with the statistics update of the same transaction.
 
-use super::*;
+use super::{Call, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
 use crate::time::now_ms;
 use crate::vocab::TriggerSource;
 use serde::Serialize;

@@ -1,6 +1,6 @@
 //! What the host tells a webhook's owner: e.g. that it disabled the webhook by itself.
 
-use super::*;
+use super::{Result, Scope, Store, new_id};
 use crate::time::now_ms;
 use sqlx::Row;
 

@@ -1,7 +1,7 @@
 //! The delivery outbox: planning deliveries, claiming them under a lease, writing how each
 //! attempt ended, resends.
 
-use super::*;
+use super::{CallRecord, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
 use crate::sandbox::Event;
 use crate::time::now_ms;
 use crate::vocab::{DeliveryStatus, TriggerSource, event_name, parse_event};

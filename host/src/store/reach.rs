@@ -1,7 +1,7 @@
 //! Which webhooks a tenant reaches: its own, and those of the services it activated, by
 //! smartml module, MPT type or Ivanti extension (the execute paths' lookups).
 
-use super::*;
+use super::{Result, Store, Webhook};
 use sqlx::AssertSqlSafe;
 
 /// Columns of `webhooks`, prefixed for joins.

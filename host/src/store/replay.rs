@@ -1,6 +1,6 @@
 //! smartml replay protection: an HMAC is good for one request.
 
-use super::*;
+use super::{ROWS_PER_STATEMENT, Result, Store};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, HashSet};
 

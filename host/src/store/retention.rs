@@ -1,6 +1,6 @@
 //! Retention: what old rows the host deletes, in bounded batches.
 
-use super::*;
+use super::{Result, Store};
 use crate::time::now_ms;
 
 /// What one retention pass deleted.

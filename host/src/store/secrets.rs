@@ -1,7 +1,7 @@
 //! Webhook signing secrets: reading them (opened with the master key) and rotating them with
 //! a grace period for the previous one.
 
-use super::*;
+use super::{ROWS_PER_STATEMENT, Result, Scope, Store, new_id};
 use crate::crypto::MasterKey;
 use crate::time::now_ms;
 
