@@ -387,18 +387,13 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin]) -> anyhow::Result<Seeded
             .insert_component(&owner, plugin.name, PLUGIN_VERSION, &loaded.info, wasm)
             .await?;
         let spec = WebhookSpec {
-            service_id: service.id.clone(),
-            description: plugin.description.to_owned(),
-            enabled: true,
             kind: plugin.kind.map(str::to_owned),
             object_type: plugin.object_type.map(str::to_owned),
-            handler: Handler::Component(component.id.clone()),
-            modules: plugin.modules.iter().map(|m| (*m).to_owned()).collect(),
             extension: plugin.extension.map(str::to_owned),
-            criteria: BTreeMap::new(),
-            limits: None,
-            allowed_hosts: plugin.allowed_hosts.clone(),
-            retry_policy: None,
+            ..WebhookSpec::new(&service.id, Handler::Component(component.id.clone()))
+                .description(plugin.description)
+                .modules(plugin.modules.iter().copied())
+                .allowed_hosts(plugin.allowed_hosts.iter().cloned())
         };
         let (webhook, _secret) = store.create_webhook(&state.key, &owner, &spec).await?;
         webhooks.push(SeededWebhook {

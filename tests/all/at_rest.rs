@@ -2,13 +2,11 @@
 //! (like webhook secrets), undeclared parameters are refused, and the files holding
 //! credentials are readable by their owner only.
 
-use crate::support::{ADMIN_TOKEN, Db, TestHost};
+use crate::support::{ADMIN_TOKEN, Db, Receiver, TestHost};
 use hookhost::plugins::MISBEHAVE;
 use hookhost::store::{Handler, Scope, WebhookSpec};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 both_backends!(
@@ -30,23 +28,6 @@ async fn admin(host: &TestHost, path: &str, body: Value) -> (StatusCode, Value) 
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap())
-}
-
-fn spec(service: &str, handler: Handler) -> WebhookSpec {
-    WebhookSpec {
-        service_id: service.to_owned(),
-        description: String::new(),
-        enabled: true,
-        kind: None,
-        object_type: None,
-        handler,
-        modules: vec!["address".into()],
-        extension: None,
-        criteria: BTreeMap::new(),
-        limits: None,
-        allowed_hosts: Vec::new(),
-        retry_policy: None,
-    }
 }
 
 async fn secret_parameters_are_sealed_masked_and_still_reach_the_handlers(db: Db) {
@@ -116,9 +97,8 @@ async fn secret_parameters_are_sealed_masked_and_still_reach_the_handlers(db: Db
         .insert_component(&provider_scope, "misbehave", "1", &plugin.info, &wasm)
         .await
         .unwrap();
-    let mut component_spec = spec(&service_id, Handler::Component(component.id));
-    component_spec.extension = Some("Config".into());
-    component_spec.modules = Vec::new();
+    let component_spec =
+        WebhookSpec::new(&service_id, Handler::Component(component.id)).extension("Config");
     store
         .create_webhook(&host.state.key, &provider_scope, &component_spec)
         .await
@@ -139,28 +119,13 @@ async fn secret_parameters_are_sealed_masked_and_still_reach_the_handlers(db: Db
     assert_eq!(answer["value"], SECRET, "{answer}");
 
     // A URL handler gets it on the URL of the call, yet the outbox never holds it.
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let seen = seen.clone();
-            move |uri: axum::http::Uri| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock()
-                        .unwrap()
-                        .push(uri.query().unwrap_or("").to_owned());
-                    "ok"
-                }
-            }
-        }),
-    );
-    let receiver = crate::support::serve(app).await;
+    let receiver = Receiver::start().await;
     let url_webhook = store
         .create_webhook(
             &host.state.key,
             &provider_scope,
-            &spec(&service_id, Handler::Url(format!("http://{receiver}/hook"))),
+            &WebhookSpec::new(&service_id, Handler::Url(receiver.url("/hook")))
+                .modules(["address"]),
         )
         .await
         .unwrap()
@@ -192,15 +157,9 @@ async fn secret_parameters_are_sealed_masked_and_still_reach_the_handlers(db: Db
             .collect();
     assert_eq!(planned.len(), 1);
     assert!(!planned[0].contains(SECRET), "{planned:?}");
-    let mut query = None;
-    for _ in 0..200 {
-        if let Some(q) = seen.lock().unwrap().first() {
-            query = Some(q.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let query = query.expect("the URL handler was called");
+    let hit = receiver.wait_for(1).await.remove(0);
+    assert_eq!((hit.method.as_str(), hit.path.as_str()), ("POST", "/hook"));
+    let query = hit.raw_query;
     assert!(query.contains(&format!("api_key={SECRET}")), "{query}");
     assert!(query.contains("newsletter_url="), "{query}");
 }

@@ -2,49 +2,16 @@
 //! when one is killed, exact statistics, safe concurrent registry edits.
 
 use crate::process::{HostProcess, free_port};
-use crate::support::{ADMIN_TOKEN, PgDatabase, smartml_timestamp};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use hookhost::api::smartml::hmac_v2;
+use crate::support::{
+    ADMIN_TOKEN, PgDatabase, Receiver, Reply, smartml_action, smartml_request, smartml_timestamp,
+};
+use axum::http::StatusCode;
 use hookhost::crypto::MasterKey;
 use hookhost::store::{Handler, Scope, Store, WebhookSpec};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Webhook ids seen by the receiver, with how often each arrived.
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<HashMap<String, u32>>>);
-
-impl Received {
-    fn total(&self) -> usize {
-        self.0.lock().unwrap().values().map(|n| *n as usize).sum()
-    }
-}
-
-async fn receiver() -> (String, Received) {
-    let received = Received::default();
-    let seen = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap| {
-            let seen = seen.clone();
-            async move {
-                let id = headers["webhook-id"].to_str().unwrap().to_owned();
-                // A little work per call, so a fan-out takes a while.
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                *seen.0.lock().unwrap().entry(id).or_default() += 1;
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
 
 /// A cluster's shared settings and its instances' files.
 struct Cluster {
@@ -129,26 +96,24 @@ async fn seed(store: &Store, key: &str) -> Seed {
     }
 }
 
-/// A signed smartml request triggering `module` webhooks for each record; its actions share
+/// A signed smartml request triggering estate webhooks for each record; its actions share
 /// an HMAC of their own.
 fn smartml(seed: &Seed, records: impl Iterator<Item = usize>) -> Value {
-    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
     let ts = smartml_timestamp();
-    let hmac = hmac_v2(
-        &seed.secret,
-        &ts.to_string(),
-        &seed.token,
-        "executeMarketplaceWebhooks",
-        actionid,
-    );
     let actions: Vec<Value> = records
         .map(|r| {
-            json!({"actionid": actionid, "resourceid": r.to_string(), "identifier": "",
-                   "resourcetype": "executeMarketplaceWebhooks", "timestamp": ts, "hmac": hmac,
-                   "hmac_version": "2", "parameters": {"module": "estate"}})
+            let estate = json!({"module": "estate"});
+            smartml_action(
+                &seed.token,
+                &seed.secret,
+                ts,
+                "executeMarketplaceWebhooks",
+                &r.to_string(),
+                estate,
+            )
         })
         .collect();
-    json!({"token": seed.token, "request": {"actions": actions}})
+    smartml_request(&seed.token, &actions)
 }
 
 async fn url_webhooks(
@@ -159,22 +124,9 @@ async fn url_webhooks(
     count: usize,
 ) -> Vec<String> {
     let key = MasterKey::from_base64(key).unwrap();
+    let spec = WebhookSpec::new(&seed.service, Handler::Url(url.to_owned())).modules(["estate"]);
     let mut ids = Vec::with_capacity(count);
     for _ in 0..count {
-        let spec = WebhookSpec {
-            service_id: seed.service.clone(),
-            description: String::new(),
-            enabled: true,
-            kind: None,
-            object_type: None,
-            handler: Handler::Url(url.to_owned()),
-            modules: vec!["estate".into()],
-            extension: None,
-            criteria: Default::default(),
-            limits: None,
-            allowed_hosts: Vec::new(),
-            retry_policy: None,
-        };
         ids.push(
             store
                 .create_webhook(&key, &seed.provider, &spec)
@@ -333,8 +285,10 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
     let cluster = Cluster::new().await;
     let store = cluster.store().await;
     let seed = seed(&store, &cluster.key).await;
-    let (url, received) = receiver().await;
-    url_webhooks(&store, &seed, &cluster.key, &url, 500).await;
+    // A little work per call, so a fan-out takes a while.
+    let receiver =
+        Receiver::scripted(|_, _| Reply::status(200).after(Duration::from_millis(2))).await;
+    url_webhooks(&store, &seed, &cluster.key, &receiver.url("/hook"), 500).await;
     let mut instances = vec![
         cluster.start(1).await,
         cluster.start(2).await,
@@ -362,7 +316,7 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
     wait_until(
         "half of the deliveries",
         Duration::from_secs(60),
-        async || received.total() >= 5_000,
+        async || receiver.count() >= 5_000,
         &log,
     )
     .await;
@@ -385,7 +339,11 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
     )
     .await;
 
-    let seen = received.0.lock().unwrap().clone();
+    // How often each webhook-id (delivery) arrived.
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for hit in receiver.hits() {
+        *seen.entry(hit.webhook_id().to_owned()).or_default() += 1;
+    }
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM deliveries")
         .fetch_all(store.pool())
         .await

@@ -91,20 +91,7 @@ async fn upload_list_get_delete(db: Db) {
         .create_service(&scope, "Echo", &[])
         .await
         .unwrap();
-    let spec = WebhookSpec {
-        service_id: service.id,
-        description: String::new(),
-        enabled: true,
-        kind: None,
-        object_type: None,
-        handler: Handler::Component(id.clone()),
-        modules: vec!["task".into()],
-        extension: None,
-        criteria: Default::default(),
-        limits: None,
-        allowed_hosts: Vec::new(),
-        retry_policy: None,
-    };
+    let spec = WebhookSpec::new(service.id, Handler::Component(id.clone())).modules(["task"]);
     let (webhook, _) = host
         .store()
         .create_webhook(&host.state.key, &scope, &spec)

@@ -1,8 +1,8 @@
 //! Misbehaving guests are contained: the call fails with a clear reason, the host goes on.
 
-use crate::support::{Ctx, call, invocation, load, ok_body, runtime, runtime_with, serve};
-use axum::Router;
-use axum::routing::get;
+use crate::support::{
+    Ctx, Receiver, Reply, call, invocation, load, ok_body, runtime, runtime_with,
+};
 use hookhost::plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR, MISBEHAVE};
 use hookhost::sandbox::{Allocator, CallError, LoadError, Refusal, SandboxConfig};
 use serde_json::json;
@@ -223,34 +223,22 @@ async fn files_environment_and_sockets_grant_nothing() {
 async fn outbound_http_reaches_only_allowed_hosts() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
-    let allowed = serve(Router::new().route("/hello", get(|| async { "hi from loopback" }))).await;
-    let hits = Arc::new(AtomicUsize::new(0));
-    let denied = {
-        let hits = hits.clone();
-        serve(Router::new().route(
-            "/secret",
-            get(move || {
-                hits.fetch_add(1, Ordering::SeqCst);
-                async { "secret" }
-            }),
-        ))
-        .await
-    };
+    let allowed = Receiver::scripted(|_, _| Reply::text("hi from loopback")).await;
+    let denied = Receiver::scripted(|_, _| Reply::text("secret")).await;
 
-    let inv = action(json!({"action": "http", "url": format!("http://{allowed}/hello")}));
-    let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed).insecure()).await);
+    let allowed_only = || Ctx::new(&rt).allow(allowed.addr()).insecure();
+    let inv = action(json!({"action": "http", "url": allowed.url("/hello")}));
+    let body = ok_body(&call(&rt, &bad, &inv, allowed_only()).await);
     assert_eq!(body["status"], 200, "{body}");
     assert_eq!(body["body"], "hi from loopback");
+    let hit = &allowed.hits()[0];
+    assert_eq!((hit.method.as_str(), hit.path.as_str()), ("GET", "/hello"));
 
-    let inv = action(json!({"action": "http", "url": format!("http://{denied}/secret")}));
-    let body = ok_body(&call(&rt, &bad, &inv, Ctx::new(&rt).allow(&allowed).insecure()).await);
+    let inv = action(json!({"action": "http", "url": denied.url("/secret")}));
+    let body = ok_body(&call(&rt, &bad, &inv, allowed_only()).await);
     let error = body["error"].as_str().unwrap_or_default().to_lowercase();
     assert!(error.contains("denied"), "{body}");
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        0,
-        "no connection reached the denied host"
-    );
+    assert_eq!(denied.count(), 0, "no connection reached the denied host");
 }
 
 #[tokio::test]

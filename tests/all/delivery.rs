@@ -4,20 +4,18 @@
 //! secret rotation, per-webhook concurrency, retention, and a SIGKILL of the real binary.
 
 use crate::process::{HostProcess, free_port};
-use crate::support::{Db, TestHost, smartml_timestamp};
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Uri};
-use hookhost::api::smartml::hmac_v2;
+use crate::support::{
+    Db, Receiver, Reply, TcpProbe, World, WorldBuilder, eventually, smartml_action,
+    smartml_execute, smartml_request, smartml_timestamp,
+};
 use hookhost::sandbox::Event;
 use hookhost::store::{
-    DeliveryState, Handler, LoggedCall, NewDelivery, RetryPolicy, Scope, Webhook, WebhookSpec,
+    DeliveryState, Handler, LoggedCall, NewDelivery, Scope, Webhook, WebhookSpec,
 };
 use hookhost::vocab::{DeliveryStatus, TriggerSource};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 both_backends!(
@@ -35,416 +33,90 @@ both_backends!(
 );
 
 // ---------------------------------------------------------------------------------------------
-// A loopback receiver
+// The world of these tests, and ways to inspect the outbox and the call log
 
-/// One request a receiver got.
-#[derive(Debug, Clone)]
-struct Hit {
-    path: String,
-    query: BTreeMap<String, String>,
-    headers: HeaderMap,
-    body: Bytes,
-    at: Instant,
+/// The shared world; the activation's `region` reaches URL handlers on the URL.
+fn world(db: Db) -> WorldBuilder<'static> {
+    World::build(db).activation(&[("region", "aachen")])
 }
 
-impl Hit {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-
-    fn webhook_id(&self) -> &str {
-        self.header("webhook-id")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    /// Checks the Standard Webhooks signature with `secret`, using the `standardwebhooks`
-    /// crate.
-    fn verify_signature(&self, secret: &str) -> Result<(), String> {
-        standardwebhooks::Webhook::new(secret)
-            .map_err(|e| e.to_string())?
-            .verify(&self.body, &self.headers)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Checks the bearer JWT with `secret`, using the `jsonwebtoken` crate: HS256, audience
-    /// 127.0.0.1, issuer hookhost, exp/nbf/iat required; returns the claims.
-    fn verify_jwt(&self, secret: &str) -> Result<Value, String> {
-        let token = self
-            .header("authorization")
-            .strip_prefix("Bearer ")
-            .ok_or("no bearer token")?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-        validation.set_audience(&["127.0.0.1"]);
-        validation.set_issuer(&["hookhost"]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss"]);
-        validation.validate_nbf = true;
-        let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
-        jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| e.to_string())
-    }
+/// A URL webhook of the provider listening to estate, changed by `configure`; returns it and
+/// its secret.
+async fn url_webhook(
+    w: &World,
+    url: &str,
+    configure: impl FnOnce(WebhookSpec) -> WebhookSpec,
+) -> (Webhook, String) {
+    let spec = w.spec(Handler::Url(url.to_owned())).modules(["estate"]);
+    w.register(configure(spec)).await
 }
 
-/// What a receiver answers.
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    delay: Duration,
-}
-
-impl Reply {
-    fn ok() -> Reply {
-        Reply::status(200)
-            .header("x-receiver", "yes")
-            .body(r#"{"received":true}"#)
-    }
-
-    fn status(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-            delay: Duration::ZERO,
-        }
-    }
-
-    fn header(mut self, name: &'static str, value: &str) -> Reply {
-        self.headers.push((name, value.to_owned()));
-        self
-    }
-
-    fn body(mut self, body: &str) -> Reply {
-        self.body = body.to_owned();
-        self
-    }
-
-    fn after(mut self, delay: Duration) -> Reply {
-        self.delay = delay;
-        self
-    }
-}
-
-/// An HTTP receiver on 127.0.0.1 that records every request and answers as its script says
-/// (given the hit and how many hits the same path had before).
-#[derive(Clone)]
-struct Receiver {
-    addr: String,
-    hits: Arc<Mutex<Vec<Hit>>>,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
-}
-
-type Script = Arc<dyn Fn(&Hit, usize) -> Reply + Send + Sync>;
-
-impl Receiver {
-    async fn start(script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) -> Receiver {
-        let script: Script = Arc::new(script);
-        let receiver = Receiver {
-            addr: String::new(),
-            hits: Arc::default(),
-            in_flight: Arc::default(),
-            max_in_flight: Arc::default(),
-        };
-        let state = receiver.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (state, script) = (state.clone(), script.clone());
-            async move {
-                let hit = Hit {
-                    path: uri.path().to_owned(),
-                    query: url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                        .into_owned()
-                        .collect(),
-                    headers,
-                    body,
-                    at: Instant::now(),
-                };
-                let earlier = {
-                    let mut hits = state.hits.lock().unwrap();
-                    let earlier = hits.iter().filter(|h| h.path == hit.path).count();
-                    hits.push(hit.clone());
-                    earlier
-                };
-                let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                state.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                let reply = script(&hit, earlier);
-                tokio::time::sleep(reply.delay).await;
-                state.in_flight.fetch_sub(1, Ordering::SeqCst);
-                let mut response = axum::response::Response::builder().status(reply.status);
-                for (name, value) in &reply.headers {
-                    response = response.header(*name, value);
-                }
-                response.body(axum::body::Body::from(reply.body)).unwrap()
-            }
-        });
-        let addr = crate::support::serve(app).await;
-        Receiver { addr, ..receiver }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.hits.lock().unwrap().clone()
-    }
-
-    fn count_on(&self, path: &str) -> usize {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| h.path == path)
-            .count()
-    }
-
-    /// The hits once there are at least `n`.
-    async fn wait_for(&self, n: usize) -> Vec<Hit> {
-        eventually(&format!("{n} requests at the receiver"), async || {
-            let hits = self.hits();
-            (hits.len() >= n).then_some(hits)
-        })
-        .await
-    }
-}
-
-/// Polls `probe` until it returns something (30 s at most).
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A tenant, a provider service it activated, and ways to trigger and inspect
-
-struct World {
-    host: TestHost,
-    provider: Scope,
-    provider_token: String,
-    service: String,
-    tenant: String,
-    token: String,
-    secret: String,
-    rest_key: String,
-}
-
-async fn world(db: Db) -> World {
-    world_with(db, |_| {}).await
-}
-
-async fn world_with(db: Db, configure: impl FnOnce(&mut hookhost::config::Config)) -> World {
-    let host = TestHost::start_with(db, configure).await;
-    let store = host.store();
-    let (provider, provider_token) = store.create_provider("Marketplace Provider").await.unwrap();
-    let provider = Scope::Provider(provider.id);
-    let service = store
-        .create_service(&provider, "Service", &[])
-        .await
-        .unwrap()
-        .id;
-    let tenant = store
-        .create_tenant("Immobilien Muster GmbH")
-        .await
-        .unwrap()
-        .id;
-    let params = BTreeMap::from([("region".to_owned(), "aachen".to_owned())]);
-    store
-        .activate(&host.state.key, &tenant, &service, &params)
-        .await
-        .unwrap();
-    let user = store
-        .create_api_user(&host.state.key, &tenant, false)
-        .await
-        .unwrap();
-    let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
-    World {
-        provider_token,
-        service,
-        tenant,
-        token: user.token,
-        secret: user.secret,
-        rest_key,
-        provider,
-        host,
-    }
-}
-
-fn spec(service: &str, handler: Handler) -> WebhookSpec {
-    WebhookSpec {
-        service_id: service.to_owned(),
-        description: String::new(),
-        enabled: true,
-        kind: None,
-        object_type: None,
-        handler,
-        modules: vec!["estate".into()],
-        extension: None,
-        criteria: BTreeMap::new(),
-        limits: None,
-        allowed_hosts: Vec::new(),
-        retry_policy: None,
-    }
-}
-
-fn retries(schedule_seconds: &[u64]) -> Option<RetryPolicy> {
-    Some(RetryPolicy {
-        schedule_seconds: schedule_seconds.to_vec(),
+/// The delivery once it has finished (succeeded or failed).
+async fn finished(w: &World, id: &str) -> DeliveryState {
+    eventually(&format!("delivery {id} to finish"), async || {
+        let state = w.host.store().delivery_state(id).await.unwrap();
+        state.status.is_final().then_some(state)
     })
+    .await
 }
 
-/// A smartml action `executeMarketplaceWebhooks` for `record` of module estate, signed with
-/// `secret` for `token`, with a timestamp (so an HMAC) of its own.
-fn smartml_action(token: &str, secret: &str, record: &str) -> Value {
-    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-    let resourcetype = "executeMarketplaceWebhooks";
-    let timestamp = smartml_timestamp();
-    let hmac = hmac_v2(
-        secret,
-        &timestamp.to_string(),
-        token,
-        resourcetype,
-        actionid,
-    );
-    json!({
-        "actionid": actionid, "resourceid": record, "identifier": "", "resourcetype": resourcetype,
-        "timestamp": timestamp, "hmac": hmac, "hmac_version": "2", "parameters": {"module": "estate"},
+/// Waits until no delivery is pending or in flight.
+async fn all_finished(w: &World) -> BTreeMap<String, i64> {
+    eventually("every delivery to finish", async || {
+        let counts = w.host.store().delivery_counts().await.unwrap();
+        let open = counts.get("pending").copied().unwrap_or(0)
+            + counts.get("in_flight").copied().unwrap_or(0);
+        (open == 0).then_some(counts)
     })
+    .await
 }
 
-impl World {
-    /// A URL webhook of the provider listening to estate; returns it and its secret.
-    async fn url_webhook(
-        &self,
-        url: &str,
-        configure: impl FnOnce(&mut WebhookSpec),
-    ) -> (Webhook, String) {
-        let mut spec = spec(&self.service, Handler::Url(url.to_owned()));
-        configure(&mut spec);
-        self.host
-            .store()
-            .create_webhook(&self.host.state.key, &self.provider, &spec)
-            .await
-            .unwrap()
-    }
-
-    /// Triggers the tenant's estate webhooks once per record, in one smartml request.
-    async fn trigger(&self, records: &[&str]) {
-        trigger_as(&self.host, &self.token, &self.secret, records).await;
-    }
-
-    /// `method path` with `credential`; the status and the JSON body (null when empty).
-    async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        credential: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
+/// The call log of `webhook` (newest first) once it holds `n` calls.
+async fn call_log(w: &World, webhook: &str, n: usize) -> Vec<LoggedCall> {
+    eventually(&format!("{n} calls of {webhook}"), async || {
+        w.host.state.recorder.flush().await;
+        let (calls, _) = w
             .host
-            .client
-            .request(method, self.host.url(path))
-            .bearer_auth(credential);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap()
-            },
-        )
-    }
-
-    /// The delivery once it has finished (succeeded or failed).
-    async fn finished(&self, id: &str) -> DeliveryState {
-        eventually(&format!("delivery {id} to finish"), async || {
-            let state = self.host.store().delivery_state(id).await.unwrap();
-            matches!(state.status.as_str(), "succeeded" | "failed").then_some(state)
-        })
-        .await
-    }
-
-    /// Waits until no delivery is pending or in flight.
-    async fn all_finished(&self) -> BTreeMap<String, i64> {
-        eventually("every delivery to finish", async || {
-            let counts = self.host.store().delivery_counts().await.unwrap();
-            let open = counts.get("pending").copied().unwrap_or(0)
-                + counts.get("in_flight").copied().unwrap_or(0);
-            (open == 0).then_some(counts)
-        })
-        .await
-    }
-
-    /// The call log of `webhook` (newest first) once it holds `n` calls.
-    async fn calls(&self, webhook: &str, n: usize) -> Vec<LoggedCall> {
-        eventually(&format!("{n} calls of {webhook}"), async || {
-            self.host.state.recorder.flush().await;
-            let (calls, _) = self
-                .host
-                .store()
-                .list_calls(webhook, None, 0, 1000)
-                .await
-                .unwrap();
-            (calls.len() >= n).then_some(calls)
-        })
-        .await
-    }
-
-    async fn webhook(&self, id: &str) -> Webhook {
-        self.host.state.recorder.flush().await;
-        self.host.store().webhook(&self.provider, id).await.unwrap()
-    }
-
-    fn wake(&self) {
-        self.host.state.wake.notify_waiters();
-    }
+            .store()
+            .list_calls(webhook, None, 0, 1000)
+            .await
+            .unwrap();
+        (calls.len() >= n).then_some(calls)
+    })
+    .await
 }
 
-async fn trigger_as(host: &TestHost, token: &str, secret: &str, records: &[&str]) {
-    let actions: Vec<Value> = records
-        .iter()
-        .map(|r| smartml_action(token, secret, r))
-        .collect();
-    let body = json!({"token": token, "request": {"actions": actions}});
-    let response = host
-        .client
-        .post(host.url("/api/stable/api.php"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(answer["status"]["errorcode"], 0, "{answer}");
+/// Deliveries of `webhook` to the tenant, one per payload (for estate records 0, 1, …),
+/// planned as a smartml trigger plans them.
+fn planned(
+    w: &World,
+    webhook: &Webhook,
+    payloads: impl IntoIterator<Item = Value>,
+) -> Vec<NewDelivery> {
+    payloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, payload)| NewDelivery {
+            webhook_id: webhook.id.clone(),
+            tenant_id: w.tenant.clone(),
+            trigger: TriggerSource::Smartml,
+            module: "estate".into(),
+            record_id: i.to_string(),
+            event: Event::Update,
+            payload: payload.to_string(),
+            parameters: Vec::new(),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Tests
 
 async fn url_calls_are_signed_twice_and_carry_the_trigger(db: Db) {
-    let w = world(db).await;
-    let receiver = Receiver::start(|_, _| Reply::ok()).await;
-    let (webhook, secret) = w
-        .url_webhook(&receiver.url("/hook?source=registry"), |_| {})
-        .await;
-    w.trigger(&["15005"]).await;
+    let w = world(db).start().await;
+    let receiver = Receiver::start().await;
+    let (webhook, secret) = url_webhook(&w, &receiver.url("/hook?source=registry"), |s| s).await;
+    w.trigger("estate", &["15005"]).await;
     let hit = receiver.wait_for(1).await.remove(0);
 
     // Standard Webhooks, checked by the `standardwebhooks` crate; another secret fails.
@@ -483,12 +155,12 @@ async fn url_calls_are_signed_twice_and_carry_the_trigger(db: Db) {
     assert_eq!(hit.header("content-type"), "application/json");
 
     // webhook-id is the delivery id; the Call object is filled from the answer.
-    let delivery = w.finished(hit.webhook_id()).await;
+    let delivery = finished(&w, hit.webhook_id()).await;
     assert_eq!(
         (delivery.status.as_str(), delivery.attempts),
         ("succeeded", 1)
     );
-    let calls = w.calls(&webhook.id, 1).await;
+    let calls = call_log(&w, &webhook.id, 1).await;
     let logged = &calls[0];
     assert_eq!(logged.delivery_id.as_deref(), Some(hit.webhook_id()));
     assert_eq!((logged.attempt, logged.trigger.as_str()), (1, "smartml"));
@@ -507,20 +179,17 @@ async fn url_calls_are_signed_twice_and_carry_the_trigger(db: Db) {
 }
 
 async fn retries_honour_retry_after_and_keep_the_webhook_id(db: Db) {
-    let w = world(db).await;
-    let receiver = Receiver::start(|_, earlier| match earlier {
+    let w = world(db).start().await;
+    let receiver = Receiver::scripted(|_, earlier| match earlier {
         0 => Reply::status(503).header("retry-after", "1").body("busy"),
         _ => Reply::ok(),
     })
     .await;
-    let (webhook, secret) = w
-        .url_webhook(&receiver.url("/hook"), |s| {
-            s.retry_policy = retries(&[1, 1])
-        })
-        .await;
-    w.trigger(&["1"]).await;
+    let (webhook, secret) =
+        url_webhook(&w, &receiver.url("/hook"), |s| s.retry_schedule([1, 1])).await;
+    w.trigger("estate", &["1"]).await;
     let hits = receiver.wait_for(2).await;
-    let delivery = w.finished(hits[0].webhook_id()).await;
+    let delivery = finished(&w, hits[0].webhook_id()).await;
     assert_eq!(
         (delivery.status.as_str(), delivery.attempts),
         ("succeeded", 2)
@@ -542,7 +211,7 @@ async fn retries_honour_retry_after_and_keep_the_webhook_id(db: Db) {
         "Retry-After: 1 was honoured"
     );
 
-    let calls = w.calls(&webhook.id, 2).await;
+    let calls = call_log(&w, &webhook.id, 2).await;
     let (retry, first) = (&calls[0], &calls[1]);
     assert_eq!((first.attempt, retry.attempt), (1, 2));
     assert!(!first.call.success && retry.call.success);
@@ -568,16 +237,12 @@ async fn retries_honour_retry_after_and_keep_the_webhook_id(db: Db) {
 }
 
 async fn gone_disables_the_webhook_and_notifies_the_owner(db: Db) {
-    let w = world(db).await;
-    let receiver = Receiver::start(|_, _| Reply::status(410)).await;
-    let (webhook, _) = w
-        .url_webhook(&receiver.url("/gone"), |s| {
-            s.retry_policy = retries(&[1, 1])
-        })
-        .await;
-    w.trigger(&["1"]).await;
+    let w = world(db).start().await;
+    let receiver = Receiver::scripted(|_, _| Reply::status(410)).await;
+    let (webhook, _) = url_webhook(&w, &receiver.url("/gone"), |s| s.retry_schedule([1, 1])).await;
+    w.trigger("estate", &["1"]).await;
     let hit = receiver.wait_for(1).await.remove(0);
-    let delivery = w.finished(hit.webhook_id()).await;
+    let delivery = finished(&w, hit.webhook_id()).await;
     assert_eq!(
         (delivery.status.as_str(), delivery.attempts),
         ("failed", 1),
@@ -592,9 +257,7 @@ async fn gone_disables_the_webhook_and_notifies_the_owner(db: Db) {
         "/public/v1/notifications/webhooks/{}/notifications",
         webhook.id
     );
-    let (status, page) = w
-        .api(reqwest::Method::GET, &path, &w.provider_token, None)
-        .await;
+    let (status, page) = w.as_provider().get(&path).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["$meta"]["pagination"]["total"], 1);
     let notification = &page["data"][0];
@@ -606,26 +269,28 @@ async fn gone_disables_the_webhook_and_notifies_the_owner(db: Db) {
     );
     assert!(notification["created"].as_str().unwrap().ends_with('Z'));
     // Notifications are the owner's: a tenant that can read the webhook may not read them.
-    let (status, _) = w.api(reqwest::Method::GET, &path, &w.rest_key, None).await;
+    let (status, _) = w.host.as_bearer(&w.rest_key).get(&path).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // A disabled webhook is not triggered any more.
-    w.trigger(&["2"]).await;
+    w.trigger("estate", &["2"]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.hits().len(), 1);
 }
 
 async fn a_run_of_failures_disables_the_webhook_once(db: Db) {
-    let w = world_with(db, |c| c.delivery.auto_disable_after = 3).await;
-    let receiver = Receiver::start(|_, _| Reply::status(500).body("boom")).await;
-    let (webhook, _) = w
-        .url_webhook(&receiver.url("/failing"), |s| {
-            s.retry_policy = retries(&[1, 1, 1, 1, 1])
-        })
+    let w = world(db)
+        .config(|c| c.delivery.auto_disable_after = 3)
+        .start()
         .await;
-    w.trigger(&["1"]).await;
+    let receiver = Receiver::scripted(|_, _| Reply::status(500).body("boom")).await;
+    let (webhook, _) = url_webhook(&w, &receiver.url("/failing"), |s| {
+        s.retry_schedule([1, 1, 1, 1, 1])
+    })
+    .await;
+    w.trigger("estate", &["1"]).await;
     let hit = receiver.wait_for(1).await.remove(0);
-    let delivery = w.finished(hit.webhook_id()).await;
+    let delivery = finished(&w, hit.webhook_id()).await;
     assert_eq!((delivery.status.as_str(), delivery.attempts), ("failed", 3));
     assert!(
         delivery
@@ -676,46 +341,27 @@ async fn a_run_of_failures_disables_the_webhook_once(db: Db) {
 }
 
 async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
-    let w = world(db).await;
-    let store = w.host.store();
-    let wasm = std::fs::read(hookhost::plugins::MISBEHAVE).unwrap();
-    let plugin = w.host.state.runtime.load(&wasm).unwrap();
-    let component = store
-        .insert_component(&w.provider, "misbehave", "1.0.0", &plugin.info, &wasm)
+    let w = world(db).start().await;
+    let component = w.upload(hookhost::plugins::MISBEHAVE).await;
+    let spec = w.spec(Handler::Component(component)).retry_schedule([1, 1]);
+    let (webhook, _) = w.register(spec).await;
+    let actions = ["reject", "temporary", "ok"].map(|action| json!({"action": action}));
+    let ids = w
+        .host
+        .store()
+        .plan_deliveries(&planned(&w, &webhook, actions))
         .await
         .unwrap();
-    let mut spec = spec(&w.service, Handler::Component(component.id));
-    spec.modules = Vec::new();
-    spec.retry_policy = retries(&[1, 1]);
-    let (webhook, _) = store
-        .create_webhook(&w.host.state.key, &w.provider, &spec)
-        .await
-        .unwrap();
-
-    let planned = |action: &str| NewDelivery {
-        webhook_id: webhook.id.clone(),
-        tenant_id: w.tenant.clone(),
-        trigger: TriggerSource::Smartml,
-        module: "estate".into(),
-        record_id: "1".into(),
-        event: Event::Update,
-        payload: json!({"action": action}).to_string(),
-        parameters: Vec::new(),
-    };
-    let ids = store
-        .plan_deliveries(&[planned("reject"), planned("temporary"), planned("ok")])
-        .await
-        .unwrap();
-    w.wake();
-    let rejected = w.finished(&ids[0]).await;
+    w.host.state.wake.notify_waiters();
+    let rejected = finished(&w, &ids[0]).await;
     assert_eq!(
         (rejected.status.as_str(), rejected.attempts),
         ("failed", 1),
         "a rejection is final"
     );
-    let ok = w.finished(&ids[2]).await;
+    let ok = finished(&w, &ids[2]).await;
     assert_eq!((ok.status.as_str(), ok.attempts), ("succeeded", 1));
-    let temporary = w.finished(&ids[1]).await;
+    let temporary = finished(&w, &ids[1]).await;
     assert_eq!(
         (temporary.status.as_str(), temporary.attempts),
         ("failed", 3),
@@ -730,7 +376,7 @@ async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
         "{temporary:?}"
     );
 
-    let calls = w.calls(&webhook.id, 5).await;
+    let calls = call_log(&w, &webhook.id, 5).await;
     let kinds = |id: &str| -> Vec<String> {
         calls
             .iter()
@@ -744,21 +390,21 @@ async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
     // The same verdict synchronously, through the test endpoint.
     let path = format!("/public/v1/notifications/webhooks/{}/test", webhook.id);
     let body = json!({"tenantId": w.tenant, "payload": {"action": "reject"}});
-    let (status, answer) = w
-        .api(reqwest::Method::POST, &path, &w.provider_token, Some(body))
-        .await;
+    let (status, answer) = w.as_provider().post(&path, &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["failure"]["kind"], "rejected");
     assert_eq!(answer["call"]["success"], false);
 }
 
 async fn call_objects_describe_answers_redirects_and_timeouts(db: Db) {
-    let w = world_with(db, |c| {
-        c.outbound.timeout_ms = 700;
-        c.outbound.connect_timeout_ms = 500;
-    })
-    .await;
-    let receiver = Receiver::start(|hit, _| match hit.path.as_str() {
+    let w = world(db)
+        .config(|c| {
+            c.outbound.timeout_ms = 700;
+            c.outbound.connect_timeout_ms = 500;
+        })
+        .start()
+        .await;
+    let receiver = Receiver::scripted(|hit, _| match hit.path.as_str() {
         "/redirect" => Reply::status(302).header("location", "/target"),
         "/error" => Reply::status(500)
             .header("x-trace", "abc")
@@ -770,12 +416,14 @@ async fn call_objects_describe_answers_redirects_and_timeouts(db: Db) {
     .await;
     let closed = format!("http://127.0.0.1:{}/", free_port());
     let test_call = async |url: &str| -> Value {
-        let (webhook, _) = w.url_webhook(url, |s| s.modules = Vec::new()).await;
+        let (webhook, _) = url_webhook(&w, url, |s| WebhookSpec {
+            modules: Vec::new(),
+            ..s
+        })
+        .await;
         let path = format!("/public/v1/notifications/webhooks/{}/test", webhook.id);
         let body = json!({"tenantId": w.tenant});
-        let (status, answer) = w
-            .api(reqwest::Method::POST, &path, &w.provider_token, Some(body))
-            .await;
+        let (status, answer) = w.as_provider().post(&path, &body).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         answer["call"].clone()
     };
@@ -854,14 +502,10 @@ async fn call_objects_describe_answers_redirects_and_timeouts(db: Db) {
     );
 
     // Asynchronously too: a 302 is a failed delivery, and the target is never requested.
-    let (webhook, _) = w
-        .url_webhook(&receiver.url("/redirect"), |s| {
-            s.retry_policy = retries(&[])
-        })
-        .await;
-    w.trigger(&["1"]).await;
-    let calls = w.calls(&webhook.id, 1).await;
-    let delivery = w.finished(calls[0].delivery_id.as_deref().unwrap()).await;
+    let (webhook, _) = url_webhook(&w, &receiver.url("/redirect"), |s| s.retry_schedule([])).await;
+    w.trigger("estate", &["1"]).await;
+    let calls = call_log(&w, &webhook.id, 1).await;
+    let delivery = finished(&w, calls[0].delivery_id.as_deref().unwrap()).await;
     assert_eq!(delivery.status, DeliveryStatus::Failed);
     assert_eq!(receiver.count_on("/redirect"), 2);
     assert_eq!(
@@ -872,17 +516,13 @@ async fn call_objects_describe_answers_redirects_and_timeouts(db: Db) {
 }
 
 async fn the_ssrf_guard_refuses_private_targets_in_every_spelling(db: Db) {
-    let w = world_with(db, |c| c.outbound.allow_insecure = false).await;
+    let w = world(db)
+        .config(|c| c.outbound.allow_insecure = false)
+        .start()
+        .await;
     // A bare TCP listener: it counts connections, so even a refused TLS handshake would show.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((_socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let listener = TcpProbe::start().await;
+    let port = listener.addr.rsplit_once(':').unwrap().1;
     let urls = [
         format!("https://localhost:{port}/hook"),
         format!("https://2130706433:{port}/hook"),
@@ -893,17 +533,13 @@ async fn the_ssrf_guard_refuses_private_targets_in_every_spelling(db: Db) {
     for url in &urls {
         // The registry API refuses such URLs up front; the store takes them, so the guard at
         // call time is what is tested here.
-        webhooks.push(
-            w.url_webhook(url, |s| s.retry_policy = retries(&[]))
-                .await
-                .0,
-        );
+        webhooks.push(url_webhook(&w, url, |s| s.retry_schedule([])).await.0);
     }
-    w.trigger(&["1"]).await;
-    let counts = w.all_finished().await;
+    w.trigger("estate", &["1"]).await;
+    let counts = all_finished(&w).await;
     assert_eq!(counts.get("failed"), Some(&4), "{counts:?}");
     for (webhook, url) in webhooks.iter().zip(&urls) {
-        let calls = w.calls(&webhook.id, 1).await;
+        let calls = call_log(&w, &webhook.id, 1).await;
         let call = &calls[0].call;
         assert!(!call.success);
         assert!(
@@ -914,14 +550,14 @@ async fn the_ssrf_guard_refuses_private_targets_in_every_spelling(db: Db) {
         assert_eq!(call.http_status_code, 0);
     }
     assert_eq!(
-        connections.load(Ordering::SeqCst),
+        listener.connections(),
         0,
         "nothing reached the loopback listener"
     );
 }
 
 async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
-    let w = world(db).await;
+    let w = world(db).start().await;
     let store = w.host.store();
     let other = store.create_tenant("Andere Makler AG").await.unwrap().id;
     store
@@ -933,23 +569,27 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
         .await
         .unwrap();
     let (_, other_key) = store.create_api_key(&other).await.unwrap();
-    let receiver = Receiver::start(|_, _| Reply::ok()).await;
-    let (webhook, secret) = w.url_webhook(&receiver.url("/hook"), |_| {}).await;
+    let receiver = Receiver::start().await;
+    let (webhook, secret) = url_webhook(&w, &receiver.url("/hook"), |s| s).await;
 
-    w.trigger(&["1", "2", "3"]).await;
-    trigger_as(&w.host, &other_user.token, &other_user.secret, &["9"]).await;
+    w.trigger("estate", &["1", "2", "3"]).await;
+    smartml_execute(
+        &w.host,
+        &other_user.token,
+        &other_user.secret,
+        "estate",
+        &["9"],
+    )
+    .await;
     receiver.wait_for(4).await;
-    w.calls(&webhook.id, 4).await;
+    call_log(&w, &webhook.id, 4).await;
 
     let calls_path = format!("/public/v1/notifications/webhooks/{}/calls", webhook.id);
     let get = async |query: &str, credential: &str| {
         let (status, page) = w
-            .api(
-                reqwest::Method::GET,
-                &format!("{calls_path}{query}"),
-                credential,
-                None,
-            )
+            .host
+            .as_bearer(credential)
+            .get(&format!("{calls_path}{query}"))
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         page
@@ -976,12 +616,8 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
     );
     assert_eq!(get("?offset=4", &w.provider_token).await["data"], json!([]));
     let (status, _) = w
-        .api(
-            reqwest::Method::GET,
-            &format!("{calls_path}?limit=5000"),
-            &w.provider_token,
-            None,
-        )
+        .as_provider()
+        .get(&format!("{calls_path}?limit=5000"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -996,9 +632,7 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
     let my_call = &mine["data"][0];
     let delivery = my_call["deliveryId"].as_str().unwrap().to_owned();
     let resend = format!("{calls_path}/{}/resend", my_call["id"].as_str().unwrap());
-    let (status, answer) = w
-        .api(reqwest::Method::POST, &resend, &w.rest_key, None)
-        .await;
+    let (status, answer) = w.host.as_bearer(&w.rest_key).post(&resend, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["deliveryId"], delivery.as_str());
     let hits = receiver.wait_for(5).await;
@@ -1010,32 +644,23 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
     hits[4].verify_signature(&secret).unwrap();
     // Another tenant's call is not there for this tenant.
     let (status, _) = w
-        .api(
-            reqwest::Method::POST,
-            &format!("{calls_path}/{their_call}/resend"),
-            &w.rest_key,
-            None,
-        )
+        .host
+        .as_bearer(&w.rest_key)
+        .post(&format!("{calls_path}/{their_call}/resend"), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A test call: synchronous, signed, recorded.
     let test = format!("/public/v1/notifications/webhooks/{}/test", webhook.id);
-    let (status, _) = w
-        .api(reqwest::Method::POST, &test, &w.provider_token, None)
-        .await;
+    let (status, _) = w.as_provider().post(&test, None).await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
         "a provider names the tenant"
     );
     let (status, answer) = w
-        .api(
-            reqwest::Method::POST,
-            &test,
-            &w.provider_token,
-            Some(json!({"tenantId": w.tenant})),
-        )
+        .as_provider()
+        .post(&test, &json!({"tenantId": w.tenant}))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["call"]["success"], true);
@@ -1050,7 +675,7 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
     assert_eq!(test_hit.json()["test"], true);
     test_hit.verify_signature(&secret).unwrap();
     test_hit.verify_jwt(&secret).unwrap();
-    assert_eq!(w.calls(&webhook.id, 6).await.len(), 6);
+    assert_eq!(call_log(&w, &webhook.id, 6).await.len(), 6);
     let mine = get("?limit=100", &w.rest_key).await;
     assert_eq!(
         mine["$meta"]["pagination"]["total"], 5,
@@ -1059,21 +684,17 @@ async fn call_log_pages_resends_and_test_calls_per_tenant(db: Db) {
 }
 
 async fn rotated_secrets_sign_side_by_side_during_the_grace_period(db: Db) {
-    let w = world(db).await;
-    let receiver = Receiver::start(|_, _| Reply::ok()).await;
-    let (webhook, old) = w.url_webhook(&receiver.url("/hook"), |_| {}).await;
+    let w = world(db).start().await;
+    let receiver = Receiver::start().await;
+    let (webhook, old) = url_webhook(&w, &receiver.url("/hook"), |s| s).await;
     let rotate = format!(
         "/public/v1/notifications/webhooks/{}/rotate-secret",
         webhook.id
     );
 
-    let (status, _) = w
-        .api(reqwest::Method::POST, &rotate, &w.rest_key, None)
-        .await;
+    let (status, _) = w.host.as_bearer(&w.rest_key).post(&rotate, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only the owner rotates");
-    let (status, answer) = w
-        .api(reqwest::Method::POST, &rotate, &w.provider_token, None)
-        .await;
+    let (status, answer) = w.as_provider().post(&rotate, None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let new = answer["secret"].as_str().unwrap().to_owned();
     assert!(new.starts_with("whsec_") && new != old);
@@ -1085,7 +706,7 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period(db: Db) {
     );
 
     // During the grace period: two signatures, either secret verifies; the JWT uses the new one.
-    w.trigger(&["1"]).await;
+    w.trigger("estate", &["1"]).await;
     let hit = receiver.wait_for(1).await.remove(0);
     assert_eq!(
         hit.header("webhook-signature").split(' ').count(),
@@ -1107,7 +728,7 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period(db: Db) {
         .await
         .unwrap();
     w.host.store().changed(); // what a change through the store does: cached secrets go
-    w.trigger(&["2"]).await;
+    w.trigger("estate", &["2"]).await;
     let hit = receiver.wait_for(2).await.remove(1);
     assert_eq!(hit.header("webhook-signature").split(' ').count(), 1);
     hit.verify_signature(&new).unwrap();
@@ -1128,42 +749,31 @@ async fn rotated_secrets_sign_side_by_side_during_the_grace_period(db: Db) {
 }
 
 async fn a_slow_webhook_does_not_hold_up_the_others(db: Db) {
-    let w = world_with(db, |c| {
-        c.delivery.concurrency = 4;
-        c.delivery.per_webhook_concurrency = 2;
-    })
-    .await;
-    let slow = Receiver::start(|_, _| Reply::ok().after(Duration::from_millis(300))).await;
-    let fast = Receiver::start(|_, _| Reply::ok()).await;
-    let (slow_hook, _) = w.url_webhook(&slow.url("/slow"), |_| {}).await;
-    let (fast_hook, _) = w.url_webhook(&fast.url("/fast"), |_| {}).await;
-    let planned = |webhook: &Webhook, n: usize| -> Vec<NewDelivery> {
-        (0..n)
-            .map(|i| NewDelivery {
-                webhook_id: webhook.id.clone(),
-                tenant_id: w.tenant.clone(),
-                trigger: TriggerSource::Smartml,
-                module: "estate".into(),
-                record_id: i.to_string(),
-                event: Event::Update,
-                payload: json!({"n": i}).to_string(),
-                parameters: Vec::new(),
-            })
-            .collect()
-    };
+    let w = world(db)
+        .config(|c| {
+            c.delivery.concurrency = 4;
+            c.delivery.per_webhook_concurrency = 2;
+        })
+        .start()
+        .await;
+    let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(300))).await;
+    let fast = Receiver::start().await;
+    let (slow_hook, _) = url_webhook(&w, &slow.url("/slow"), |s| s).await;
+    let (fast_hook, _) = url_webhook(&w, &fast.url("/fast"), |s| s).await;
+    let payloads = |n: usize| (0..n).map(|i| json!({"n": i}));
     // The slow webhook's deliveries are due first.
     w.host
         .store()
-        .plan_deliveries(&planned(&slow_hook, 8))
+        .plan_deliveries(&planned(&w, &slow_hook, payloads(8)))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     w.host
         .store()
-        .plan_deliveries(&planned(&fast_hook, 6))
+        .plan_deliveries(&planned(&w, &fast_hook, payloads(6)))
         .await
         .unwrap();
-    w.wake();
+    w.host.state.wake.notify_waiters();
 
     fast.wait_for(6).await;
     let slow_done = slow.hits().len();
@@ -1172,25 +782,24 @@ async fn a_slow_webhook_does_not_hold_up_the_others(db: Db) {
         "the fast webhook's deliveries did not wait for the slow ones ({slow_done} of 8 done)"
     );
     slow.wait_for(8).await;
-    assert!(
-        slow.max_in_flight.load(Ordering::SeqCst) <= 2,
-        "per-webhook concurrency holds"
-    );
-    w.all_finished().await;
+    assert!(slow.max_in_flight() <= 2, "per-webhook concurrency holds");
+    all_finished(&w).await;
 }
 
 async fn retention_prunes_old_records_in_the_background(db: Db) {
-    let w = world_with(db, |c| {
-        c.delivery.retention_days = 1;
-        c.delivery.prune_interval_ms = 200;
-    })
-    .await;
+    let w = world(db)
+        .config(|c| {
+            c.delivery.retention_days = 1;
+            c.delivery.prune_interval_ms = 200;
+        })
+        .start()
+        .await;
     let store = w.host.store();
-    let receiver = Receiver::start(|_, _| Reply::ok()).await;
-    let (webhook, _) = w.url_webhook(&receiver.url("/hook"), |_| {}).await;
-    w.trigger(&["1", "2"]).await;
-    let calls = w.calls(&webhook.id, 2).await;
-    w.all_finished().await;
+    let receiver = Receiver::start().await;
+    let (webhook, _) = url_webhook(&w, &receiver.url("/hook"), |s| s).await;
+    w.trigger("estate", &["1", "2"]).await;
+    let calls = call_log(&w, &webhook.id, 2).await;
+    all_finished(&w).await;
 
     // Age one call and its delivery past the retention; add an old notification, a pending
     // delivery planned long ago (not finished: kept) and a rotated-out secret that expired.
@@ -1279,9 +888,7 @@ async fn retention_prunes_old_records_in_the_background(db: Db) {
         "/public/v1/notifications/webhooks/{}/calls/{kept_call}/resend",
         webhook.id
     );
-    let (status, answer) = w
-        .api(reqwest::Method::POST, &resend, &w.provider_token, None)
-        .await;
+    let (status, answer) = w.as_provider().post(&resend, None).await;
     assert_eq!(status, StatusCode::GONE, "{answer}");
 
     // The pass itself, called directly: nothing older than a day is left.
@@ -1295,14 +902,6 @@ async fn retention_prunes_old_records_in_the_background(db: Db) {
 // ---------------------------------------------------------------------------------------------
 // Crash: SIGKILL the real binary in the middle of thousands of deliveries
 
-/// What the crash test's receiver saw: per `webhook-id`, how often and which bodies.
-#[derive(Default)]
-struct Seen {
-    by_id: HashMap<String, (usize, Bytes)>,
-    total: usize,
-    differing_duplicates: usize,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_delivery_loses_nothing_and_duplicates_little() {
     const WEBHOOKS: usize = 500;
@@ -1315,30 +914,9 @@ async fn sigkill_mid_delivery_loses_nothing_and_duplicates_little() {
     let master_key = hookhost::crypto::MasterKey::generate_base64();
     let key = hookhost::crypto::MasterKey::from_base64(&master_key).unwrap();
 
-    // The receiver: a few ms per call, every webhook-id recorded.
-    let seen: Arc<Mutex<Seen>> = Arc::default();
-    let record = seen.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-        let record = record.clone();
-        async move {
-            tokio::time::sleep(Duration::from_millis(3)).await;
-            let id = headers
-                .get("webhook-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let mut seen = record.lock().unwrap();
-            seen.total += 1;
-            let entry = seen.by_id.entry(id).or_insert((0, body.clone()));
-            entry.0 += 1;
-            let differs = entry.1 != body;
-            if differs {
-                seen.differing_duplicates += 1;
-            }
-            "ok"
-        }
-    });
-    let receiver = crate::support::serve(app).await;
+    // The receiver: a few ms per call.
+    let receiver =
+        Receiver::scripted(|_, _| Reply::text("ok").after(Duration::from_millis(3))).await;
 
     // Seed before the first start: a provider, a tenant with an API user, 500 URL webhooks.
     let store = hookhost::store::Store::open(&url).await.unwrap();
@@ -1356,10 +934,8 @@ async fn sigkill_mid_delivery_loses_nothing_and_duplicates_little() {
         .unwrap();
     let user = store.create_api_user(&key, &tenant, false).await.unwrap();
     for i in 0..WEBHOOKS {
-        let spec = spec(
-            &service,
-            Handler::Url(format!("http://{receiver}/hook/{i}")),
-        );
+        let spec = WebhookSpec::new(&service, Handler::Url(receiver.url(&format!("/hook/{i}"))))
+            .modules(["estate"]);
         store.create_webhook(&key, &provider, &spec).await.unwrap();
     }
 
@@ -1408,9 +984,20 @@ timeout_ms = 2000
                     .collect();
                 let actions: Vec<Value> = records
                     .iter()
-                    .map(|r| smartml_action(&token, &secret, r))
+                    .map(|record| {
+                        let estate = json!({"module": "estate"});
+                        let ts = smartml_timestamp();
+                        smartml_action(
+                            &token,
+                            &secret,
+                            ts,
+                            "executeMarketplaceWebhooks",
+                            record,
+                            estate,
+                        )
+                    })
                     .collect();
-                let body = json!({"token": token, "request": {"actions": actions}}).to_string();
+                let body = smartml_request(&token, &actions).to_string();
                 let answer = client
                     .post(format!("{client_base}/api/stable/api.php"))
                     .body(body)
@@ -1439,11 +1026,11 @@ timeout_ms = 2000
 
     // Kill once a few hundred calls arrived.
     eventually("a few hundred deliveries before the crash", async || {
-        (seen.lock().unwrap().total >= 300).then_some(())
+        (receiver.count() >= 300).then_some(())
     })
     .await;
     host.kill().await;
-    let at_kill = seen.lock().unwrap().total;
+    let at_kill = receiver.count();
     let counts_at_kill = store.delivery_counts().await.unwrap();
     let mut host = HostProcess::start(&config, &base, &log).await;
     triggers.await.unwrap();
@@ -1464,23 +1051,29 @@ timeout_ms = 2000
         .iter()
         .map(|row| sqlx::Row::get(row, "id"))
         .collect();
-    let seen = seen.lock().unwrap();
+    // Per webhook-id: how often it arrived, and the body it first came with.
+    let hits = receiver.hits();
+    let mut seen: HashMap<&str, (usize, &[u8])> = HashMap::new();
+    let mut differing_duplicates = 0;
+    for hit in &hits {
+        let (n, first_body) = seen.entry(hit.webhook_id()).or_insert((0, &hit.body[..]));
+        *n += 1;
+        if *first_body != &hit.body[..] {
+            differing_duplicates += 1;
+        }
+    }
     let missing = ids
         .iter()
-        .filter(|id| !seen.by_id.contains_key(*id))
+        .filter(|id| !seen.contains_key(id.as_str()))
         .count();
-    let planned_ids: std::collections::HashSet<&String> = ids.iter().collect();
-    let strangers = seen
-        .by_id
-        .keys()
-        .filter(|id| !planned_ids.contains(id))
-        .count();
-    let duplicates: usize = seen.by_id.values().map(|(n, _)| n - 1).sum();
+    let planned_ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let strangers = seen.keys().filter(|id| !planned_ids.contains(*id)).count();
+    let duplicates: usize = seen.values().map(|(n, _)| n - 1).sum();
     eprintln!(
         "crash test: {} deliveries planned (≥ {planned}), {at_kill} received before the SIGKILL \
          ({counts_at_kill:?}), {} received in all, {duplicates} duplicates, {:.1} s",
         ids.len(),
-        seen.total,
+        hits.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(
@@ -1501,7 +1094,7 @@ timeout_ms = 2000
         "at most the calls in flight are repeated ({duplicates} > {in_flight})"
     );
     assert_eq!(
-        seen.differing_duplicates, 0,
+        differing_duplicates, 0,
         "a repeated webhook-id carries the same body"
     );
     assert!(

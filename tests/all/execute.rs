@@ -1,15 +1,13 @@
 //! The execute endpoints with real clients: a smartml client written from the documented
 //! algorithm, an Ivanti-style client, and the bundled plugins as handlers.
 
-use crate::support::{Db, TestHost, smartml_timestamp};
+use crate::support::{Db, TestHost, World, smartml_action, smartml_request, smartml_timestamp};
 use hookhost::api::smartml::hmac_v2;
 use hookhost::plugins::{ECHO, MISBEHAVE};
 use hookhost::sandbox::Limits;
-use hookhost::store::{Handler, Scope, Webhook, WebhookSpec};
+use hookhost::store::{Handler, Webhook, WebhookSpec};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::time::Duration;
 
 both_backends!(
     smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks,
@@ -22,143 +20,50 @@ both_backends!(
     ivanti_error_bodies_are_exact,
 );
 
-/// A tenant with credentials, and a provider service it has activated.
-struct World {
-    host: TestHost,
-    provider: Scope,
-    service: String,
-    tenant: String,
-    token: String,
-    secret: String,
-    rest_key: String,
+/// Uploads the component at `path` and registers it as a webhook of the world's service,
+/// as `configure` says.
+async fn component_webhook(
+    w: &World,
+    path: &str,
+    configure: impl FnOnce(WebhookSpec) -> WebhookSpec,
+) -> Webhook {
+    let component = w.upload(path).await;
+    w.register(configure(w.spec(Handler::Component(component))))
+        .await
+        .0
 }
 
-async fn world(db: Db) -> World {
-    let host = TestHost::start(db).await;
-    let store = host.store();
-    let (provider, _) = store.create_provider("Marketplace Provider").await.unwrap();
-    let provider = Scope::Provider(provider.id);
-    let service = store
-        .create_service(&provider, "Service", &[])
-        .await
-        .unwrap()
-        .id;
-    let tenant = store
-        .create_tenant("Immobilien Muster GmbH")
-        .await
-        .unwrap()
-        .id;
-    let params = BTreeMap::from([("region".to_owned(), "aachen".to_owned())]);
-    store
-        .activate(&host.state.key, &tenant, &service, &params)
-        .await
-        .unwrap();
-    let user = store
-        .create_api_user(&host.state.key, &tenant, false)
-        .await
-        .unwrap();
-    let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
-    World {
-        service,
-        tenant,
-        token: user.token,
-        secret: user.secret,
-        rest_key,
-        provider,
-        host,
-    }
+/// A smartml action of the tenant's API user with a timestamp (so an HMAC) of its own.
+fn signed(w: &World, resourcetype: &str, resourceid: &str, parameters: Value) -> Value {
+    signed_at(w, smartml_timestamp(), resourcetype, resourceid, parameters)
 }
 
-impl World {
-    async fn component_webhook(
-        &self,
-        path: &str,
-        configure: impl FnOnce(&mut WebhookSpec),
-    ) -> Webhook {
-        let store = self.host.store();
-        let wasm = std::fs::read(path).unwrap();
-        let plugin = self.host.state.runtime.load(&wasm).unwrap();
-        let name = hookhost::crypto::random_alphanumeric(8).to_lowercase();
-        let component = store
-            .insert_component(&self.provider, &name, "1.0.0", &plugin.info, &wasm)
-            .await
-            .unwrap();
-        let mut spec = WebhookSpec {
-            service_id: self.service.clone(),
-            description: String::new(),
-            enabled: true,
-            kind: None,
-            object_type: None,
-            handler: Handler::Component(component.id),
-            modules: Vec::new(),
-            extension: None,
-            criteria: BTreeMap::new(),
-            limits: None,
-            allowed_hosts: Vec::new(),
-            retry_policy: None,
-        };
-        configure(&mut spec);
-        store
-            .create_webhook(&self.host.state.key, &self.provider, &spec)
-            .await
-            .unwrap()
-            .0
-    }
+/// A smartml action of the tenant's API user signed for `timestamp`.
+fn signed_at(
+    w: &World,
+    timestamp: i64,
+    resourcetype: &str,
+    resourceid: &str,
+    parameters: Value,
+) -> Value {
+    smartml_action(
+        &w.token,
+        &w.secret,
+        timestamp,
+        resourcetype,
+        resourceid,
+        parameters,
+    )
+}
 
-    /// A signed smartml action with a timestamp of its own (so an HMAC of its own).
-    fn action(&self, resourcetype: &str, resourceid: &str, parameters: Value) -> Value {
-        self.action_at(smartml_timestamp(), resourcetype, resourceid, parameters)
-    }
+async fn smartml(w: &World, body: &Value) -> (StatusCode, Value) {
+    smartml_on(&w.host, body.to_string()).await
+}
 
-    /// A smartml action signed for `timestamp`: actions with equal timestamps (and
-    /// resourcetypes) share their HMAC, as a client batching within one second signs them.
-    fn action_at(
-        &self,
-        timestamp: i64,
-        resourcetype: &str,
-        resourceid: &str,
-        parameters: Value,
-    ) -> Value {
-        let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-        let hmac = hmac_v2(
-            &self.secret,
-            &timestamp.to_string(),
-            &self.token,
-            resourcetype,
-            actionid,
-        );
-        json!({
-            "actionid": actionid, "resourceid": resourceid, "identifier": "",
-            "resourcetype": resourcetype, "timestamp": timestamp, "hmac": hmac,
-            "hmac_version": "2", "parameters": parameters,
-        })
-    }
-
-    async fn smartml(&self, body: &Value) -> (StatusCode, Value) {
-        self.smartml_raw(body.to_string()).await
-    }
-
-    async fn smartml_raw(&self, body: String) -> (StatusCode, Value) {
-        smartml_on(&self.host, body).await
-    }
-
-    /// Deliveries planned so far, whatever their status.
-    async fn planned(&self) -> i64 {
-        let counts = self.host.store().delivery_counts().await.unwrap();
-        counts.values().sum()
-    }
-
-    async fn webhook_after_calls(&self, id: &str, total: i64) -> Webhook {
-        for _ in 0..200 {
-            self.host.state.recorder.flush().await;
-            let webhook = self.host.store().webhook(&self.provider, id).await.unwrap();
-            if webhook.statistics.total >= total {
-                return webhook;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("webhook {id} never reached {total} calls");
-    }
+/// Deliveries planned so far, whatever their status.
+async fn planned(w: &World) -> i64 {
+    let counts = w.host.store().delivery_counts().await.unwrap();
+    counts.values().sum()
 }
 
 /// Posts a smartml request to `host`; the status and the envelope.
@@ -176,25 +81,14 @@ async fn smartml_on(host: &TestHost, body: String) -> (StatusCode, Value) {
 }
 
 async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db: Db) {
-    let w = world(db).await;
-    let address = w
-        .component_webhook(ECHO, |s| s.modules = vec!["address".into()])
-        .await;
-    let estate_only = w
-        .component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
-        .await;
-    let disabled = w
-        .component_webhook(ECHO, |s| {
-            s.modules = vec!["address".into()];
-            s.enabled = false;
-        })
-        .await;
-    let other_record = w
-        .component_webhook(ECHO, |s| {
-            s.modules = vec!["address".into()];
-            s.criteria = BTreeMap::from([("recordId".to_owned(), "99".to_owned())]);
-        })
-        .await;
+    let w = World::start(db).await;
+    let address = component_webhook(&w, ECHO, |s| s.modules(["address"])).await;
+    let estate_only = component_webhook(&w, ECHO, |s| s.modules(["estate"])).await;
+    let disabled = component_webhook(&w, ECHO, |s| s.modules(["address"]).disabled()).await;
+    let other_record = component_webhook(&w, ECHO, |s| {
+        s.modules(["address"]).criteria([("recordId", "99")])
+    })
+    .await;
 
     // The seed's action, verbatim, plus the authentication every action carries.
     let seed: Value = serde_json::from_str(
@@ -209,7 +103,8 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
     }"#,
     )
     .unwrap();
-    let mut action = w.action(
+    let mut action = signed(
+        &w,
         "executeMarketplaceWebhooks",
         "15005",
         json!({"module": "address"}),
@@ -217,9 +112,11 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
     for (k, v) in seed.as_object().unwrap() {
         action[k] = v.clone();
     }
-    let (status, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [action]}}))
-        .await;
+    let (status, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [action]}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let expected: Value = serde_json::from_str(
         r#"{
@@ -261,19 +158,23 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
     assert_eq!((total, calls[0].trigger.as_str()), (1, "smartml"));
 
     // Several actions: each its own result, in order; the failing one yields 97 on top.
-    let good = w.action(
+    let good = signed(
+        &w,
         "executeMarketplaceWebhooks",
         "15006",
         json!({"module": "address"}),
     );
-    let bad = w.action(
+    let bad = signed(
+        &w,
         "executeMarketplaceWebhooks",
         "15007",
         json!({"module": "garage"}),
     );
-    let (status, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [good, bad]}}))
-        .await;
+    let (status, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [good, bad]}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body["status"],
@@ -289,7 +190,7 @@ async fn smartml_seed_example_answers_the_seed_envelope_and_runs_the_webhooks(db
 }
 
 async fn smartml_error_codes(db: Db) {
-    let w = world(db).await;
+    let w = World::start(db).await;
     let ok_params = json!({"module": "estate"});
     let code = |body: &Value| body["status"]["errorcode"].as_u64().unwrap();
     let action_code = |body: &Value| {
@@ -298,19 +199,23 @@ async fn smartml_error_codes(db: Db) {
             .unwrap()
     };
 
-    assert_eq!(code(&w.smartml_raw(String::new()).await.1), 9);
-    assert_eq!(code(&w.smartml_raw("{not json".into()).await.1), 4);
+    assert_eq!(code(&smartml_on(&w.host, String::new()).await.1), 9);
+    assert_eq!(code(&smartml_on(&w.host, "{not json".into()).await.1), 4);
     assert_eq!(
-        code(&w.smartml(&json!({"request": {"actions": []}})).await.1),
+        code(&smartml(&w, &json!({"request": {"actions": []}})).await.1),
         13
     );
-    assert_eq!(code(&w.smartml(&json!({"token": w.token})).await.1), 14);
+    assert_eq!(code(&smartml(&w, &json!({"token": w.token})).await.1), 14);
     assert_eq!(
-        code(&w.smartml(&json!({"token": w.token, "request": {}})).await.1),
+        code(
+            &smartml(&w, &json!({"token": w.token, "request": {}}))
+                .await
+                .1
+        ),
         15
     );
 
-    let act = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
+    let act = signed(&w, "executeMarketplaceWebhooks", "1", ok_params.clone());
     for (field, expected) in [
         ("actionid", 16),
         ("resourceid", 18),
@@ -319,41 +224,49 @@ async fn smartml_error_codes(db: Db) {
     ] {
         let mut broken = act.clone();
         broken.as_object_mut().unwrap().remove(field);
-        let (_, body) = w
-            .smartml(&json!({"token": w.token, "request": {"actions": [broken]}}))
-            .await;
+        let (_, body) = smartml(
+            &w,
+            &json!({"token": w.token, "request": {"actions": [broken]}}),
+        )
+        .await;
         assert_eq!(action_code(&body), expected, "without {field}: {body}");
         assert_eq!(code(&body), 97);
     }
 
     // Not authenticated: a wrong token, top-level code 400.
-    let (status, body) = w
-        .smartml(&json!({"token": "x".repeat(32), "request": {"actions": [act.clone()]}}))
-        .await;
+    let (status, body) = smartml(
+        &w,
+        &json!({"token": "x".repeat(32), "request": {"actions": [act.clone()]}}),
+    )
+    .await;
     assert_eq!(
         body["status"],
         json!({"code": 400, "errorcode": 22, "message": "Not authenticated"})
     );
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let mut wrong_mac = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
+    let mut wrong_mac = signed(&w, "executeMarketplaceWebhooks", "1", ok_params.clone());
     wrong_mac["hmac"] = json!("AAAA");
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [wrong_mac]}}))
-        .await;
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [wrong_mac]}}),
+    )
+    .await;
     assert_eq!(action_code(&body), 137);
 
-    let mut numeric_mac = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
+    let mut numeric_mac = signed(&w, "executeMarketplaceWebhooks", "1", ok_params.clone());
     numeric_mac["hmac"] = json!(12345);
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [numeric_mac]}}))
-        .await;
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [numeric_mac]}}),
+    )
+    .await;
     assert_eq!(action_code(&body), 243);
 
     // An old timestamp (signed correctly) is refused.
     let old = hookhost::time::now_ms() / 1000 - 3600;
     let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-    let mut stale = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
+    let mut stale = signed(&w, "executeMarketplaceWebhooks", "1", ok_params.clone());
     stale["timestamp"] = json!(old);
     stale["hmac"] = json!(hmac_v2(
         &w.secret,
@@ -362,9 +275,11 @@ async fn smartml_error_codes(db: Db) {
         "executeMarketplaceWebhooks",
         actionid
     ));
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [stale]}}))
-        .await;
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [stale]}}),
+    )
+    .await;
     assert_eq!(action_code(&body), 136);
     assert_eq!(
         body["response"]["results"][0]["status"]["message"],
@@ -372,30 +287,34 @@ async fn smartml_error_codes(db: Db) {
     );
 
     // hmac_version as an integer is accepted; the same signed action again is a replay.
-    let mut integer_version = w.action("executeMarketplaceWebhooks", "1", ok_params.clone());
+    let mut integer_version = signed(&w, "executeMarketplaceWebhooks", "1", ok_params.clone());
     integer_version["hmac_version"] = json!(2);
     let request = json!({"token": w.token, "request": {"actions": [integer_version]}});
-    assert_eq!(code(&w.smartml(&request).await.1), 0);
+    assert_eq!(code(&smartml(&w, &request).await.1), 0);
     assert_eq!(
-        action_code(&w.smartml(&request).await.1),
+        action_code(&smartml(&w, &request).await.1),
         137,
         "a replay is refused"
     );
 
-    let unknown = w.action("estate", "1", json!({}));
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [unknown]}}))
-        .await;
+    let unknown = signed(&w, "estate", "1", json!({}));
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [unknown]}}),
+    )
+    .await;
     assert_eq!(action_code(&body), 25);
     assert_eq!(
         body["response"]["results"][0]["status"]["message"],
         "Missing configuration for resourceType \"estate\""
     );
 
-    let no_module = w.action("executeMarketplaceWebhooks", "1", json!({}));
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [no_module]}}))
-        .await;
+    let no_module = signed(&w, "executeMarketplaceWebhooks", "1", json!({}));
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [no_module]}}),
+    )
+    .await;
     assert_eq!(action_code(&body), 167);
     assert_eq!(
         body["response"]["results"][0]["status"]["message"],
@@ -420,9 +339,11 @@ async fn smartml_error_codes(db: Db) {
     );
     let action = json!({"actionid": actionid, "resourceid": "1", "resourcetype": "executeMarketplaceWebhooks",
         "timestamp": ts, "hmac": hmac, "hmac_version": "2", "parameters": ok_params});
-    let (_, body) = w
-        .smartml(&json!({"token": marketplace.token, "request": {"actions": [action]}}))
-        .await;
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": marketplace.token, "request": {"actions": [action]}}),
+    )
+    .await;
     assert_eq!(action_code(&body), 240);
     assert_eq!(
         body["response"]["results"][0]["status"]["message"],
@@ -432,10 +353,6 @@ async fn smartml_error_codes(db: Db) {
 
 /// The default of `smartml.max_actions`.
 const MAX_ACTIONS: usize = 100;
-
-fn request(token: &str, actions: &[Value]) -> Value {
-    json!({"token": token, "request": {"actions": actions}})
-}
 
 /// The errorcode of each action's result.
 fn action_codes(body: &Value) -> Vec<u64> {
@@ -464,22 +381,22 @@ fn assert_replay(body: &Value, what: &str) {
 /// HMAC v2 signs neither `resourceid` nor `parameters`, so a captured action can be changed
 /// or re-encoded and still carry a valid HMAC: the HMAC itself is what is used up.
 async fn smartml_a_captured_hmac_is_good_for_one_request(db: Db) {
-    let w = world(db).await;
-    w.component_webhook(ECHO, |s| {
-        s.modules = vec!["estate".into(), "address".into()]
-    })
-    .await;
-    let captured = w.action(
+    let w = World::start(db).await;
+    component_webhook(&w, ECHO, |s| s.modules(["estate", "address"])).await;
+    let captured = signed(
+        &w,
         "executeMarketplaceWebhooks",
         "15005",
         json!({"module": "estate"}),
     );
-    let (status, body) = w
-        .smartml(&request(&w.token, std::slice::from_ref(&captured)))
-        .await;
+    let (status, body) = smartml(
+        &w,
+        &smartml_request(&w.token, std::slice::from_ref(&captured)),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
-    assert_eq!(w.planned().await, 1);
+    assert_eq!(planned(&w).await, 1);
 
     let reordered: serde_json::Map<String, Value> = captured
         .as_object()
@@ -506,59 +423,56 @@ async fn smartml_a_captured_hmac_is_good_for_one_request(db: Db) {
         ("another resourceid", other_record),
         ("another parameters.module", other_module),
     ] {
-        let (status, body) = w.smartml(&request(&w.token, &[variant])).await;
+        let (status, body) = smartml(&w, &smartml_request(&w.token, &[variant])).await;
         assert_eq!(status, StatusCode::OK, "{what}");
         assert_replay(&body, what);
     }
-    assert_eq!(w.planned().await, 1, "no replay planned a delivery");
+    assert_eq!(planned(&w).await, 1, "no replay planned a delivery");
 }
 
 async fn smartml_actions_of_one_request_may_share_an_hmac(db: Db) {
-    let w = world(db).await;
-    w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
-        .await;
+    let w = World::start(db).await;
+    component_webhook(&w, ECHO, |s| s.modules(["estate"])).await;
     // A client batching within one second: equal timestamps, so one HMAC for all, and the
     // same record twice.
     let ts = smartml_timestamp();
     let estate = json!({"module": "estate"});
     let batch: Vec<Value> = ["1", "2", "2"]
         .iter()
-        .map(|record| w.action_at(ts, "executeMarketplaceWebhooks", record, estate.clone()))
+        .map(|record| signed_at(&w, ts, "executeMarketplaceWebhooks", record, estate.clone()))
         .collect();
     assert_eq!(batch[1], batch[2]);
-    let (status, body) = w.smartml(&request(&w.token, &batch)).await;
+    let (status, body) = smartml(&w, &smartml_request(&w.token, &batch)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
     assert_eq!(action_codes(&body), [0, 0, 0]);
-    assert_eq!(w.planned().await, 3);
+    assert_eq!(planned(&w).await, 3);
 
     // A later request with that HMAC is refused whole, the same actions or new records.
-    let (_, body) = w.smartml(&request(&w.token, &batch)).await;
+    let (_, body) = smartml(&w, &smartml_request(&w.token, &batch)).await;
     assert_eq!(action_codes(&body), [137, 137, 137]);
     let more: Vec<Value> = ["3", "4"]
         .iter()
-        .map(|record| w.action_at(ts, "executeMarketplaceWebhooks", record, estate.clone()))
+        .map(|record| signed_at(&w, ts, "executeMarketplaceWebhooks", record, estate.clone()))
         .collect();
-    let (_, body) = w.smartml(&request(&w.token, &more)).await;
+    let (_, body) = smartml(&w, &smartml_request(&w.token, &more)).await;
     assert_eq!(action_codes(&body), [137, 137]);
 
     // Next to a fresh HMAC, only the used one is refused.
-    let fresh = w.action("executeMarketplaceWebhooks", "5", estate.clone());
-    let (_, body) = w
-        .smartml(&request(&w.token, &[more[0].clone(), fresh]))
-        .await;
+    let fresh = signed(&w, "executeMarketplaceWebhooks", "5", estate.clone());
+    let (_, body) = smartml(&w, &smartml_request(&w.token, &[more[0].clone(), fresh])).await;
     assert_eq!(action_codes(&body), [137, 0]);
-    assert_eq!(w.planned().await, 4);
+    assert_eq!(planned(&w).await, 4);
 }
 
 async fn smartml_a_request_has_at_most_100_actions(db: Db) {
-    let w = world(db).await;
-    w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
-        .await;
+    let w = World::start(db).await;
+    component_webhook(&w, ECHO, |s| s.modules(["estate"])).await;
     let ts = smartml_timestamp();
     let actions: Vec<Value> = (0..=MAX_ACTIONS)
         .map(|r| {
-            w.action_at(
+            signed_at(
+                &w,
                 ts,
                 "executeMarketplaceWebhooks",
                 &r.to_string(),
@@ -566,37 +480,38 @@ async fn smartml_a_request_has_at_most_100_actions(db: Db) {
             )
         })
         .collect();
-    let (status, body) = w.smartml(&request(&w.token, &actions)).await;
+    let (status, body) = smartml(&w, &smartml_request(&w.token, &actions)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,
         json!({"status": {"code": 400, "errorcode": 15, "message": "Missing or invalid element: actions"},
                "response": {"results": []}})
     );
-    assert_eq!(w.planned().await, 0, "nothing planned");
+    assert_eq!(planned(&w).await, 0, "nothing planned");
 
     // The refused request used up nothing: its HMAC still carries the largest request.
-    let (status, body) = w.smartml(&request(&w.token, &actions[..MAX_ACTIONS])).await;
+    let (status, body) = smartml(&w, &smartml_request(&w.token, &actions[..MAX_ACTIONS])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
-    assert_eq!(w.planned().await, MAX_ACTIONS as i64);
+    assert_eq!(planned(&w).await, MAX_ACTIONS as i64);
 }
 
 async fn smartml_an_hmac_accepted_by_one_instance_is_refused_by_another(db: Db) {
-    let w = world(db).await;
-    w.component_webhook(ECHO, |s| s.modules = vec!["estate".into()])
-        .await;
+    let w = World::start(db).await;
+    component_webhook(&w, ECHO, |s| s.modules(["estate"])).await;
     let two = w.host.another_instance().await;
     let estate = json!({"module": "estate"});
-    let captured = w.action("executeMarketplaceWebhooks", "1", estate.clone());
-    let (_, body) = w
-        .smartml(&request(&w.token, std::slice::from_ref(&captured)))
-        .await;
+    let captured = signed(&w, "executeMarketplaceWebhooks", "1", estate.clone());
+    let (_, body) = smartml(
+        &w,
+        &smartml_request(&w.token, std::slice::from_ref(&captured)),
+    )
+    .await;
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
     let mut other_record = captured.clone();
     other_record["resourceid"] = json!("2");
     for (what, variant) in [("another record", other_record), ("the same", captured)] {
-        let (_, body) = smartml_on(&two, request(&w.token, &[variant]).to_string()).await;
+        let (_, body) = smartml_on(&two, smartml_request(&w.token, &[variant]).to_string()).await;
         assert_replay(&body, what);
     }
 
@@ -604,8 +519,8 @@ async fn smartml_an_hmac_accepted_by_one_instance_is_refused_by_another(db: Db) 
     for round in 0..5 {
         let ts = smartml_timestamp();
         let signed = |record: &str| {
-            let action = w.action_at(ts, "executeMarketplaceWebhooks", record, estate.clone());
-            request(&w.token, &[action]).to_string()
+            let action = signed_at(&w, ts, "executeMarketplaceWebhooks", record, estate.clone());
+            smartml_request(&w.token, &[action]).to_string()
         };
         let (one, other) = tokio::join!(
             smartml_on(&w.host, signed("10")),
@@ -615,7 +530,7 @@ async fn smartml_an_hmac_accepted_by_one_instance_is_refused_by_another(db: Db) 
         codes.sort();
         assert_eq!(codes, [0, 137], "round {round}: {one:?} {other:?}");
     }
-    assert_eq!(w.planned().await, 1 + 5);
+    assert_eq!(planned(&w).await, 1 + 5);
     drop(two);
 }
 
@@ -646,10 +561,8 @@ async fn ivanti(
 }
 
 async fn ivanti_runs_the_handler_synchronously(db: Db) {
-    let w = world(db).await;
-    let echo = w
-        .component_webhook(ECHO, |s| s.extension = Some("MyTestWebhook".into()))
-        .await;
+    let w = World::start(db).await;
+    let echo = component_webhook(&w, ECHO, |s| s.extension("MyTestWebhook")).await;
     let auth = format!("rest_api_key={}", w.rest_key);
 
     let (status, text) = ivanti(
@@ -700,16 +613,11 @@ async fn ivanti_runs_the_handler_synchronously(db: Db) {
     assert_eq!(called.last_call.unwrap().http_status_code, 200);
 
     // Handler failures are clear non-200 answers naming the reason.
-    let fast = Some(Limits {
+    let fast = Limits {
         timeout_ms: 300,
         ..Limits::default()
-    });
-    let bad = w
-        .component_webhook(MISBEHAVE, |s| {
-            s.extension = Some("Misbehave".into());
-            s.limits = fast;
-        })
-        .await;
+    };
+    let bad = component_webhook(&w, MISBEHAVE, |s| s.extension("Misbehave").limits(fast)).await;
     for (action, status, kind) in [
         ("loop", StatusCode::GATEWAY_TIMEOUT, "timeout"),
         ("reject", StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
@@ -742,9 +650,8 @@ async fn ivanti_runs_the_handler_synchronously(db: Db) {
 }
 
 async fn ivanti_error_bodies_are_exact(db: Db) {
-    let w = world(db).await;
-    w.component_webhook(ECHO, |s| s.extension = Some("MyTestWebhook".into()))
-        .await;
+    let w = World::start(db).await;
+    component_webhook(&w, ECHO, |s| s.extension("MyTestWebhook")).await;
     let auth = format!("rest_api_key={}", w.rest_key);
     let json = "application/json";
 
@@ -826,21 +733,21 @@ async fn ivanti_error_bodies_are_exact(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smartml_record_elements_reach_the_valuation_plugin() {
-    let w = world(Db::Sqlite).await;
-    let valuation = w
-        .component_webhook(hookhost::plugins::VALUATION, |s| {
-            s.modules = vec!["estate".into()]
-        })
-        .await;
+    let w = World::start(Db::Sqlite).await;
+    let valuation =
+        component_webhook(&w, hookhost::plugins::VALUATION, |s| s.modules(["estate"])).await;
     let elements = json!({"kaufpreis": 350000, "wohnflaeche": 92, "plz": "52062", "ort": "Aachen"});
-    let action = w.action(
+    let action = signed(
+        &w,
         "executeMarketplaceWebhooks",
         "15005",
         json!({"module": "estate", "elements": elements}),
     );
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [action]}}))
-        .await;
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [action]}}),
+    )
+    .await;
     assert_eq!(body["status"]["errorcode"], 0, "{body}");
     let called = w.webhook_after_calls(&valuation.id, 1).await;
     let outcome: Value =
@@ -851,22 +758,24 @@ async fn smartml_record_elements_reach_the_valuation_plugin() {
         "{outcome}"
     );
 
-    let bad = w.action(
+    let bad = signed(
+        &w,
         "executeMarketplaceWebhooks",
         "15006",
         json!({"module": "estate", "elements": [1]}),
     );
-    let (_, body) = w
-        .smartml(&json!({"token": w.token, "request": {"actions": [bad]}}))
-        .await;
+    let (_, body) = smartml(
+        &w,
+        &json!({"token": w.token, "request": {"actions": [bad]}}),
+    )
+    .await;
     assert_eq!(body["response"]["results"][0]["status"]["errorcode"], 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_calls_and_show_the_outbox() {
-    let w = world(Db::Sqlite).await;
-    w.component_webhook(ECHO, |s| s.extension = Some("Metered".into()))
-        .await;
+    let w = World::start(Db::Sqlite).await;
+    component_webhook(&w, ECHO, |s| s.extension("Metered")).await;
     let auth = format!("rest_api_key={}", w.rest_key);
     for _ in 0..3 {
         let (status, _) = ivanti(&w, Some("Metered"), &auth, "application/json", "{}".into()).await;

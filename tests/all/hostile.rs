@@ -5,57 +5,20 @@
 //! through a real host (registration, test calls), the sandbox (components' `wasi:http`) and
 //! the local runner (`plugin run`).
 
-use crate::support::{Ctx, Db, TestHost, call, load, ok_body, runtime, runtime_with};
-use axum::Router;
-use axum::routing::get;
+use crate::support::{
+    Ctx, Db, Receiver, Reply, TcpProbe, TestHost, call, load, ok_body, runtime, runtime_with,
+};
 use hookhost::plugins::{MISBEHAVE, NEWSLETTER_CONNECTOR};
 use hookhost::sandbox::{CallError, Invocation, KvStore, LogSource, SandboxConfig};
 use hookhost::store::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 both_backends!(
     registration_refuses_private_allowed_hosts,
     test_calls_go_through_the_guard,
 );
-
-/// A TCP listener on loopback that counts connections and answers every request with `body`.
-async fn counting_server(body: &'static str) -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let router = Router::new().fallback(get(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async move { body }
-    }));
-    (crate::support::serve(router).await, hits)
-}
-
-/// A raw TCP listener that counts accepted connections and records the first line of each.
-async fn raw_listener() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let lines = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let lines = lines.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(stream);
-                let mut first = String::new();
-                let _ = reader.read_line(&mut first).await;
-                lines.lock().unwrap().push(first.trim().to_owned());
-                let _ = reader
-                    .get_mut()
-                    .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    (addr, seen)
-}
 
 /// Sends `request` and reads the answer as JSON.
 async fn send_json(request: reqwest::RequestBuilder) -> Value {
@@ -133,11 +96,12 @@ async fn registration_refuses_private_allowed_hosts(db: Db) {
 }
 
 async fn test_calls_go_through_the_guard(db: Db) {
-    let (secret_addr, secret_hits) = counting_server("the admin secret").await;
-    let (sink_addr, sink_hits) = counting_server("sink").await;
+    let secret = Receiver::scripted(|_, _| Reply::text("the admin secret")).await;
+    let sink = Receiver::scripted(|_, _| Reply::text("sink")).await;
+    let (secret_addr, sink_addr) = (secret.addr(), sink.addr());
     let host = TestHost::start_with(db, |c| {
         c.outbound.allow_insecure = false;
-        c.outbound.trusted = vec![sink_addr.clone()];
+        c.outbound.trusted = vec![sink_addr.to_owned()];
     })
     .await;
     let (token, service) = provider_with_component(&host).await;
@@ -179,7 +143,7 @@ async fn test_calls_go_through_the_guard(db: Db) {
         .unwrap();
     let body: Value = serde_json::from_str(reply["call"]["response"].as_str().unwrap()).unwrap();
     assert_eq!(body["body"], "sink", "{reply}");
-    assert_eq!(sink_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(sink.count(), 1);
 
     // Every other private target is refused, in every spelling, without a connection.
     let port = secret_addr.rsplit_once(':').unwrap().1;
@@ -200,7 +164,7 @@ async fn test_calls_go_through_the_guard(db: Db) {
             serde_json::from_str(reply["call"]["response"].as_str().unwrap()).unwrap();
         assert!(body.get("error").is_some(), "{url}: {reply}");
     }
-    assert_eq!(secret_hits.load(Ordering::SeqCst), 0, "nothing reached it");
+    assert_eq!(secret.count(), 0, "nothing reached it");
 
     // A URL handler naming a loopback name is refused when it is called.
     let created = send_json(
@@ -227,12 +191,13 @@ async fn test_calls_go_through_the_guard(db: Db) {
 async fn components_reach_only_public_https_targets_by_default() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
-    let (addr, hits) = counting_server("secret").await;
+    let internal = Receiver::scripted(|_, _| Reply::text("secret")).await;
+    let addr = internal.addr();
     let port = addr.rsplit_once(':').unwrap().1;
     // Even when a (bypassed) allowlist names them, the guard refuses private targets.
     let allowlisted = || {
         Ctx::new(&rt)
-            .allow(&addr)
+            .allow(addr)
             .allow(&format!("localhost:{port}"))
             .allow(&format!("[::1]:{port}"))
     };
@@ -264,7 +229,7 @@ async fn components_reach_only_public_https_targets_by_default() {
             "{url}: the call's log says why: {host_lines:?}"
         );
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    assert_eq!(internal.count(), 0);
 
     // The newsletter connector pointed at an internal address: refused, nothing reached.
     let connector = load(&rt, NEWSLETTER_CONNECTOR);
@@ -277,7 +242,7 @@ async fn components_reach_only_public_https_targets_by_default() {
         ctx,
     )
     .await;
-    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    assert_eq!(internal.count(), 0);
 }
 
 #[tokio::test]
@@ -285,8 +250,9 @@ async fn https_requests_fail_cleanly_and_ipv6_entries_match() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
     // A plain HTTP server spoken to in TLS: the handshake fails; the call does not crash.
-    let (addr, _) = counting_server("not tls").await;
-    let ctx = Ctx::new(&rt).allow(&addr).insecure();
+    let plain = Receiver::scripted(|_, _| Reply::text("not tls")).await;
+    let addr = plain.addr();
+    let ctx = Ctx::new(&rt).allow(addr).insecure();
     let report = call(
         &rt,
         &bad,
@@ -298,13 +264,9 @@ async fn https_requests_fail_cleanly_and_ipv6_entries_match() {
     assert!(body.get("error").is_some(), "{body}");
 
     // `[::1]:port` entries are understood.
-    let listener = tokio::net::TcpListener::bind("[::1]:0").await;
-    if let Ok(listener) = listener {
-        let port = listener.local_addr().unwrap().port();
-        let router = Router::new().fallback(get(|| async { "v6" }));
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        let ctx = Ctx::new(&rt).allow(&format!("[::1]:{port}")).insecure();
-        let url = format!("http://[::1]:{port}/");
+    if let Some(v6) = Receiver::scripted_on_ipv6(|_, _| Reply::text("v6")).await {
+        let ctx = Ctx::new(&rt).allow(v6.addr()).insecure();
+        let url = v6.url("/");
         let body = ok_body(
             &call(
                 &rt,
@@ -322,22 +284,22 @@ async fn https_requests_fail_cleanly_and_ipv6_entries_match() {
 async fn outbound_requests_are_counted_and_bodies_capped() {
     let (rt, _dir) = runtime();
     let bad = load(&rt, MISBEHAVE);
-    let (addr, hits) = counting_server("small").await;
+    let small = Receiver::scripted(|_, _| Reply::text("small")).await;
+    let addr = small.addr();
     let ctx = Ctx::new(&rt)
-        .allow(&addr)
+        .allow(addr)
         .insecure()
         .limits(|l| l.max_outbound_requests = 3);
     let payload = json!({"action": "http-repeat", "url": format!("http://{addr}/"), "count": 10});
     let body = ok_body(&call(&rt, &bad, &action(payload), ctx).await);
     assert_eq!(body["ok"], 3, "{body}");
     assert_eq!(body["errors"].as_array().unwrap().len(), 7, "{body}");
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(small.count(), 3);
 
-    static BIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let big: &'static str = BIG.get_or_init(|| "x".repeat(64 << 10));
-    let (addr, _) = counting_server(big).await;
+    let big = Receiver::scripted(|_, _| Reply::text(&"x".repeat(64 << 10))).await;
+    let addr = big.addr();
     let ctx = Ctx::new(&rt)
-        .allow(&addr)
+        .allow(addr)
         .insecure()
         .limits(|l| l.max_outbound_body_bytes = 16 << 10);
     let payload = json!({"action": "http", "url": format!("http://{addr}/")});
@@ -350,9 +312,9 @@ async fn outbound_requests_are_counted_and_bodies_capped() {
 
 #[tokio::test]
 async fn an_explicit_proxy_is_used_only_after_the_target_is_vetted() {
-    let (proxy, seen) = raw_listener().await;
+    let proxy = TcpProbe::start().await;
     let egress = hookhost::sandbox::Egress::new(hookhost::sandbox::EgressConfig {
-        proxy: Some(format!("http://{proxy}")),
+        proxy: Some(format!("http://{}", proxy.addr)),
         ..Default::default()
     })
     .unwrap();
@@ -368,8 +330,10 @@ async fn an_explicit_proxy_is_used_only_after_the_target_is_vetted() {
     let url = egress.vet("https://93.184.215.14/x").await.unwrap();
     let client = egress.client(std::time::Duration::from_secs(2));
     let _ = client.get(url).send().await;
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen, vec!["CONNECT 93.184.215.14:443 HTTP/1.1".to_owned()]);
+    assert_eq!(
+        proxy.first_lines(),
+        vec!["CONNECT 93.184.215.14:443 HTTP/1.1".to_owned()]
+    );
 }
 
 #[test]
@@ -377,7 +341,8 @@ fn environment_proxies_are_ignored() {
     // The probe runs in a child process (this test binary again), so the proxy variables do
     // not leak into other tests.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (proxy, seen) = rt.block_on(raw_listener());
+    let probe = rt.block_on(TcpProbe::start());
+    let proxy = &probe.addr;
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["hostile::proxy_probe", "--exact", "--nocapture"])
         .env("HOOKHOST_TEST_PROXY_PROBE", "1")
@@ -392,7 +357,7 @@ fn environment_proxies_are_ignored() {
     assert!(stdout.contains("1 passed"), "the probe ran: {stdout}");
     drop(rt);
     assert_eq!(
-        *seen.lock().unwrap(),
+        probe.first_lines(),
         Vec::<String>::new(),
         "the proxy of the environment was not used"
     );

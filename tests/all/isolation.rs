@@ -6,7 +6,7 @@
 //! does not exist (status and body, apart from the id echoed from the request); what they
 //! may trigger never runs the others' webhooks.
 
-use crate::support::{Db, TestHost};
+use crate::support::{Db, TestHost, World};
 use hookhost::store::{Handler, Scope, WebhookSpec};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -159,27 +159,11 @@ async fn walk(
     a
 }
 
-fn spec(service: &str, handler: Handler) -> WebhookSpec {
-    WebhookSpec {
-        service_id: service.to_owned(),
-        description: "Their webhook".into(),
-        enabled: true,
-        kind: None,
-        object_type: None,
-        handler,
-        modules: vec!["estate".into(), "address".into()],
-        extension: None,
-        criteria: BTreeMap::new(),
-        limits: None,
-        allowed_hosts: Vec::new(),
-        retry_policy: None,
-    }
-}
-
-/// Provider A with a service its customer T1 activated, a component and webhooks; T1 with a
-/// private service, component and webhook; provider B, tenant T2 (activated nothing of A's)
-/// and tenant T3 (activated A's service too).
-struct World {
+/// The shared world (provider A, its service, tenant T1 that activated it) and everyone else
+/// these tests need: A's component and webhooks; T1's private service, component and
+/// webhook; provider B; tenant T2 (activated nothing of A's) and tenant T3 (activated A's
+/// service too).
+struct Parties {
     host: TestHost,
     a_token: String,
     a_service: String,
@@ -198,33 +182,22 @@ struct World {
     t3_key: String,
 }
 
-async fn world(db: Db) -> World {
-    let host = TestHost::start(db).await;
-    let store = host.store();
-    let key = host.state.key.clone();
-    let (a, a_token) = store.create_provider("A GmbH").await.unwrap();
-    let a = Scope::Provider(a.id);
+async fn parties(db: Db) -> Parties {
+    let world = World::start(db).await;
+    let (a, a_service, t1) = (&world.provider, &world.service, &world.tenant);
+    let store = world.host.store();
+    let key = &world.host.state.key;
     let (b, b_token) = store.create_provider("B GmbH").await.unwrap();
     let b = Scope::Provider(b.id);
-    let a_service = store
-        .create_service(&a, "A's service", &[])
-        .await
-        .unwrap()
-        .id;
     let b_service = store
         .create_service(&b, "B's service", &[])
         .await
         .unwrap()
         .id;
-    let t1 = store.create_tenant("T1").await.unwrap().id;
     let t2 = store.create_tenant("T2").await.unwrap().id;
     let t3 = store.create_tenant("T3").await.unwrap().id;
     store
-        .activate(&key, &t1, &a_service, &BTreeMap::new())
-        .await
-        .unwrap();
-    store
-        .activate(&key, &t3, &a_service, &BTreeMap::new())
+        .activate(key, &t3, a_service, &BTreeMap::new())
         .await
         .unwrap();
     let t1_scope = Scope::Tenant(t1.clone());
@@ -234,14 +207,14 @@ async fn world(db: Db) -> World {
         .unwrap()
         .id;
     store
-        .activate(&key, &t1, &t1_service, &BTreeMap::new())
+        .activate(key, t1, &t1_service, &BTreeMap::new())
         .await
         .unwrap();
 
     let wasm = std::fs::read(hookhost::plugins::ECHO).unwrap();
-    let plugin = host.state.runtime.load(&wasm).unwrap();
+    let plugin = world.host.state.runtime.load(&wasm).unwrap();
     let a_component = store
-        .insert_component(&a, "echo", "1.0.0", &plugin.info, &wasm)
+        .insert_component(a, "echo", "1.0.0", &plugin.info, &wasm)
         .await
         .unwrap()
         .id;
@@ -250,45 +223,51 @@ async fn world(db: Db) -> World {
         .await
         .unwrap()
         .id;
-    let mut a_spec = spec(&a_service, Handler::Component(a_component.clone()));
-    a_spec.extension = Some("ExtA".into());
-    let a_webhook = store.create_webhook(&key, &a, &a_spec).await.unwrap().0.id;
-    let mut a_validate = spec(&a_service, Handler::Component(a_component.clone()));
-    a_validate.kind = Some("validatePurchaseOrderDraft".into());
-    a_validate.object_type = Some("Order".into());
-    a_validate.modules = Vec::new();
-    store.create_webhook(&key, &a, &a_validate).await.unwrap();
-    let mut t1_spec = spec(&t1_service, Handler::Component(t1_component.clone()));
-    t1_spec.extension = Some("ExtT1".into());
-    let t1_webhook = store
-        .create_webhook(&key, &t1_scope, &t1_spec)
-        .await
-        .unwrap()
-        .0
-        .id;
-    let mut t1_validate = spec(&t1_service, Handler::Component(t1_component.clone()));
-    t1_validate.kind = Some("validateAccount".into());
-    t1_validate.object_type = Some("Account".into());
-    t1_validate.modules = Vec::new();
-    store
-        .create_webhook(&key, &t1_scope, &t1_validate)
-        .await
-        .unwrap();
+    let theirs = |service: &str, component: &str| {
+        WebhookSpec::new(service, Handler::Component(component.to_owned()))
+            .description("Their webhook")
+    };
+    let create = async |owner: &Scope, spec: WebhookSpec| {
+        store.create_webhook(key, owner, &spec).await.unwrap().0.id
+    };
+    let listening = |spec: WebhookSpec| spec.modules(["estate", "address"]);
+    let a_webhook = create(
+        a,
+        listening(theirs(a_service, &a_component)).extension("ExtA"),
+    )
+    .await;
+    create(
+        a,
+        theirs(a_service, &a_component)
+            .kind("validatePurchaseOrderDraft")
+            .object_type("Order"),
+    )
+    .await;
+    let t1_webhook = create(
+        &t1_scope,
+        listening(theirs(&t1_service, &t1_component)).extension("ExtT1"),
+    )
+    .await;
+    create(
+        &t1_scope,
+        theirs(&t1_service, &t1_component)
+            .kind("validateAccount")
+            .object_type("Account"),
+    )
+    .await;
 
-    let (_, t1_key) = store.create_api_key(&t1).await.unwrap();
     let (_, t2_key) = store.create_api_key(&t2).await.unwrap();
     let (_, t3_key) = store.create_api_key(&t3).await.unwrap();
-    let user = store.create_api_user(&key, &t2, false).await.unwrap();
-    World {
-        host,
-        a_token,
-        a_service,
+    let user = store.create_api_user(key, &t2, false).await.unwrap();
+    Parties {
+        a_token: world.provider_token.clone(),
+        a_service: a_service.clone(),
         a_component,
         a_webhook,
         b_token,
         b_service,
-        t1,
-        t1_key,
+        t1: t1.clone(),
+        t1_key: world.rest_key.clone(),
         t1_service,
         t1_component,
         t1_webhook,
@@ -296,10 +275,11 @@ async fn world(db: Db) -> World {
         t2_key,
         t2_smartml: (user.token, user.secret),
         t3_key,
+        host: world.host,
     }
 }
 
-impl World {
+impl Parties {
     fn a(&self) -> As<'_> {
         As::new(&self.host, &self.a_token)
     }
@@ -393,7 +373,7 @@ async fn walk_webhook(label: &str, caller: &As<'_>, foreign: &str, own_service: 
 }
 
 async fn registry_answers_for_others_objects_read_like_unknown_ids(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     let before = w.a().get(&format!("{WEBHOOKS}/{}", w.a_webhook)).await;
     assert_eq!(before.status, StatusCode::OK, "{}", before.text);
     let t1_before = w.t1().get(&format!("{WEBHOOKS}/{}", w.t1_webhook)).await;
@@ -454,7 +434,7 @@ async fn registry_answers_for_others_objects_read_like_unknown_ids(db: Db) {
 }
 
 async fn components_of_others_read_like_unknown_ids(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     for (label, caller, foreign) in [
         ("B → A", w.b(), &w.a_component),
         ("T2 → A", w.t2(), &w.a_component),
@@ -526,7 +506,7 @@ async fn components_of_others_read_like_unknown_ids(db: Db) {
 }
 
 async fn services_of_others_read_like_unknown_services(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     let body = json!({"service": {"id": "{id}"}, "url": "https://hooks.example.com/x"});
     // B and A's service; T2 and T1's private service; T2 and A's service (not activated, and
     // not T2's to hang webhooks on anyway).
@@ -572,7 +552,7 @@ async fn services_of_others_read_like_unknown_services(db: Db) {
 }
 
 async fn extension_conflicts_name_nothing_of_others(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     // T1 reaches B's service too: B may not reuse the extension of A's webhook, but the
     // refusal must not say which webhook, service or provider holds it.
     w.host
@@ -609,7 +589,7 @@ async fn extension_conflicts_name_nothing_of_others(db: Db) {
 }
 
 async fn tenants_see_only_their_own_calls_and_statistics(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     let path = format!("{WEBHOOKS}/{}", w.a_webhook);
     let t3_before = w.t3().get(&path).await;
     assert_eq!(t3_before.status, StatusCode::OK, "{}", t3_before.text);
@@ -660,7 +640,7 @@ fn template(service: &str) -> Value {
 }
 
 async fn process_manager_answers_read_like_unknown_ids(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     let t1 = w.t1();
     let created = t1
         .post("/api/v1/process-templates", &template(&w.a_service))
@@ -773,7 +753,7 @@ async fn process_manager_answers_read_like_unknown_ids(db: Db) {
 }
 
 async fn execute_paths_never_reach_others_webhooks(db: Db) {
-    let w = world(db).await;
+    let w = parties(db).await;
     let client = &w.host.client;
 
     // Ivanti: another's extension is an unknown extension.

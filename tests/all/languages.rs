@@ -6,12 +6,12 @@
 //! tests check that the build said why and pass, unless `HOOKHOST_TEST_REQUIRE_LANGUAGES=1` (set by
 //! `.ci/run`) makes the missing toolchain a failure.
 
-use crate::support::{Ctx, Db, TestHost, call, invocation, load, ok_body, runtime};
+use crate::support::{Ctx, Db, World, call, invocation, load, ok_body, runtime};
 use hookhost::plugins::{
     COMPONENTIZE_PY, JS_REMINDER, JS_REMINDER_MISSING, NODE, PYTHON_DEDUPE, PYTHON_DEDUPE_MISSING,
 };
 use hookhost::sandbox::{CallReport, KvStore, MemoryKv};
-use hookhost::store::{Handler, Scope, WebhookSpec};
+use hookhost::store::{Handler, WebhookSpec};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -329,128 +329,65 @@ async fn js_reminder_failures_rejected_invalid_and_an_exception() {
     );
 }
 
-/// A tenant with a REST API key, and one activated service per plugin.
-struct Endpoint {
-    host: TestHost,
-    provider: Scope,
-    tenant: String,
-    auth: String,
+/// Uploads the plugin at `path`, registers it as the webhook of a new service of the world's
+/// provider with Ivanti `extension`, and activates the service for the tenant with `params`;
+/// returns the webhook id.
+async fn plugin_webhook(w: &World, path: &str, extension: &str, params: &[(&str, &str)]) -> String {
+    let store = w.host.store();
+    let names: Vec<String> = params.iter().map(|(k, _)| (*k).to_owned()).collect();
+    let service = store
+        .create_service(&w.provider, extension, &names)
+        .await
+        .unwrap()
+        .id;
+    let params: BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    store
+        .activate(&w.host.state.key, &w.tenant, &service, &params)
+        .await
+        .unwrap();
+    let component = w.upload(path).await;
+    let spec = WebhookSpec::new(service, Handler::Component(component))
+        .description(format!("{extension} in another language"))
+        .extension(extension);
+    w.register(spec).await.0.id
 }
 
-impl Endpoint {
-    async fn start() -> Endpoint {
-        let host = TestHost::start(Db::Sqlite).await;
-        let store = host.store();
-        let (provider, _) = store.create_provider("Polyglot Plugins").await.unwrap();
-        let provider = Scope::Provider(provider.id);
-        let tenant = store
-            .create_tenant("Immobilien Muster GmbH")
-            .await
-            .unwrap()
-            .id;
-        let (_, key) = store.create_api_key(&tenant).await.unwrap();
-        Endpoint {
-            host,
-            provider,
-            tenant,
-            auth: format!("rest_api_key={key}"),
-        }
-    }
+/// `POST /api/rest/Webhooks/Execute?extension=…` as the tenant; the status and the body.
+async fn execute(
+    w: &World,
+    extension: &str,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, String) {
+    let url = w
+        .host
+        .url(&format!("/api/rest/Webhooks/Execute?extension={extension}"));
+    let response = w
+        .host
+        .client
+        .post(url)
+        .header("authorization", format!("rest_api_key={}", w.rest_key))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
 
-    /// Uploads `path`, registers it as the webhook of a new service with Ivanti `extension`,
-    /// and activates the service for the tenant with `params`; returns the webhook id.
-    async fn webhook(&self, path: &str, extension: &str, params: &[(&str, &str)]) -> String {
-        let store = self.host.store();
-        let names: Vec<String> = params.iter().map(|(k, _)| (*k).to_owned()).collect();
-        let service = store
-            .create_service(&self.provider, extension, &names)
-            .await
-            .unwrap()
-            .id;
-        let params: BTreeMap<String, String> = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        store
-            .activate(&self.host.state.key, &self.tenant, &service, &params)
-            .await
-            .unwrap();
-        let wasm = std::fs::read(path).unwrap();
-        let runtime = self.host.state.runtime.clone();
-        let plugin = runtime.load_blocking(wasm.clone().into()).await.unwrap();
-        let component = store
-            .insert_component(
-                &self.provider,
-                &extension.to_lowercase(),
-                "1.0.0",
-                &plugin.info,
-                &wasm,
-            )
-            .await
-            .unwrap();
-        let spec = WebhookSpec {
-            service_id: service,
-            description: format!("{extension} in another language"),
-            enabled: true,
-            kind: None,
-            object_type: None,
-            handler: Handler::Component(component.id),
-            modules: Vec::new(),
-            extension: Some(extension.to_owned()),
-            criteria: BTreeMap::new(),
-            limits: None,
-            allowed_hosts: Vec::new(),
-            retry_policy: None,
-        };
-        let (webhook, _) = store
-            .create_webhook(&self.host.state.key, &self.provider, &spec)
-            .await
-            .unwrap();
-        webhook.id
-    }
+async fn execute_json(w: &World, extension: &str, body: &Value) -> (StatusCode, Value) {
+    let (status, text) = execute(w, extension, "application/json", body.to_string()).await;
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (status, value)
+}
 
-    async fn execute(
-        &self,
-        extension: &str,
-        content_type: &str,
-        body: String,
-    ) -> (StatusCode, String) {
-        let url = self
-            .host
-            .url(&format!("/api/rest/Webhooks/Execute?extension={extension}"));
-        let response = self
-            .host
-            .client
-            .post(url)
-            .header("authorization", &self.auth)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-
-    async fn execute_json(&self, extension: &str, body: &Value) -> (StatusCode, Value) {
-        let (status, text) = self
-            .execute(extension, "application/json", body.to_string())
-            .await;
-        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        (status, value)
-    }
-
-    /// (total, failures) of the webhook, once the recorder has written `total` calls.
-    async fn statistics(&self, id: &str, total: i64) -> (i64, i64) {
-        for _ in 0..200 {
-            self.host.state.recorder.flush().await;
-            let webhook = self.host.store().webhook(&self.provider, id).await.unwrap();
-            if webhook.statistics.total >= total {
-                return (webhook.statistics.total, webhook.statistics.failures);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("webhook {id} never reached {total} calls");
-    }
+/// (total, failures) of the webhook, once the recorder has written `total` calls.
+async fn statistics(w: &World, id: &str, total: i64) -> (i64, i64) {
+    let statistics = w.webhook_after_calls(id, total).await.statistics;
+    (statistics.total, statistics.failures)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,24 +396,22 @@ async fn python_and_js_plugins_as_ivanti_webhooks() {
     if python.is_none() && js.is_none() {
         return;
     }
-    let e = Endpoint::start().await;
+    let w = World::start(Db::Sqlite).await;
 
     if let Some(path) = python {
-        let id = e
-            .webhook(path, "AddressDedupe", &[("match_fields", "name,email")])
-            .await;
+        let id = plugin_webhook(&w, path, "AddressDedupe", &[("match_fields", "name,email")]).await;
         // The key-value store (in the database) carries the first call's fingerprint to the
         // second: an Ivanti body has no record id, so the plugin reads `Id`.
         let mut first = erika();
         first["Id"] = json!("A-1");
-        let (status, body) = e.execute_json("AddressDedupe", &first).await;
+        let (status, body) = execute_json(&w, "AddressDedupe", &first).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["duplicate"], false, "{body}");
         assert_eq!(body["matchedOn"], json!(["name", "email"]));
         let mut second = erika_again();
         second["Id"] = json!("A-2");
         second["Telefon1"] = json!("0171 999999");
-        let (status, body) = e.execute_json("AddressDedupe", &second).await;
+        let (status, body) = execute_json(&w, "AddressDedupe", &second).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             (&body["duplicate"], &body["duplicateOf"]),
@@ -484,38 +419,37 @@ async fn python_and_js_plugins_as_ivanti_webhooks() {
             "{body}"
         );
 
-        let (status, body) = e
-            .execute_json("AddressDedupe", &json!({"Id": "A-3", "Ort": "Aachen"}))
-            .await;
+        let (status, body) =
+            execute_json(&w, "AddressDedupe", &json!({"Id": "A-3", "Ort": "Aachen"})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(
             body["Message"].as_str().unwrap().contains("rejected"),
             "{body}"
         );
 
-        let (status, text) = e
-            .execute(
-                "AddressDedupe",
-                "text/plain",
-                "Erika Mustermann, Aachen".into(),
-            )
-            .await;
+        let (status, text) = execute(
+            &w,
+            "AddressDedupe",
+            "text/plain",
+            "Erika Mustermann, Aachen".into(),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
         assert!(text.contains("trap"), "{text}");
 
-        assert_eq!(e.statistics(&id, 4).await, (4, 2));
+        assert_eq!(statistics(&w, &id, 4).await, (4, 2));
     }
 
     if let Some(path) = js {
-        let id = e
-            .webhook(
-                path,
-                "TaskReminder",
-                &[("locale", "en-GB"), ("utc_offset", "+01:00")],
-            )
-            .await;
+        let id = plugin_webhook(
+            &w,
+            path,
+            "TaskReminder",
+            &[("locale", "en-GB"), ("utc_offset", "+01:00")],
+        )
+        .await;
         let incident = json!({"RecId": "T-9", "Subject": "Printer on fire", "DueDate": "2026-12-01T14:30:00Z", "Owner": "Helpdesk"});
-        let (status, body) = e.execute_json("TaskReminder", &incident).await;
+        let (status, body) = execute_json(&w, "TaskReminder", &incident).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body,
@@ -526,15 +460,13 @@ async fn python_and_js_plugins_as_ivanti_webhooks() {
                 "changed": true
             })
         );
-        let (_, body) = e.execute_json("TaskReminder", &incident).await;
+        let (_, body) = execute_json(&w, "TaskReminder", &incident).await;
         assert_eq!(
             body["changed"], false,
             "the store remembers the reminder: {body}"
         );
 
-        let (status, body) = e
-            .execute_json("TaskReminder", &json!({"Subject": "Someday"}))
-            .await;
+        let (status, body) = execute_json(&w, "TaskReminder", &json!({"Subject": "Someday"})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(
             body["Message"]
@@ -545,13 +477,11 @@ async fn python_and_js_plugins_as_ivanti_webhooks() {
         );
 
         let xml = "<Task><Subject>Printer on fire</Subject></Task>";
-        let (status, text) = e
-            .execute("TaskReminder", "application/xml", xml.into())
-            .await;
+        let (status, text) = execute(&w, "TaskReminder", "application/xml", xml.into()).await;
         assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
         assert!(text.contains("trap"), "{text}");
 
-        assert_eq!(e.statistics(&id, 4).await, (4, 2));
+        assert_eq!(statistics(&w, &id, 4).await, (4, 2));
     }
 }
 

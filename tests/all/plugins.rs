@@ -1,14 +1,10 @@
 //! The bundled example plugins, through the SDK, on realistic payloads.
 
-use crate::support::{Ctx, call, invocation, load, ok_body, runtime, serve};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
+use crate::support::{Ctx, Receiver, Reply, call, invocation, load, ok_body, runtime};
 use hookhost::plugins::{ECHO, NEWSLETTER_CONNECTOR, ORDER_VALIDATOR, VALUATION};
 use hookhost::sandbox::{KvStore, MemoryKv, Param};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[tokio::test]
 async fn echo_returns_its_invocation() {
@@ -101,26 +97,20 @@ async fn valuation_writes_a_market_value_only_when_inputs_change() {
     assert_eq!(report.result.unwrap_err().kind(), "invalid-input");
 }
 
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, Value)>>>);
-
-async fn newsletter_receiver(status: StatusCode) -> (String, Received) {
-    let received = Received::default();
-    let router =
-        Router::new()
-            .route(
-                "/subscribers",
-                post(
-                    move |State(r): State<Received>,
-                          headers: HeaderMap,
-                          Json(body): Json<Value>| async move {
-                        r.0.lock().unwrap().push((headers, body));
-                        (status, Json(json!({"id": "SUB-1"})))
-                    },
-                ),
-            )
-            .with_state(received.clone());
-    (serve(router).await, received)
+/// The newsletter service: `POST /subscribers` with a JSON body is answered with `status`
+/// and the new subscriber's id; anything else is not found.
+async fn newsletter_service(status: u16) -> Receiver {
+    Receiver::scripted(move |hit, _| {
+        let subscribing = hit.method == "POST"
+            && hit.path == "/subscribers"
+            && hit.header("content-type") == "application/json";
+        if subscribing {
+            Reply::status(status).json(&json!({"id": "SUB-1"}))
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await
 }
 
 fn address() -> String {
@@ -135,11 +125,12 @@ fn address() -> String {
 async fn newsletter_connector_posts_the_subscriber_to_the_configured_url() {
     let (rt, _dir) = runtime();
     let plugin = load(&rt, NEWSLETTER_CONNECTOR);
-    let (host, received) = newsletter_receiver(StatusCode::CREATED).await;
+    let newsletter = newsletter_service(201).await;
+    let host = newsletter.addr();
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
         .set("api_key", "nl-secret")
-        .allow(&host)
+        .allow(host)
         .insecure();
     let report = call(
         &rt,
@@ -152,9 +143,9 @@ async fn newsletter_connector_posts_the_subscriber_to_the_configured_url() {
     assert_eq!(body["subscribed"], true, "{body}");
     assert_eq!(body["email"], "erika.mustermann@example.com");
 
-    let received = received.0.lock().unwrap();
+    let received = newsletter.hits();
     assert_eq!(received.len(), 1);
-    let (headers, subscriber) = &received[0];
+    let (headers, subscriber) = (&received[0].headers, received[0].json());
     assert_eq!(subscriber["email"], "erika.mustermann@example.com");
     assert_eq!(subscriber["firstName"], "Erika");
     assert_eq!(subscriber["lastName"], "Mustermann");
@@ -170,19 +161,21 @@ async fn newsletter_connector_failures_say_what_to_do() {
     let inv = invocation("address", "4711", &address());
 
     // The newsletter service is down: try again later.
-    let (host, _) = newsletter_receiver(StatusCode::SERVICE_UNAVAILABLE).await;
+    let newsletter = newsletter_service(503).await;
+    let host = newsletter.addr();
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
-        .allow(&host)
+        .allow(host)
         .insecure();
     let report = call(&rt, &plugin, &inv, ctx).await;
     assert_eq!(report.result.unwrap_err().kind(), "temporary");
 
     // The service refuses the subscriber: final.
-    let (host, _) = newsletter_receiver(StatusCode::UNPROCESSABLE_ENTITY).await;
+    let newsletter = newsletter_service(422).await;
+    let host = newsletter.addr();
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
-        .allow(&host)
+        .allow(host)
         .insecure();
     let report = call(&rt, &plugin, &inv, ctx).await;
     assert_eq!(report.result.unwrap_err().kind(), "rejected");

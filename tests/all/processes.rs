@@ -4,19 +4,15 @@
 //! overdue e-mail received by a real SMTP server (a small one written here), the activity log,
 //! cancelling, and the `hookhost process` CLI.
 
-use crate::support::{ADMIN_TOKEN, Db, PgDatabase};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::any;
+use crate::support::{Caller, Db, Receiver, Reply, World};
+use axum::http::StatusCode;
 use hookhost::config::Config;
 use hookhost::plugins::ECHO;
 use hookhost::process::SmtpSecurity;
-use hookhost::store::{Handler, RetryPolicy, Scope, WebhookSpec};
+use hookhost::store::{Handler, WebhookSpec};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -29,218 +25,106 @@ both_backends!(
     cancelling_stops_a_process_and_lists_filter,
 );
 
+/// The settings of these tests: days of one second, quick polls.
+fn short_days(config: &mut Config) {
+    config.delivery.poll_ms = 50;
+    config.process.day_seconds = 1;
+    config.process.poll_ms = 50;
+}
+
 // ---------------------------------------------------------------------------------------
-// Hosts that outlive each other on one database.
+// A tenant with activated services: one handled by a URL, one by the echo component.
 
-/// A database and a data folder that several hosts use, one after the other or at once.
-struct Home {
-    url: String,
-    dir: tempfile::TempDir,
-    key: String,
-    _pg: Option<PgDatabase>,
+/// The shared world on short days; its service is handled by a loopback receiver and
+/// accepts `campaign` and `region`.
+async fn world(db: Db, configure: impl FnOnce(&mut Config)) -> World {
+    World::build(db)
+        .config(|config| {
+            short_days(config);
+            configure(config);
+        })
+        .service_parameters(&["campaign", "region"])
+        .start()
+        .await
 }
 
-impl Home {
-    async fn new(db: Db) -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        let (url, pg) = match db {
-            Db::Sqlite => (hookhost::store::default_sqlite_url(dir.path()), None),
-            Db::Postgres => {
-                let pg = PgDatabase::create().await;
-                (pg.url.clone(), Some(pg))
-            }
-        };
-        Home {
-            url,
-            dir,
-            key: hookhost::crypto::MasterKey::generate_base64(),
-            _pg: pg,
-        }
-    }
-
-    /// The test configuration of host `name`: days of one second, quick polls, loopback URL
-    /// handlers allowed.
-    fn config(&self, name: &str) -> Config {
-        let mut config = Config::defaults();
-        config.data_dir = self.dir.path().join(name);
-        config.database_url = self.url.clone();
-        config.admin_token = Some(ADMIN_TOKEN.to_owned());
-        config.master_key = Some(self.key.clone());
-        config.outbound.allow_insecure = true;
-        config.delivery.poll_ms = 50;
-        config.process.day_seconds = 1;
-        config.process.poll_ms = 50;
-        config
-    }
+/// What these tests add to the world: its service's webhook and more services.
+struct Services {
+    /// The world's service's webhook, calling the receiver.
+    url_webhook: String,
+    /// Handled by echo; accepts `tag`.
+    echo_service: String,
+    echo_webhook: String,
+    /// Activated, but without any webhook.
+    bare_service: String,
+    /// Has a webhook, but the tenant did not activate it.
+    inactive_service: String,
 }
 
-/// A running host; [`Node::stop`] shuts it down the way `serve` does on SIGTERM.
-struct Node {
-    base: String,
-    client: reqwest::Client,
-    state: hookhost::api::AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Node {
-    async fn start(home: &Home, name: &str) -> Node {
-        Self::start_with(home, name, |_| {}).await
-    }
-
-    async fn start_with(home: &Home, name: &str, configure: impl FnOnce(&mut Config)) -> Node {
-        let mut config = home.config(name);
-        configure(&mut config);
-        let state = hookhost::server::build_state(config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server_state = state.clone();
-        let task = tokio::spawn(async move {
-            hookhost::server::run(listener, server_state, async {
-                let _ = rx.await;
-            })
+/// Registers the services' webhooks, each retried after `retries` (seconds).
+async fn services(w: &World, url: &str, retries: &[u64]) -> Services {
+    let (store, key) = (w.host.store(), &w.host.state.key);
+    let service = async |name: &str, accepted: &[&str], activated: bool| {
+        let accepted: Vec<String> = accepted.iter().map(|p| (*p).to_owned()).collect();
+        let id = store
+            .create_service(&w.provider, name, &accepted)
             .await
-            .unwrap();
-        });
-        Node {
-            base,
-            client: reqwest::Client::new(),
-            state,
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    /// Stops the host and waits until it has stopped (workers and scheduler included).
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
+            .unwrap()
+            .id;
+        if activated {
+            store
+                .activate(key, &w.tenant, &id, &BTreeMap::new())
                 .await
-                .expect("the host stops")
                 .unwrap();
         }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        key: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .header("authorization", format!("rest_api_key={key}"));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, key, path, None).await
-    }
-
-    async fn post(&self, key: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, key, path, Some(body))
-            .await
-    }
-
-    /// Polls process `id` until `done` holds for it.
-    async fn wait_for(
-        &self,
-        key: &str,
-        id: &str,
-        what: &str,
-        done: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let started = Instant::now();
-        loop {
-            let (status, process) = self.get(key, &format!("/api/v1/processes/{id}")).await;
-            assert_eq!(status, StatusCode::OK, "{process}");
-            if done(&process) {
-                return process;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(40),
-                "{what} did not happen: {process:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        id
+    };
+    let echo_service = service("Echo", &["tag"], true).await;
+    let bare_service = service("No webhook", &[], true).await;
+    let inactive_service = service("Not activated", &[], false).await;
+    let register = async |service: &str, handler: Handler| {
+        let spec = WebhookSpec::new(service, handler)
+            .modules(["estate"])
+            .retry_schedule(retries);
+        w.register(spec).await.0.id
+    };
+    let url_webhook = register(&w.service, Handler::Url(url.to_owned())).await;
+    let echo = w.upload(ECHO).await;
+    let echo_webhook = register(&echo_service, Handler::Component(echo)).await;
+    register(&inactive_service, Handler::Url(url.to_owned())).await;
+    Services {
+        url_webhook,
+        echo_service,
+        echo_webhook,
+        bare_service,
+        inactive_service,
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+/// Polls process `id` as `caller` until `done` holds for it.
+async fn wait_for(
+    caller: &Caller<'_>,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, process) = caller.get(&format!("/api/v1/processes/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{process}");
+        if done(&process) {
+            return process;
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "{what} did not happen: {process:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// A loopback webhook receiver and an SMTP server.
-
-/// One call a URL handler received.
-#[derive(Debug, Clone)]
-struct Received {
-    query: BTreeMap<String, String>,
-    body: Value,
-}
-
-/// A URL handler on loopback that answers with `status` and keeps what it received.
-#[derive(Clone)]
-struct Receiver {
-    calls: Arc<Mutex<Vec<Received>>>,
-    status: Arc<AtomicU16>,
-}
-
-impl Receiver {
-    fn calls(&self) -> Vec<Received> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    fn answer(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-}
-
-async fn receiver() -> (String, Receiver) {
-    let receiver = Receiver {
-        calls: Arc::default(),
-        status: Arc::new(AtomicU16::new(200)),
-    };
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            any(
-                |State(r): State<Receiver>, uri: Uri, _headers: HeaderMap, body: Bytes| async move {
-                    let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                        .into_owned()
-                        .collect();
-                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    r.calls.lock().unwrap().push(Received { query, body });
-                    StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap()
-                },
-            ),
-        )
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, receiver)
-}
+// An SMTP server.
 
 /// A message the SMTP server accepted.
 #[derive(Debug, Clone)]
@@ -342,135 +226,18 @@ fn address(line: &str) -> String {
         .unwrap_or_default()
 }
 
-// ---------------------------------------------------------------------------------------
-// A tenant with activated services: one handled by a URL, one by the echo component.
-
-struct World {
-    tenant: String,
-    key: String,
-    /// Handled by the loopback receiver; accepts `campaign` and `region`.
-    url_service: String,
-    url_webhook: String,
-    /// Handled by echo; accepts `tag`.
-    echo_service: String,
-    echo_webhook: String,
-    /// Activated, but without any webhook.
-    bare_service: String,
-    /// Has a webhook, but the tenant did not activate it.
-    inactive_service: String,
-}
-
-async fn world(node: &Node, url: &str, retries: Vec<u64>) -> World {
-    let (store, master) = (&node.state.store, &node.state.key);
-    let (provider, _) = store.create_provider("Marketplace provider").await.unwrap();
-    let provider = Scope::Provider(provider.id);
-    let params = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-    let url_service = store
-        .create_service(&provider, "Valuation", &params(&["campaign", "region"]))
-        .await
-        .unwrap()
-        .id;
-    let echo_service = store
-        .create_service(&provider, "Echo", &params(&["tag"]))
-        .await
-        .unwrap()
-        .id;
-    let bare_service = store
-        .create_service(&provider, "No webhook", &[])
-        .await
-        .unwrap()
-        .id;
-    let inactive_service = store
-        .create_service(&provider, "Not activated", &[])
-        .await
-        .unwrap()
-        .id;
-    let tenant = store
-        .create_tenant("Immobilien Muster GmbH")
-        .await
-        .unwrap()
-        .id;
-    for service in [&url_service, &echo_service, &bare_service] {
-        store
-            .activate(master, &tenant, service, &BTreeMap::new())
-            .await
-            .unwrap();
-    }
-    let spec = |service: &str, handler: Handler| WebhookSpec {
-        service_id: service.to_owned(),
-        description: String::new(),
-        enabled: true,
-        kind: None,
-        object_type: None,
-        handler,
-        modules: vec!["estate".into()],
-        extension: None,
-        criteria: BTreeMap::new(),
-        limits: None,
-        allowed_hosts: Vec::new(),
-        retry_policy: Some(RetryPolicy {
-            schedule_seconds: retries.clone(),
-        }),
-    };
-    let url_webhook = store
-        .create_webhook(
-            master,
-            &provider,
-            &spec(&url_service, Handler::Url(url.to_owned())),
-        )
-        .await
-        .unwrap()
-        .0
-        .id;
-    let wasm = std::fs::read(ECHO).unwrap();
-    let info = node.state.runtime.load(&wasm).unwrap().info.clone();
-    let component = store
-        .insert_component(&provider, "echo", "1.0.0", &info, &wasm)
-        .await
-        .unwrap();
-    let echo_webhook = store
-        .create_webhook(
-            master,
-            &provider,
-            &spec(&echo_service, Handler::Component(component.id)),
-        )
-        .await
-        .unwrap()
-        .0
-        .id;
-    store
-        .create_webhook(
-            master,
-            &provider,
-            &spec(&inactive_service, Handler::Url(url.to_owned())),
-        )
-        .await
-        .unwrap();
-    let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
-    World {
-        tenant,
-        key: rest_key,
-        url_service,
-        url_webhook,
-        echo_service,
-        echo_webhook,
-        bare_service,
-        inactive_service,
-    }
-}
-
 fn status_of(process: &Value, position: usize) -> &str {
     process["steps"][position - 1]["status"].as_str().unwrap()
 }
 
-async fn create_template(node: &Node, w: &World, body: Value) -> String {
-    let (status, created) = node.post(&w.key, "/api/v1/process-templates", &body).await;
+async fn create_template(w: &World, body: Value) -> String {
+    let (status, created) = w.as_tenant().post("/api/v1/process-templates", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{created:#}");
     created["id"].as_str().unwrap().to_owned()
 }
 
-async fn start(node: &Node, w: &World, body: Value) -> Value {
-    let (status, process) = node.post(&w.key, "/api/v1/processes", &body).await;
+async fn start(w: &World, body: Value) -> Value {
+    let (status, process) = w.as_tenant().post("/api/v1/processes", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{process:#}");
     process
 }
@@ -479,24 +246,23 @@ async fn start(node: &Node, w: &World, body: Value) -> Value {
 // The tests.
 
 async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db) {
-    let home = Home::new(db).await;
-    let (url, _receiver) = receiver().await;
-    let node = Node::start(&home, "a").await;
-    let w = world(&node, &url, vec![]).await;
+    let receiver = Receiver::start().await;
+    let mut w = world(db, |_| {}).await;
+    let s = services(&w, &receiver.url("/hook"), &[]).await;
 
     // Everything the database has to say, at once, each error naming its step and field.
     let body = json!({
         "name": "New listing",
         "controllerEmail": "not an address",
         "steps": [
-            {"type": "webhook", "serviceId": w.inactive_service, "deadlineDays": 0},
-            {"type": "webhook", "serviceId": w.bare_service},
-            {"type": "webhook", "serviceId": w.url_service, "parameters": {"campaign": "spring", "colour": "red"}},
-            {"type": "webhook", "serviceId": w.echo_service, "responsible": {"user": "  "}},
+            {"type": "webhook", "serviceId": s.inactive_service, "deadlineDays": 0},
+            {"type": "webhook", "serviceId": s.bare_service},
+            {"type": "webhook", "serviceId": w.service, "parameters": {"campaign": "spring", "colour": "red"}},
+            {"type": "webhook", "serviceId": s.echo_service, "responsible": {"user": "  "}},
             {"type": "webhook", "serviceId": "SVC-0000-0000", "start": {"daysAfterPrevious": 4000}}
         ]
     });
-    let (status, problem) = node.post(&w.key, "/api/v1/process-templates", &body).await;
+    let (status, problem) = w.as_tenant().post("/api/v1/process-templates", &body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{problem:#}");
     let expected = [
         ("controllerEmail", "is not an e-mail address"),
@@ -530,11 +296,11 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
 
     // Malformed steps: the JSON path names the step and the field.
     let step = |extra: Value| {
-        let mut step = json!({"type": "webhook", "serviceId": w.url_service});
+        let mut step = json!({"type": "webhook", "serviceId": w.service});
         for (k, v) in extra.as_object().unwrap() {
             step[k] = v.clone();
         }
-        json!({"name": "x", "steps": [{"type": "webhook", "serviceId": w.echo_service}, step]})
+        json!({"name": "x", "steps": [{"type": "webhook", "serviceId": s.echo_service}, step]})
     };
     let cases = [
         (
@@ -578,7 +344,7 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
             "missing field `serviceId`",
         ),
         (
-            json!({"name": " ", "steps": [{"type": "webhook", "serviceId": w.echo_service}]}),
+            json!({"name": " ", "steps": [{"type": "webhook", "serviceId": s.echo_service}]}),
             "name",
             "must not be empty",
         ),
@@ -589,7 +355,7 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
         ),
     ];
     for (body, field, message) in cases {
-        let (status, problem) = node.post(&w.key, "/api/v1/process-templates", &body).await;
+        let (status, problem) = w.as_tenant().post("/api/v1/process-templates", &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem:#}");
         let said = problem["errors"][field][0]
             .as_str()
@@ -609,13 +375,16 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
         "name": "  New listing  ",
         "controllerEmail": "controller@example.com",
         "steps": [
-            {"type": "webhook", "name": "Re-value", "serviceId": w.url_service,
+            {"type": "webhook", "name": "Re-value", "serviceId": w.service,
              "parameters": {"campaign": "spring"}, "deadlineDays": 2, "record": "estate"},
-            {"type": "webhook", "serviceId": w.echo_service, "start": {"daysAfterPrevious": 3},
+            {"type": "webhook", "serviceId": s.echo_service, "start": {"daysAfterPrevious": 3},
              "responsible": {"user": "erika"}, "record": "address"}
         ]
     });
-    let (status, created) = node.post(&w.key, "/api/v1/process-templates", &valid).await;
+    let (status, created) = w
+        .as_tenant()
+        .post("/api/v1/process-templates", &valid)
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created:#}");
     let id = created["id"].as_str().unwrap();
     assert!(id.starts_with("PTM-"));
@@ -623,24 +392,25 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
     assert_eq!(created["revision"], 1);
     assert_eq!(
         created["steps"][1],
-        json!({"type": "webhook", "name": "", "serviceId": w.echo_service, "parameters": {},
+        json!({"type": "webhook", "name": "", "serviceId": s.echo_service, "parameters": {},
                "start": {"daysAfterPrevious": 3}, "deadlineDays": null,
                "responsible": {"user": "erika"}, "record": "address"})
     );
     assert_eq!(created["steps"][0]["start"], "afterPrevious");
     assert_eq!(created["steps"][0]["responsible"], "processOwner");
-    let (status, read) = node
-        .get(&w.key, &format!("/api/v1/process-templates/{id}"))
+    let (status, read) = w
+        .as_tenant()
+        .get(&format!("/api/v1/process-templates/{id}"))
         .await;
     assert_eq!((status, &read), (StatusCode::OK, &created));
-    let (status, page) = node.get(&w.key, "/api/v1/process-templates").await;
+    let (status, page) = w.as_tenant().get("/api/v1/process-templates").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["$meta"]["pagination"]["total"], 1);
 
     // Starting needs the address record step 2 refers to.
-    let (status, problem) = node
+    let (status, problem) = w
+        .as_tenant()
         .post(
-            &w.key,
             "/api/v1/processes",
             &json!({"templateId": id, "module": "estate", "recordId": "15005"}),
         )
@@ -651,9 +421,9 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
         said.contains("step 2") && said.contains("address"),
         "{said}"
     );
-    let (status, problem) = node
+    let (status, problem) = w
+        .as_tenant()
         .post(
-            &w.key,
             "/api/v1/processes",
             &json!({"templateId": "PTM-0000-0000", "module": "garage", "recordId": "1"}),
         )
@@ -669,13 +439,9 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
 
     let mut replaced = valid.clone();
     replaced["steps"][1]["parameters"] = json!({"tag": "new-listing"});
-    let (status, updated) = node
-        .call(
-            reqwest::Method::PUT,
-            &w.key,
-            &format!("/api/v1/process-templates/{id}"),
-            Some(&replaced),
-        )
+    let (status, updated) = w
+        .as_tenant()
+        .put(&format!("/api/v1/process-templates/{id}"), &replaced)
         .await;
     assert_eq!(status, StatusCode::OK, "{updated:#}");
     assert_eq!(updated["revision"], 2);
@@ -684,13 +450,9 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
         json!({"tag": "new-listing"})
     );
     replaced["steps"][1]["parameters"] = json!({"nope": "x"});
-    let (status, problem) = node
-        .call(
-            reqwest::Method::PUT,
-            &w.key,
-            &format!("/api/v1/process-templates/{id}"),
-            Some(&replaced),
-        )
+    let (status, problem) = w
+        .as_tenant()
+        .put(&format!("/api/v1/process-templates/{id}"), &replaced)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -699,20 +461,27 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
     );
 
     // Other tenants and providers see nothing.
-    let store = &node.state.store;
+    let store = &w.host.state.store;
     let other = store.create_tenant("Other").await.unwrap().id;
     let (_, other_key) = store.create_api_key(&other).await.unwrap();
-    let (status, _) = node
-        .get(&other_key, &format!("/api/v1/process-templates/{id}"))
+    let (status, _) = w
+        .host
+        .as_rest_key(&other_key)
+        .get(&format!("/api/v1/process-templates/{id}"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, page) = node.get(&other_key, "/api/v1/process-templates").await;
+    let (status, page) = w
+        .host
+        .as_rest_key(&other_key)
+        .get("/api/v1/process-templates")
+        .await;
     assert_eq!((status, page["data"].clone()), (StatusCode::OK, json!([])));
-    let (status, problem) = node
+    let (status, problem) = w
+        .host
+        .as_rest_key(&other_key)
         .post(
-            &other_key,
             "/api/v1/process-templates",
-            &json!({"name": "x", "steps": [{"type": "webhook", "serviceId": w.url_service}]}),
+            &json!({"name": "x", "steps": [{"type": "webhook", "serviceId": w.service}]}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -723,56 +492,55 @@ async fn templates_are_validated_and_every_error_names_its_step_and_field(db: Db
             .contains("is not one of this tenant's activated services")
     );
     let (_, provider_token) = store.create_provider("Another provider").await.unwrap();
-    let (status, _) = node.get(&provider_token, "/api/v1/process-templates").await;
+    let (status, _) = w
+        .host
+        .as_rest_key(&provider_token)
+        .get("/api/v1/process-templates")
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let response = node
+    let response = w
+        .host
         .client
-        .get(format!("{}/api/v1/processes", node.base))
+        .get(w.host.url("/api/v1/processes"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
-    let (status, _) = node
-        .call(
-            reqwest::Method::DELETE,
-            &w.key,
-            &format!("/api/v1/process-templates/{id}"),
-            None,
-        )
+    let (status, _) = w
+        .as_tenant()
+        .delete(&format!("/api/v1/process-templates/{id}"))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = node
-        .get(&w.key, &format!("/api/v1/process-templates/{id}"))
+    let (status, _) = w
+        .as_tenant()
+        .get(&format!("/api/v1/process-templates/{id}"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    node.stop().await;
+    w.host.stop().await;
 }
 
 async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
-    let home = Home::new(db).await;
-    let (url, receiver) = receiver().await;
-    let first = Node::start(&home, "node").await;
-    let w = world(&first, &url, vec![1, 1]).await;
+    let receiver = Receiver::start().await;
+    let mut w = world(db, |_| {}).await;
+    let s = services(&w, &receiver.url("/hook"), &[1, 1]).await;
     let template = create_template(
-        &first,
         &w,
         json!({
             "name": "New listing",
             "steps": [
-                {"type": "webhook", "name": "Re-value", "serviceId": w.url_service,
+                {"type": "webhook", "name": "Re-value", "serviceId": w.service,
                  "parameters": {"campaign": "spring sale", "region": "aachen"}, "record": "estate"},
-                {"type": "webhook", "name": "Newsletter", "serviceId": w.echo_service,
+                {"type": "webhook", "name": "Newsletter", "serviceId": s.echo_service,
                  "parameters": {"tag": "new-listing"}, "start": {"daysAfterPrevious": 3},
                  "responsible": "recordMaintainer", "record": "address"},
-                {"type": "webhook", "name": "Re-value again", "serviceId": w.url_service,
+                {"type": "webhook", "name": "Re-value again", "serviceId": w.service,
                  "responsible": {"user": "anna"}}
             ]
         }),
     )
     .await;
     let started = start(
-        &first,
         &w,
         json!({
             "templateId": template, "module": "estate", "recordId": "15005",
@@ -794,33 +562,30 @@ async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
     assert_eq!(started["steps"][1]["responsibleUser"], "max");
 
     // Step 1 runs at once; step 2 waits three (one-second) days.
-    let waiting = first
-        .wait_for(&w.key, &id, "step 1 finished", |p| {
-            status_of(p, 1) == "succeeded" && status_of(p, 2) == "scheduled"
-        })
-        .await;
+    let waiting = wait_for(&w.as_tenant(), &id, "step 1 finished", |p| {
+        status_of(p, 1) == "succeeded" && status_of(p, 2) == "scheduled"
+    })
+    .await;
     assert_eq!(waiting["currentStep"], 2);
-    let calls = receiver.calls();
+    let calls = receiver.hits();
     assert_eq!(calls.len(), 1);
     // The step's parameters arrive as query parameters of the URL handler.
     assert_eq!(calls[0].query["campaign"], "spring sale");
     assert_eq!(calls[0].query["region"], "aachen");
-    assert_eq!(calls[0].body["process"]["id"], id.as_str());
-    assert_eq!(calls[0].body["step"]["position"], 1);
+    assert_eq!(calls[0].json()["process"]["id"], id.as_str());
+    assert_eq!(calls[0].json()["step"]["position"], 1);
     assert_eq!(
-        calls[0].body["record"],
+        calls[0].json()["record"],
         json!({"module": "estate", "id": "15005"})
     );
-    assert_eq!(calls[0].body["elements"]["kaufpreis"], 350000);
+    assert_eq!(calls[0].json()["elements"]["kaufpreis"], 350000);
 
     // A restart in the middle: the schedule is in the database, not in the host.
-    first.stop().await;
-    let second = Node::start(&home, "node").await;
-    let done = second
-        .wait_for(&w.key, &id, "the process completed", |p| {
-            p["status"] == "completed"
-        })
-        .await;
+    w.host.restart().await;
+    let done = wait_for(&w.as_tenant(), &id, "the process completed", |p| {
+        p["status"] == "completed"
+    })
+    .await;
     let at = |step: usize, field: &str| {
         let text = done["steps"][step - 1][field].as_str().unwrap();
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
@@ -838,17 +603,18 @@ async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
     }
 
     // Each URL step called once, step 3 without parameters.
-    let calls = receiver.calls();
+    let calls = receiver.hits();
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert!(calls[1].query.is_empty());
-    assert_eq!(calls[1].body["step"]["position"], 3);
+    assert_eq!(calls[1].json()["step"]["position"], 3);
 
     // The component got the parameters in its invocation, as a process step.
-    second.state.recorder.flush().await;
-    let (logged, total) = second
+    w.host.state.recorder.flush().await;
+    let (logged, total) = w
+        .host
         .state
         .store
-        .list_calls(&w.echo_webhook, None, 0, 10)
+        .list_calls(&s.echo_webhook, None, 0, 10)
         .await
         .unwrap();
     assert_eq!(total, 1);
@@ -864,18 +630,20 @@ async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
     );
     assert_eq!(echoed["payload"]["step"]["responsible"], "max");
     assert_eq!(echoed["deliveryId"], done["steps"][1]["deliveries"][0]);
-    second.state.recorder.flush().await;
-    let webhook = second
+    w.host.state.recorder.flush().await;
+    let webhook = w
+        .host
         .state
         .store
-        .webhook_unscoped(&w.url_webhook)
+        .webhook_unscoped(&s.url_webhook)
         .await
         .unwrap();
     assert_eq!(webhook.statistics.successes, 2);
 
     // Every step wrote to its record's activity log: who, what, when, result.
-    let (status, estate) = second
-        .get(&w.key, "/api/v1/records/estate/15005/activities")
+    let (status, estate) = w
+        .as_tenant()
+        .get("/api/v1/records/estate/15005/activities")
         .await;
     assert_eq!(status, StatusCode::OK);
     let entries = estate["data"].as_array().unwrap();
@@ -895,13 +663,14 @@ async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
             "{entry}"
         );
         assert!(
-            entry["detail"].as_str().unwrap().contains(&w.url_webhook),
+            entry["detail"].as_str().unwrap().contains(&s.url_webhook),
             "{entry}"
         );
         assert!(entry["at"].as_str().unwrap().ends_with('Z'));
     }
-    let (_, address) = second
-        .get(&w.key, "/api/v1/records/address/4711/activities")
+    let (_, address) = w
+        .as_tenant()
+        .get("/api/v1/records/address/4711/activities")
         .await;
     assert_eq!(address["$meta"]["pagination"]["total"], 1);
     assert_eq!(address["data"][0]["who"], "max");
@@ -912,42 +681,37 @@ async fn three_steps_with_a_delay_run_to_completion_across_a_restart(db: Db) {
             .unwrap()
             .contains("step 2 of 3: Newsletter")
     );
-    let (status, _) = second
-        .get(&w.key, "/api/v1/records/task/1/activities")
-        .await;
+    let (status, _) = w.as_tenant().get("/api/v1/records/task/1/activities").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    second.stop().await;
+    w.host.stop().await;
 }
 
 async fn an_overdue_step_emails_the_controller_once(db: Db) {
-    let home = Home::new(db).await;
-    let (url, receiver) = receiver().await;
+    let receiver = Receiver::start().await;
     // The endpoint fails until told otherwise; retries every second.
-    receiver.answer(503);
+    receiver.answer(|_, _| Reply::status(503));
     let (port, outbox) = smtp_server().await;
-    let node = Node::start_with(&home, "node", |config| {
+    let mut w = world(db, |config| {
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = port;
         config.smtp.security = SmtpSecurity::None;
         config.smtp.from = "Process manager <processes@hookhost.test>".into();
     })
     .await;
-    let w = world(&node, &url, vec![1; 30]).await;
+    let s = services(&w, &receiver.url("/hook"), &[1; 30]).await;
     let template = create_template(
-        &node,
         &w,
         json!({
             "name": "Slow valuation",
             "controllerEmail": "template-controller@example.com",
             "steps": [
-                {"type": "webhook", "name": "Re-value", "serviceId": w.url_service, "deadlineDays": 2},
-                {"type": "webhook", "name": "Tell the newsletter", "serviceId": w.echo_service, "deadlineDays": 30}
+                {"type": "webhook", "name": "Re-value", "serviceId": w.service, "deadlineDays": 2},
+                {"type": "webhook", "name": "Tell the newsletter", "serviceId": s.echo_service, "deadlineDays": 30}
             ]
         }),
     )
     .await;
     let process = start(
-        &node,
         &w,
         json!({"templateId": template, "module": "estate", "recordId": "77", "owner": "erika",
                "controllerEmail": "controller@example.com"}),
@@ -957,11 +721,10 @@ async fn an_overdue_step_emails_the_controller_once(db: Db) {
     assert_eq!(process["controllerEmail"], "controller@example.com");
 
     // Two (one-second) days later the step is overdue: one e-mail to the process's controller.
-    let overdue = node
-        .wait_for(&w.key, &id, "the overdue e-mail", |p| {
-            p["steps"][0]["notifiedAt"].is_string()
-        })
-        .await;
+    let overdue = wait_for(&w.as_tenant(), &id, "the overdue e-mail", |p| {
+        p["steps"][0]["notifiedAt"].is_string()
+    })
+    .await;
     assert_eq!(overdue["overdue"], true);
     assert_eq!(overdue["status"], "running");
     assert_eq!(overdue["steps"][0]["overdue"], true);
@@ -988,20 +751,20 @@ async fn an_overdue_step_emails_the_controller_once(db: Db) {
     );
 
     // The endpoint recovers: the process goes on and completes; still one e-mail.
-    receiver.answer(200);
-    let done = node
-        .wait_for(&w.key, &id, "the process completed", |p| {
-            p["status"] == "completed"
-        })
-        .await;
+    receiver.answer(|_, _| Reply::ok());
+    let done = wait_for(&w.as_tenant(), &id, "the process completed", |p| {
+        p["status"] == "completed"
+    })
+    .await;
     assert_eq!(done["overdue"], true);
     assert_eq!(done["steps"][1]["overdue"], false);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(outbox.mails().len(), 1, "{:?}", outbox.mails());
-    assert!(receiver.calls().len() >= 2);
+    assert!(receiver.count() >= 2);
 
-    let (_, log) = node
-        .get(&w.key, "/api/v1/records/estate/77/activities")
+    let (_, log) = w
+        .as_tenant()
+        .get("/api/v1/records/estate/77/activities")
         .await;
     let results: Vec<&str> = log["data"]
         .as_array()
@@ -1020,21 +783,21 @@ async fn an_overdue_step_emails_the_controller_once(db: Db) {
 
     // Without an SMTP server the step is still marked overdue, and the step says why no
     // e-mail went out.
-    node.stop().await;
-    receiver.answer(503);
-    let quiet = Node::start(&home, "quiet").await;
+    w.host.stop().await;
+    receiver.answer(|_, _| Reply::status(503));
+    w.host
+        .restart_with(|c| c.smtp = Config::defaults().smtp)
+        .await;
     let process = start(
-        &quiet,
         &w,
         json!({"templateId": template, "module": "estate", "recordId": "78"}),
     )
     .await;
     let id = process["id"].as_str().unwrap();
-    let overdue = quiet
-        .wait_for(&w.key, id, "overdue without e-mail", |p| {
-            p["steps"][0]["notice"].is_string()
-        })
-        .await;
+    let overdue = wait_for(&w.as_tenant(), id, "overdue without e-mail", |p| {
+        p["steps"][0]["notice"].is_string()
+    })
+    .await;
     assert_eq!(overdue["overdue"], true);
     assert_eq!(
         overdue["steps"][0]["notice"],
@@ -1042,52 +805,45 @@ async fn an_overdue_step_emails_the_controller_once(db: Db) {
     );
     assert_eq!(overdue["steps"][0]["notifiedAt"], Value::Null);
     assert_eq!(outbox.mails().len(), 1);
-    let (status, cancelled) = quiet
-        .post(
-            &w.key,
-            &format!("/api/v1/processes/{id}/cancel"),
-            &json!({}),
-        )
+    let (status, cancelled) = w
+        .as_tenant()
+        .post(&format!("/api/v1/processes/{id}/cancel"), &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{cancelled:#}");
-    quiet.stop().await;
+    w.host.stop().await;
 }
 
 async fn a_failed_call_fails_the_step_and_stops_the_process(db: Db) {
-    let home = Home::new(db).await;
-    let (url, receiver) = receiver().await;
-    receiver.answer(500);
+    let receiver = Receiver::start().await;
+    receiver.answer(|_, _| Reply::status(500));
     // No retries: the first failure is final.
-    let node = Node::start(&home, "node").await;
-    let w = world(&node, &url, vec![]).await;
+    let mut w = world(db, |_| {}).await;
+    let s = services(&w, &receiver.url("/hook"), &[]).await;
     let template = create_template(
-        &node,
         &w,
         json!({"name": "Doomed", "steps": [
-            {"type": "webhook", "serviceId": w.echo_service},
-            {"type": "webhook", "serviceId": w.url_service, "responsible": {"user": "anna"}},
-            {"type": "webhook", "serviceId": w.echo_service}
+            {"type": "webhook", "serviceId": s.echo_service},
+            {"type": "webhook", "serviceId": w.service, "responsible": {"user": "anna"}},
+            {"type": "webhook", "serviceId": s.echo_service}
         ]}),
     )
     .await;
     let process = start(
-        &node,
         &w,
         json!({"templateId": template, "module": "address", "recordId": "4711"}),
     )
     .await;
     let id = process["id"].as_str().unwrap();
-    let failed = node
-        .wait_for(&w.key, id, "the process failed", |p| {
-            p["status"] == "failed"
-        })
-        .await;
+    let failed = wait_for(&w.as_tenant(), id, "the process failed", |p| {
+        p["status"] == "failed"
+    })
+    .await;
     assert_eq!(status_of(&failed, 1), "succeeded");
     assert_eq!(status_of(&failed, 2), "failed");
     assert_eq!(status_of(&failed, 3), "skipped");
     let error = failed["steps"][1]["error"].as_str().unwrap();
     assert!(
-        error.contains(&w.url_webhook) && error.contains("500"),
+        error.contains(&s.url_webhook) && error.contains("500"),
         "{error}"
     );
     assert!(
@@ -1098,10 +854,11 @@ async fn a_failed_call_fails_the_step_and_stops_the_process(db: Db) {
         "{failed:#}"
     );
     assert!(failed["finishedAt"].is_string());
-    assert_eq!(receiver.calls().len(), 1);
+    assert_eq!(receiver.count(), 1);
 
-    let (_, log) = node
-        .get(&w.key, "/api/v1/records/address/4711/activities")
+    let (_, log) = w
+        .as_tenant()
+        .get("/api/v1/records/address/4711/activities")
         .await;
     assert_eq!(log["$meta"]["pagination"]["total"], 2, "{log:#}");
     assert_eq!(log["data"][0]["result"], "failed");
@@ -1110,37 +867,36 @@ async fn a_failed_call_fails_the_step_and_stops_the_process(db: Db) {
 
     // A step whose service lost its webhook fails the process too, visibly.
     let template = create_template(
-        &node,
         &w,
         json!({"name": "Gone", "steps": [
-            {"type": "webhook", "serviceId": w.url_service, "start": {"daysAfterPrevious": 1}}
+            {"type": "webhook", "serviceId": w.service, "start": {"daysAfterPrevious": 1}}
         ]}),
     )
     .await;
     let process = start(
-        &node,
         &w,
         json!({"templateId": template, "module": "estate", "recordId": "9"}),
     )
     .await;
-    let owner = node
+    let owner = w
+        .host
         .state
         .store
-        .webhook_unscoped(&w.url_webhook)
+        .webhook_unscoped(&s.url_webhook)
         .await
         .unwrap()
         .owner;
-    node.state
+    w.host
+        .state
         .store
-        .set_webhook_enabled(&owner, &w.url_webhook, false)
+        .set_webhook_enabled(&owner, &s.url_webhook, false)
         .await
         .unwrap();
     let id = process["id"].as_str().unwrap();
-    let failed = node
-        .wait_for(&w.key, id, "the process failed", |p| {
-            p["status"] == "failed"
-        })
-        .await;
+    let failed = wait_for(&w.as_tenant(), id, "the process failed", |p| {
+        p["status"] == "failed"
+    })
+    .await;
     assert!(
         failed["steps"][0]["error"]
             .as_str()
@@ -1148,43 +904,41 @@ async fn a_failed_call_fails_the_step_and_stops_the_process(db: Db) {
             .contains("no enabled webhook"),
         "{failed:#}"
     );
-    node.stop().await;
+    w.host.stop().await;
 }
 
 async fn cancelling_stops_a_process_and_lists_filter(db: Db) {
-    let home = Home::new(db).await;
-    let (url, receiver) = receiver().await;
-    let node = Node::start(&home, "node").await;
-    let w = world(&node, &url, vec![]).await;
+    let receiver = Receiver::start().await;
+    let mut w = world(db, |_| {}).await;
+    services(&w, &receiver.url("/hook"), &[]).await;
     let template = create_template(
-        &node,
         &w,
         json!({"name": "Later", "steps": [
-            {"type": "webhook", "serviceId": w.url_service, "start": {"daysAfterPrevious": 600}}
+            {"type": "webhook", "serviceId": w.service, "start": {"daysAfterPrevious": 600}}
         ]}),
     )
     .await;
     let a = start(
-        &node,
         &w,
         json!({"templateId": template, "module": "estate", "recordId": "1"}),
     )
     .await;
     let b = start(
-        &node,
         &w,
         json!({"templateId": template, "module": "estate", "recordId": "2"}),
     )
     .await;
     let a = a["id"].as_str().unwrap();
-    let (status, cancelled) = node
-        .post(&w.key, &format!("/api/v1/processes/{a}/cancel"), &json!({}))
+    let (status, cancelled) = w
+        .as_tenant()
+        .post(&format!("/api/v1/processes/{a}/cancel"), &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{cancelled:#}");
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(status_of(&cancelled, 1), "cancelled");
-    let (status, problem) = node
-        .post(&w.key, &format!("/api/v1/processes/{a}/cancel"), &json!({}))
+    let (status, problem) = w
+        .as_tenant()
+        .post(&format!("/api/v1/processes/{a}/cancel"), &json!({}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
@@ -1192,75 +946,67 @@ async fn cancelling_stops_a_process_and_lists_filter(db: Db) {
         "{problem:#}"
     );
 
-    let (status, running) = node.get(&w.key, "/api/v1/processes?status=running").await;
+    let (status, running) = w.as_tenant().get("/api/v1/processes?status=running").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(running["$meta"]["pagination"]["total"], 1);
     assert_eq!(running["data"][0]["id"], b["id"]);
     assert!(running["data"][0].get("steps").is_none());
-    let (_, by_record) = node
-        .get(&w.key, "/api/v1/processes?module=estate&recordId=1")
+    let (_, by_record) = w
+        .as_tenant()
+        .get("/api/v1/processes?module=estate&recordId=1")
         .await;
     assert_eq!(by_record["data"][0]["id"], a);
-    let (_, all) = node.get(&w.key, "/api/v1/processes?limit=1").await;
+    let (_, all) = w.as_tenant().get("/api/v1/processes?limit=1").await;
     assert_eq!(
         all["$meta"]["pagination"],
         json!({"offset": 0, "limit": 1, "total": 2})
     );
-    let (status, problem) = node.get(&w.key, "/api/v1/processes?status=paused").await;
+    let (status, problem) = w.as_tenant().get("/api/v1/processes?status=paused").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(problem["errors"]["status"].is_array());
-    let (status, _) = node.get(&w.key, "/api/v1/processes/PRC-nope").await;
+    let (status, _) = w.as_tenant().get("/api/v1/processes/PRC-nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A template changed after the start does not change the process; a deleted one neither.
-    let (status, _) = node
-        .call(
-            reqwest::Method::DELETE,
-            &w.key,
-            &format!("/api/v1/process-templates/{template}"),
-            None,
-        )
+    let (status, _) = w
+        .as_tenant()
+        .delete(&format!("/api/v1/process-templates/{template}"))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, still) = node
-        .get(
-            &w.key,
-            &format!("/api/v1/processes/{}", b["id"].as_str().unwrap()),
-        )
+    let (status, still) = w
+        .as_tenant()
+        .get(&format!("/api/v1/processes/{}", b["id"].as_str().unwrap()))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         still["steps"][0]["start"],
         json!({"daysAfterPrevious": 600})
     );
-    assert!(receiver.calls().is_empty());
-    node.stop().await;
+    assert!(receiver.count() == 0);
+    w.host.stop().await;
 }
 
 /// Two instances on one PostgreSQL database share the steps of many processes (each step
 /// runs once); the first stops in the middle and the second finishes what it started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_finishes_what_the_first_started_on_postgres() {
-    let home = Home::new(Db::Postgres).await;
-    let (url, receiver) = receiver().await;
-    let first = Node::start(&home, "first").await;
-    let second = Node::start(&home, "second").await;
-    let w = world(&first, &url, vec![1, 1]).await;
+    let receiver = Receiver::start().await;
+    let mut w = world(Db::Postgres, |_| {}).await;
+    let mut second = w.host.another_instance().await;
+    let s = services(&w, &receiver.url("/hook"), &[1, 1]).await;
     let template = create_template(
-        &first,
         &w,
         json!({"name": "Shared", "steps": [
-            {"type": "webhook", "serviceId": w.url_service, "parameters": {"campaign": "one"}},
-            {"type": "webhook", "serviceId": w.url_service, "parameters": {"campaign": "two"},
+            {"type": "webhook", "serviceId": w.service, "parameters": {"campaign": "one"}},
+            {"type": "webhook", "serviceId": w.service, "parameters": {"campaign": "two"},
              "start": {"daysAfterPrevious": 2}},
-            {"type": "webhook", "serviceId": w.echo_service}
+            {"type": "webhook", "serviceId": s.echo_service}
         ]}),
     )
     .await;
     let mut ids = Vec::new();
     for record in 0..8 {
         let process = start(
-            &first,
             &w,
             json!({"templateId": template, "module": "estate", "recordId": record.to_string()}),
         )
@@ -1268,26 +1014,27 @@ async fn a_second_instance_finishes_what_the_first_started_on_postgres() {
         ids.push(process["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        first
-            .wait_for(&w.key, id, "step 1 finished", |p| {
-                status_of(p, 1) == "succeeded"
-            })
-            .await;
+        wait_for(&w.as_tenant(), id, "step 1 finished", |p| {
+            status_of(p, 1) == "succeeded"
+        })
+        .await;
     }
-    first.stop().await;
+    w.host.stop().await;
     for id in &ids {
-        second
-            .wait_for(&w.key, id, "the process completed", |p| {
-                p["status"] == "completed"
-            })
-            .await;
+        wait_for(
+            &second.as_rest_key(&w.rest_key),
+            id,
+            "the process completed",
+            |p| p["status"] == "completed",
+        )
+        .await;
     }
     // Each URL step of each process called exactly once, whichever instance ran it.
     let mut seen: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    for call in receiver.calls() {
+    for call in receiver.hits() {
         let key = (
-            call.body["process"]["id"].as_str().unwrap().to_owned(),
-            call.body["step"]["position"].as_i64().unwrap(),
+            call.json()["process"]["id"].as_str().unwrap().to_owned(),
+            call.json()["step"]["position"].as_i64().unwrap(),
         );
         *seen.entry(key).or_default() += 1;
     }
@@ -1297,7 +1044,7 @@ async fn a_second_instance_finishes_what_the_first_started_on_postgres() {
     let (logged, total) = second
         .state
         .store
-        .list_calls(&w.echo_webhook, None, 0, 100)
+        .list_calls(&s.echo_webhook, None, 0, 100)
         .await
         .unwrap();
     assert_eq!(total as usize, ids.len(), "{logged:?}");
@@ -1307,16 +1054,17 @@ async fn a_second_instance_finishes_what_the_first_started_on_postgres() {
 /// `hookhost process …` on the database, then a host runs what it started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_manages_templates_and_processes() {
-    let home = Home::new(Db::Sqlite).await;
-    let (url, receiver) = receiver().await;
+    let receiver = Receiver::start().await;
     // A running host picks up what the CLI starts.
-    let node = Node::start(&home, "node").await;
-    let w = world(&node, &url, vec![]).await;
-    let dir = home.dir.path().to_owned();
+    let mut w = world(Db::Sqlite, |_| {}).await;
+    let s = services(&w, &receiver.url("/hook"), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let database_url = w.host.state.config.database_url.clone();
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookhost"))
             .args(args)
-            .env("HOOKHOST_DATABASE_URL", &home.url)
+            .env("HOOKHOST_DATABASE_URL", &database_url)
             .env("HOOKHOST_DATA_DIR", dir.join("cli"))
             .env("HOOKHOST_LOG", "warn")
             .env_remove("HOOKHOST_CONFIG")
@@ -1337,7 +1085,7 @@ async fn the_cli_manages_templates_and_processes() {
     let bad = file(
         "bad.json",
         json!({"name": "Bad", "steps": [
-            {"type": "webhook", "serviceId": w.bare_service, "parameters": {"x": "1"}}
+            {"type": "webhook", "serviceId": s.bare_service, "parameters": {"x": "1"}}
         ]}),
     );
     let (code, _, stderr) = cli(&[
@@ -1359,8 +1107,8 @@ async fn the_cli_manages_templates_and_processes() {
     let good = file(
         "good.json",
         json!({"name": "From the CLI", "steps": [
-            {"type": "webhook", "serviceId": w.url_service, "parameters": {"region": "aachen"}},
-            {"type": "webhook", "serviceId": w.echo_service, "parameters": {"tag": "cli"}, "start": {"daysAfterPrevious": 1}}
+            {"type": "webhook", "serviceId": w.service, "parameters": {"region": "aachen"}},
+            {"type": "webhook", "serviceId": s.echo_service, "parameters": {"tag": "cli"}, "start": {"daysAfterPrevious": 1}}
         ]}),
     );
     let (code, stdout, stderr) = cli(&[
@@ -1420,12 +1168,12 @@ async fn the_cli_manages_templates_and_processes() {
         "{stderr}"
     );
 
-    node.wait_for(&w.key, &id, "the process completed", |p| {
+    wait_for(&w.as_tenant(), &id, "the process completed", |p| {
         p["status"] == "completed"
     })
     .await;
-    node.stop().await;
-    assert_eq!(receiver.calls()[0].query["region"], "aachen");
+    w.host.stop().await;
+    assert_eq!(receiver.hits()[0].query["region"], "aachen");
 
     let (code, stdout, _) = cli(&["process", "show", "--tenant", &w.tenant, &id]);
     assert_eq!(code, 0);

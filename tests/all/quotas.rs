@@ -176,20 +176,8 @@ async fn kv_bytes_are_limited_per_tenant_and_service(db: Db) {
             .insert_component(&provider, name, "1", &plugin.info, &wasm)
             .await
             .unwrap();
-        let spec = WebhookSpec {
-            service_id: service.clone(),
-            description: String::new(),
-            enabled: true,
-            kind: None,
-            object_type: None,
-            handler: Handler::Component(component.id),
-            modules: Vec::new(),
-            extension: Some(format!("Kv{name}")),
-            criteria: BTreeMap::new(),
-            limits: None,
-            allowed_hosts: Vec::new(),
-            retry_policy: None,
-        };
+        let spec = WebhookSpec::new(&service, Handler::Component(component.id))
+            .extension(format!("Kv{name}"));
         store.create_webhook(key, &provider, &spec).await.unwrap();
         services.push(service);
     }

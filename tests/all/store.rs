@@ -23,20 +23,9 @@ fn key() -> MasterKey {
 }
 
 fn spec(service_id: &str, handler: Handler) -> WebhookSpec {
-    WebhookSpec {
-        service_id: service_id.into(),
-        description: "test".into(),
-        enabled: true,
-        kind: None,
-        object_type: None,
-        handler,
-        modules: vec!["estate".into()],
-        extension: None,
-        criteria: BTreeMap::new(),
-        limits: None,
-        allowed_hosts: Vec::new(),
-        retry_policy: None,
-    }
+    WebhookSpec::new(service_id, handler)
+        .description("test")
+        .modules(["estate"])
 }
 
 async fn provider_with_service(store: &Store) -> (Scope, String) {

@@ -1,12 +1,25 @@
-//! Shared test helpers.
+//! The harness every test shares: sandbox calls without a host ([`runtime`], [`Ctx`],
+//! [`call`]); fresh databases ([`Db`], [`fresh_store`]); a real host in this process
+//! ([`TestHost`], requests through [`Caller`]); the [`World`] most end-to-end tests start from
+//! (a provider, its service, a tenant that activated it); smartml requests signed like a real
+//! client's; and loopback servers standing in for what the host calls ([`Receiver`],
+//! [`TcpProbe`]).
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use hookhost::config::Config;
 use hookhost::sandbox::{
     CallContext, CallReport, Egress, EgressConfig, Event, Invocation, KvStore, Limits, MemoryKv,
     OutboundPolicy, Plugin, Runtime, SandboxConfig, Tenant,
 };
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use hookhost::store::{Handler, Scope, Webhook, WebhookSpec};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A runtime with production defaults and its own temporary artifact cache.
 pub fn runtime() -> (Runtime, tempfile::TempDir) {
@@ -123,14 +136,6 @@ pub fn ok_body(report: &CallReport) -> serde_json::Value {
     }
 }
 
-/// Starts `router` on 127.0.0.1, port 0; returns its `host:port`.
-pub async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr.to_string()
-}
-
 /// Which database a [`TestHost`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -225,12 +230,30 @@ pub async fn fresh_database(db: Db) -> (String, StoreGuard) {
 pub enum StoreGuard {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Pg(#[allow(dead_code)] PgDatabase),
-    /// Another host owns the database (see [`TestHost::another_instance`]).
-    Borrowed,
 }
+
+// ---------------------------------------------------------------------------------------------
+// A host in this process
 
 /// The admin token of every [`TestHost`].
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// What the hosts of one test share: the database and a folder for their data directories.
+/// It goes when the last of them is dropped.
+struct Home {
+    dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+    /// Data directories handed out so far.
+    hosts: AtomicUsize,
+}
+
+impl Home {
+    /// A data directory no other host of this home uses.
+    fn new_data_dir(&self) -> PathBuf {
+        let n = self.hosts.fetch_add(1, Ordering::SeqCst) + 1;
+        self.dir.path().join(format!("host-{n}"))
+    }
+}
 
 /// A real host on 127.0.0.1, port 0, with a fresh database.
 pub struct TestHost {
@@ -239,9 +262,11 @@ pub struct TestHost {
     pub client: reqwest::Client,
     /// The server's state: its store, runtime and master key (for test setup).
     pub state: hookhost::api::AppState,
+    /// Tells the server to shut down (sent when the host is dropped, too).
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _data: tempfile::TempDir,
-    _db: StoreGuard,
+    /// The server, awaited by [`TestHost::stop`].
+    server: Option<tokio::task::JoinHandle<()>>,
+    home: Arc<Home>,
 }
 
 impl TestHost {
@@ -249,52 +274,76 @@ impl TestHost {
         Self::start_with(db, |_| {}).await
     }
 
-    pub async fn start_with(
-        db: Db,
-        configure: impl FnOnce(&mut hookhost::config::Config),
-    ) -> TestHost {
-        let data = tempfile::tempdir().unwrap();
-        let (url, guard) = match db {
-            Db::Sqlite => (
-                hookhost::store::default_sqlite_url(data.path()),
-                StoreGuard::Dir(tempfile::tempdir().unwrap()),
-            ),
+    /// A host whose test settings (admin token, master key, loopback targets allowed) are
+    /// then changed by `configure`.
+    pub async fn start_with(db: Db, configure: impl FnOnce(&mut Config)) -> TestHost {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pg) = match db {
+            Db::Sqlite => (hookhost::store::default_sqlite_url(dir.path()), None),
             Db::Postgres => {
                 let pg = PgDatabase::create().await;
-                (pg.url.clone(), StoreGuard::Pg(pg))
+                (pg.url.clone(), Some(pg))
             }
         };
-        let mut config = hookhost::config::Config::defaults();
-        config.data_dir = data.path().to_owned();
+        let home = Arc::new(Home {
+            dir,
+            _pg: pg,
+            hosts: AtomicUsize::new(0),
+        });
+        let mut config = Config::defaults();
+        config.data_dir = home.new_data_dir();
         config.database_url = url;
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.master_key = Some(hookhost::crypto::MasterKey::generate_base64());
         config.outbound.allow_insecure = true;
         configure(&mut config);
-        Self::launch(config, data, guard).await
+        Self::launch(config, home).await
     }
 
     /// A second instance on this host's database, with the same master key and settings but
-    /// its own data directory: two hosts of one cluster in one process. Drop it before this
-    /// host, which owns the database.
+    /// its own data directory: two hosts of one cluster in one process.
     pub async fn another_instance(&self) -> TestHost {
-        let data = tempfile::tempdir().unwrap();
         let mut config = (*self.state.config).clone();
-        config.data_dir = data.path().to_owned();
-        Self::launch(config, data, StoreGuard::Borrowed).await
+        config.data_dir = self.home.new_data_dir();
+        Self::launch(config, self.home.clone()).await
     }
 
-    async fn launch(
-        config: hookhost::config::Config,
-        data: tempfile::TempDir,
-        guard: StoreGuard,
-    ) -> TestHost {
+    /// Shuts the host down the way `serve` does on SIGTERM and waits until it has stopped
+    /// (workers and scheduler included). The database stays for [`TestHost::restart`] and
+    /// the other instances.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .expect("the host stops")
+                .unwrap();
+        }
+    }
+
+    /// Stops the host (unless it is stopped) and starts it again on its database and data
+    /// directory, on a new port.
+    pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestHost::restart`] with settings changed by `configure`.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        let mut config = (*self.state.config).clone();
+        configure(&mut config);
+        *self = Self::launch(config, self.home.clone()).await;
+    }
+
+    async fn launch(config: Config, home: Arc<Home>) -> TestHost {
         let state = hookhost::server::build_state(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             hookhost::server::run(listener, server_state, async {
                 let _ = rx.await;
             })
@@ -306,8 +355,8 @@ impl TestHost {
             client: reqwest::Client::new(),
             state,
             shutdown: Some(tx),
-            _data: data,
-            _db: guard,
+            server: Some(server),
+            home,
         }
     }
 
@@ -320,15 +369,270 @@ impl TestHost {
     pub fn store(&self) -> &hookhost::store::Store {
         &self.state.store
     }
+
+    /// Requests sent with `Authorization: Bearer <token>` (an operator's, a provider's or a
+    /// tenant's REST key).
+    pub fn as_bearer(&self, token: &str) -> Caller<'_> {
+        Caller {
+            host: self,
+            authorization: format!("Bearer {token}"),
+        }
+    }
+
+    /// Requests sent with `Authorization: rest_api_key=<key>`, as onOffice clients send a
+    /// tenant's REST key.
+    pub fn as_rest_key(&self, key: &str) -> Caller<'_> {
+        Caller {
+            host: self,
+            authorization: format!("rest_api_key={key}"),
+        }
+    }
 }
 
 impl Drop for TestHost {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
         }
     }
 }
+
+/// Sends requests to a [`TestHost`] with one `authorization` header; each answer comes back
+/// as its status and its body: JSON, `Null` when empty, a string when not JSON.
+pub struct Caller<'a> {
+    host: &'a TestHost,
+    authorization: String,
+}
+
+impl Caller<'_> {
+    /// `method path`, with `body` as JSON.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .host
+            .client
+            .request(method, self.host.url(path))
+            .header("authorization", &self.authorization);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = match text.as_str() {
+            "" => Value::Null,
+            text => serde_json::from_str(text).unwrap_or(Value::String(text.to_owned())),
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// `POST path`, with a JSON body or none.
+    pub async fn post<'b>(
+        &self,
+        path: &str,
+        body: impl Into<Option<&'b Value>>,
+    ) -> (StatusCode, Value) {
+        self.send(Method::POST, path, body.into()).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, None).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world most tests start from
+
+/// A host with a provider, its marketplace service and a tenant that activated it, with every
+/// credential they have: what most end-to-end tests start from. [`World::build`] changes the
+/// host's settings, the service's parameters and the activation's.
+pub struct World {
+    pub host: TestHost,
+    /// The provider ("Marketplace Provider").
+    pub provider: Scope,
+    /// The provider's API token.
+    pub provider_token: String,
+    /// The provider's service ("Service").
+    pub service: String,
+    /// The tenant ("Immobilien Muster GmbH") that activated the service.
+    pub tenant: String,
+    /// The tenant's smartml API user: its token and secret.
+    pub token: String,
+    pub secret: String,
+    /// The tenant's REST API key.
+    pub rest_key: String,
+}
+
+/// What a [`World`] is started with; see [`World::build`].
+pub struct WorldBuilder<'a> {
+    db: Db,
+    configure: Box<dyn FnOnce(&mut Config) + 'a>,
+    service_parameters: Vec<String>,
+    activation: BTreeMap<String, String>,
+}
+
+impl<'a> WorldBuilder<'a> {
+    /// The host's settings, changed by `configure` (after the test settings of
+    /// [`TestHost::start_with`]).
+    pub fn config<'b>(self, configure: impl FnOnce(&mut Config) + 'b) -> WorldBuilder<'b> {
+        WorldBuilder {
+            db: self.db,
+            configure: Box::new(configure),
+            service_parameters: self.service_parameters,
+            activation: self.activation,
+        }
+    }
+
+    /// The parameters the service accepts (none by default).
+    pub fn service_parameters(mut self, names: &[&str]) -> Self {
+        self.service_parameters = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// The activation's parameters (none by default).
+    pub fn activation(mut self, parameters: &[(&str, &str)]) -> Self {
+        self.activation = parameters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self
+    }
+
+    pub async fn start(self) -> World {
+        let host = TestHost::start_with(self.db, self.configure).await;
+        let (store, key) = (host.store(), &host.state.key);
+        let (provider, provider_token) =
+            store.create_provider("Marketplace Provider").await.unwrap();
+        let provider = Scope::Provider(provider.id);
+        let service = store
+            .create_service(&provider, "Service", &self.service_parameters)
+            .await
+            .unwrap()
+            .id;
+        let tenant = store
+            .create_tenant("Immobilien Muster GmbH")
+            .await
+            .unwrap()
+            .id;
+        store
+            .activate(key, &tenant, &service, &self.activation)
+            .await
+            .unwrap();
+        let user = store.create_api_user(key, &tenant, false).await.unwrap();
+        let (_, rest_key) = store.create_api_key(&tenant).await.unwrap();
+        World {
+            provider,
+            provider_token,
+            service,
+            tenant,
+            token: user.token,
+            secret: user.secret,
+            rest_key,
+            host,
+        }
+    }
+}
+
+impl World {
+    /// The world with the defaults on `db`.
+    pub async fn start(db: Db) -> World {
+        World::build(db).start().await
+    }
+
+    /// A world on `db` to be configured, then started with [`WorldBuilder::start`].
+    pub fn build(db: Db) -> WorldBuilder<'static> {
+        WorldBuilder {
+            db,
+            configure: Box::new(|_| {}),
+            service_parameters: Vec::new(),
+            activation: BTreeMap::new(),
+        }
+    }
+
+    /// Requests as the provider (its bearer token).
+    pub fn as_provider(&self) -> Caller<'_> {
+        self.host.as_bearer(&self.provider_token)
+    }
+
+    /// Requests as the tenant (`rest_api_key=`).
+    pub fn as_tenant(&self) -> Caller<'_> {
+        self.host.as_rest_key(&self.rest_key)
+    }
+
+    /// Uploads the component built at `path` as the provider's, under a name of its own;
+    /// returns its id.
+    pub async fn upload(&self, path: &str) -> String {
+        let wasm = std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        // Off the async workers: a Python or JavaScript component compiles for seconds.
+        let plugin = self
+            .host
+            .state
+            .runtime
+            .load_blocking(wasm.clone().into())
+            .await
+            .unwrap_or_else(|e| panic!("loading {path}: {e}"));
+        let name = hookhost::crypto::random_alphanumeric(8).to_lowercase();
+        self.host
+            .store()
+            .insert_component(&self.provider, &name, "1.0.0", &plugin.info, &wasm)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// A webhook of the service handled by `handler`, to be registered with
+    /// [`World::register`].
+    pub fn spec(&self, handler: Handler) -> WebhookSpec {
+        WebhookSpec::new(&self.service, handler)
+    }
+
+    /// Registers `spec` as the provider's webhook; returns it and its signing secret.
+    pub async fn register(&self, spec: WebhookSpec) -> (Webhook, String) {
+        self.host
+            .store()
+            .create_webhook(&self.host.state.key, &self.provider, &spec)
+            .await
+            .unwrap()
+    }
+
+    /// The provider's webhook `id`, with every call recorded so far counted.
+    pub async fn webhook(&self, id: &str) -> Webhook {
+        self.host.state.recorder.flush().await;
+        self.host.store().webhook(&self.provider, id).await.unwrap()
+    }
+
+    /// The provider's webhook `id` once its statistics count `total` calls.
+    pub async fn webhook_after_calls(&self, id: &str, total: i64) -> Webhook {
+        eventually(&format!("{total} calls of {id}"), async || {
+            let webhook = self.webhook(id).await;
+            (webhook.statistics.total >= total).then_some(webhook)
+        })
+        .await
+    }
+
+    /// Triggers the tenant's `module` webhooks once per record, in one smartml request.
+    pub async fn trigger(&self, module: &str, records: &[&str]) {
+        smartml_execute(&self.host, &self.token, &self.secret, module, records).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// smartml
+
+/// The smartml action id of `executeMarketplaceWebhooks`.
+pub const SMARTML_ACTION_ID: &str = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
 
 /// A smartml timestamp (Unix seconds) that no other call in this test binary got: the
 /// current second, or the one after the last handed out. An HMAC is good for one request and
@@ -336,7 +640,7 @@ impl Drop for TestHost {
 /// requests with the same action in one second must sign them with different timestamps
 /// (the window, ±10 minutes, leaves room for that).
 pub fn smartml_timestamp() -> i64 {
-    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::atomic::AtomicI64;
     static LAST: AtomicI64 = AtomicI64::new(0);
     let now = hookhost::time::now_ms() / 1000;
     let previous = LAST
@@ -347,20 +651,411 @@ pub fn smartml_timestamp() -> i64 {
     now.max(previous + 1)
 }
 
-/// A signed smartml request triggering `executeMarketplaceWebhooks` for `module` and record
-/// `record` with the API user `token` / `secret`.
-pub fn smartml_trigger(token: &str, secret: &str, module: &str, record: &str) -> serde_json::Value {
-    let actionid = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
-    let timestamp = smartml_timestamp();
+/// A smartml action signed (HMAC v2) for the API user `token` / `secret` and `timestamp`:
+/// actions with equal timestamps and resourcetypes share their HMAC, as a client batching
+/// within one second signs them.
+pub fn smartml_action(
+    token: &str,
+    secret: &str,
+    timestamp: i64,
+    resourcetype: &str,
+    resourceid: &str,
+    parameters: Value,
+) -> Value {
     let hmac = hookhost::api::smartml::hmac_v2(
         secret,
         &timestamp.to_string(),
         token,
-        "executeMarketplaceWebhooks",
-        actionid,
+        resourcetype,
+        SMARTML_ACTION_ID,
     );
-    serde_json::json!({"token": token, "request": {"actions": [{
-        "actionid": actionid, "resourceid": record, "identifier": "",
-        "resourcetype": "executeMarketplaceWebhooks", "timestamp": timestamp,
-        "hmac": hmac, "hmac_version": "2", "parameters": {"module": module}}]}})
+    json!({
+        "actionid": SMARTML_ACTION_ID, "resourceid": resourceid, "identifier": "",
+        "resourcetype": resourcetype, "timestamp": timestamp, "hmac": hmac,
+        "hmac_version": "2", "parameters": parameters,
+    })
+}
+
+/// A smartml request of `actions` by the API user `token`.
+pub fn smartml_request(token: &str, actions: &[Value]) -> Value {
+    json!({"token": token, "request": {"actions": actions}})
+}
+
+/// A signed smartml request triggering `executeMarketplaceWebhooks` for `module` and record
+/// `record` with the API user `token` / `secret`.
+pub fn smartml_trigger(token: &str, secret: &str, module: &str, record: &str) -> Value {
+    let action = smartml_action(
+        token,
+        secret,
+        smartml_timestamp(),
+        "executeMarketplaceWebhooks",
+        record,
+        json!({"module": module}),
+    );
+    smartml_request(token, &[action])
+}
+
+/// Triggers the `module` webhooks of the API user `token` / `secret`'s tenant once per
+/// record, in one request whose actions each have an HMAC of their own; asserts that it was
+/// accepted.
+pub async fn smartml_execute(
+    host: &TestHost,
+    token: &str,
+    secret: &str,
+    module: &str,
+    records: &[&str],
+) {
+    let actions: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            smartml_action(
+                token,
+                secret,
+                smartml_timestamp(),
+                "executeMarketplaceWebhooks",
+                record,
+                json!({"module": module}),
+            )
+        })
+        .collect();
+    let answer: Value = host
+        .client
+        .post(host.url("/api/stable/api.php"))
+        .body(smartml_request(token, &actions).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"]["errorcode"], 0, "{answer}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A loopback receiver
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: Method,
+    pub path: String,
+    /// The query string, as sent.
+    pub raw_query: String,
+    /// The query parameters, decoded.
+    pub query: BTreeMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Hit {
+    /// The value of header `name`; empty when it is missing.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    /// The `webhook-id` header: the delivery id of a URL handler's call.
+    pub fn webhook_id(&self) -> &str {
+        self.header("webhook-id")
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Checks the Standard Webhooks signature with `secret`, using the `standardwebhooks`
+    /// crate.
+    pub fn verify_signature(&self, secret: &str) -> Result<(), String> {
+        standardwebhooks::Webhook::new(secret)
+            .map_err(|e| e.to_string())?
+            .verify(&self.body, &self.headers)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Checks the bearer JWT with `secret`, using the `jsonwebtoken` crate: HS256, audience
+    /// 127.0.0.1, issuer hookhost, exp/nbf/iat required; returns the claims.
+    pub fn verify_jwt(&self, secret: &str) -> Result<Value, String> {
+        let token = self
+            .header("authorization")
+            .strip_prefix("Bearer ")
+            .ok_or("no bearer token")?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&["127.0.0.1"]);
+        validation.set_issuer(&["hookhost"]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss"]);
+        validation.validate_nbf = true;
+        let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What a [`Receiver`] answers.
+pub struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Reply {
+    /// 200 with a JSON body and an `x-receiver: yes` header, so a call log shows what it kept.
+    pub fn ok() -> Reply {
+        Reply::status(200)
+            .header("x-receiver", "yes")
+            .body(r#"{"received":true}"#)
+    }
+
+    /// `status` with an empty body.
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// 200 with `body` as plain text.
+    pub fn text(body: &str) -> Reply {
+        Reply::status(200)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body)
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Reply {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    pub fn body(mut self, body: &str) -> Reply {
+        self.body = body.to_owned();
+        self
+    }
+
+    /// `body` as JSON.
+    pub fn json(self, body: &Value) -> Reply {
+        self.header("content-type", "application/json")
+            .body(&body.to_string())
+    }
+
+    /// Answers only after `delay`.
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+/// How a [`Receiver`] answers a request, given the request and how many requests the same
+/// path had before.
+type Script = Arc<dyn Fn(&Hit, usize) -> Reply + Send + Sync>;
+
+/// An HTTP server on loopback standing in for whatever the host or a component calls (a URL
+/// handler, a validator, a newsletter service, an internal address that must never be
+/// reached): it records every request and answers as its script says.
+#[derive(Clone)]
+pub struct Receiver {
+    addr: String,
+    state: Arc<ReceiverState>,
+}
+
+struct ReceiverState {
+    script: Mutex<Script>,
+    hits: Mutex<Vec<Hit>>,
+    /// Requests per path so far.
+    per_path: Mutex<HashMap<String, usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Receiver {
+    /// A receiver on 127.0.0.1 that answers every request with [`Reply::ok`].
+    pub async fn start() -> Receiver {
+        Self::scripted(|_, _| Reply::ok()).await
+    }
+
+    /// A receiver on 127.0.0.1 that answers as `script` says.
+    pub async fn scripted(
+        script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static,
+    ) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, Arc::new(script))
+    }
+
+    /// A receiver on the IPv6 loopback `[::1]`; `None` when this machine has none.
+    pub async fn scripted_on_ipv6(
+        script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static,
+    ) -> Option<Receiver> {
+        let listener = tokio::net::TcpListener::bind("[::1]:0").await.ok()?;
+        Some(Self::serve(listener, Arc::new(script)))
+    }
+
+    fn serve(listener: tokio::net::TcpListener, script: Script) -> Receiver {
+        let state = Arc::new(ReceiverState {
+            script: Mutex::new(script),
+            hits: Mutex::default(),
+            per_path: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+        let shared = state.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = shared.clone();
+                async move { state.answer(method, uri, headers, body).await }
+            },
+        );
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { addr, state }
+    }
+
+    /// From now on, answers as `script` says.
+    pub fn answer(&self, script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) {
+        *self.state.script.lock().unwrap() = Arc::new(script);
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `http://host:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn hits(&self) -> Vec<Hit> {
+        self.state.hits.lock().unwrap().clone()
+    }
+
+    /// How many requests arrived.
+    pub fn count(&self) -> usize {
+        self.state.hits.lock().unwrap().len()
+    }
+
+    /// How many requests arrived for `path`.
+    pub fn count_on(&self, path: &str) -> usize {
+        let per_path = self.state.per_path.lock().unwrap();
+        per_path.get(path).copied().unwrap_or(0)
+    }
+
+    /// The most requests it was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The requests once there are at least `n`.
+    pub async fn wait_for(&self, n: usize) -> Vec<Hit> {
+        eventually(&format!("{n} requests at the receiver"), async || {
+            let hits = self.hits();
+            (hits.len() >= n).then_some(hits)
+        })
+        .await
+    }
+}
+
+impl ReceiverState {
+    async fn answer(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        let raw_query = uri.query().unwrap_or("").to_owned();
+        let hit = Hit {
+            method,
+            path: uri.path().to_owned(),
+            query: url::form_urlencoded::parse(raw_query.as_bytes())
+                .into_owned()
+                .collect(),
+            raw_query,
+            headers,
+            body,
+            at: Instant::now(),
+        };
+        let earlier = {
+            let mut per_path = self.per_path.lock().unwrap();
+            let count = per_path.entry(hit.path.clone()).or_default();
+            *count += 1;
+            self.hits.lock().unwrap().push(hit.clone());
+            *count - 1
+        };
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let script = self.script.lock().unwrap().clone();
+        let reply = script(&hit, earlier);
+        tokio::time::sleep(reply.delay).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let mut response = Response::builder().status(reply.status);
+        for (name, value) in &reply.headers {
+            response = response.header(*name, value);
+        }
+        response.body(axum::body::Body::from(reply.body)).unwrap()
+    }
+}
+
+/// A bare TCP listener on 127.0.0.1 that speaks no HTTP: it counts connections, keeps the
+/// first line each sent (what a proxy is asked: `CONNECT host:port HTTP/1.1`) and answers
+/// 502. For addresses nothing may reach, and for proxies.
+pub struct TcpProbe {
+    /// `127.0.0.1:port`
+    pub addr: String,
+    connections: Arc<AtomicUsize>,
+    first_lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl TcpProbe {
+    pub async fn start() -> TcpProbe {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let probe = TcpProbe {
+            addr: listener.local_addr().unwrap().to_string(),
+            connections: Arc::default(),
+            first_lines: Arc::default(),
+        };
+        let (connections, first_lines) = (probe.connections.clone(), probe.first_lines.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let first_lines = first_lines.clone();
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    let mut first = String::new();
+                    let _ = reader.read_line(&mut first).await;
+                    first_lines.lock().unwrap().push(first.trim().to_owned());
+                    let _ = reader
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                });
+            }
+        });
+        probe
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// The first line of each connection that sent one (or closed).
+    pub fn first_lines(&self) -> Vec<String> {
+        self.first_lines.lock().unwrap().clone()
+    }
+}
+
+/// Polls `probe` until it returns something (30 s at most).
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

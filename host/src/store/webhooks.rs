@@ -143,6 +143,100 @@ pub struct WebhookSpec {
     pub retry_policy: Option<RetryPolicy>,
 }
 
+/// Building a spec in code (seeds, tests): start from [`WebhookSpec::new`] and name only what
+/// differs from the defaults, e.g.
+/// `WebhookSpec::new(service, handler).modules(["estate"]).retry_schedule([1, 1])`.
+impl WebhookSpec {
+    /// An enabled webhook of `service_id` handled by `handler`, with everything else unset:
+    /// no description, MPT type or object type, smartml modules, Ivanti extension, criteria,
+    /// own limits, outbound hosts or retry schedule of its own. Without modules or an
+    /// extension nothing triggers it but a test call or a process step.
+    pub fn new(service_id: impl Into<String>, handler: Handler) -> Self {
+        WebhookSpec {
+            service_id: service_id.into(),
+            description: String::new(),
+            enabled: true,
+            kind: None,
+            object_type: None,
+            handler,
+            modules: Vec::new(),
+            extension: None,
+            criteria: BTreeMap::new(),
+            limits: None,
+            allowed_hosts: Vec::new(),
+            retry_policy: None,
+        }
+    }
+
+    /// With this free-text description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Registered disabled: it is kept (and can be test-called) but never triggered.
+    pub fn disabled(mut self) -> Self {
+        self.enabled = false;
+        self
+    }
+
+    /// With this MPT type (`validatePurchaseOrderDraft`, …).
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// With this MPT object type (`Order`, `Request`, `Account`).
+    pub fn object_type(mut self, object_type: impl Into<String>) -> Self {
+        self.object_type = Some(object_type.into());
+        self
+    }
+
+    /// Listening to these smartml modules (replacing any set before).
+    pub fn modules<M: Into<String>>(mut self, modules: impl IntoIterator<Item = M>) -> Self {
+        self.modules = modules.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Reachable at this Ivanti endpoint extension.
+    pub fn extension(mut self, extension: impl Into<String>) -> Self {
+        self.extension = Some(extension.into());
+        self
+    }
+
+    /// Called only for payloads holding these (dotted path, value) pairs (added to any set
+    /// before).
+    pub fn criteria<K: Into<String>, V: Into<String>>(
+        mut self,
+        criteria: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.criteria
+            .extend(criteria.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// A component handler runs under these limits (clamped to the operator's ceilings).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// A component handler may reach these hosts (replacing any set before).
+    pub fn allowed_hosts<H: Into<String>>(mut self, hosts: impl IntoIterator<Item = H>) -> Self {
+        self.allowed_hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Retried after these delays, in seconds, instead of the default schedule; `[]` never
+    /// retries.
+    pub fn retry_schedule(mut self, schedule_seconds: impl Into<Vec<u64>>) -> Self {
+        self.retry_policy = Some(RetryPolicy {
+            schedule_seconds: schedule_seconds.into(),
+        });
+        self
+    }
+}
+
 const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status, type, object_type, \
     url, component_id, modules, extension, criteria, limits, allowed_hosts, retry_policy, revision, \
     created_at, updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
@@ -649,5 +743,93 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_spec_is_enabled_and_sets_nothing_else() {
+        let spec = WebhookSpec::new("SVC-1", Handler::Url("https://example.com/hook".into()));
+        assert_eq!(
+            spec,
+            WebhookSpec {
+                service_id: "SVC-1".into(),
+                description: String::new(),
+                enabled: true,
+                kind: None,
+                object_type: None,
+                handler: Handler::Url("https://example.com/hook".into()),
+                modules: Vec::new(),
+                extension: None,
+                criteria: BTreeMap::new(),
+                limits: None,
+                allowed_hosts: Vec::new(),
+                retry_policy: None,
+            }
+        );
+    }
+
+    #[test]
+    fn every_builder_method_sets_its_field() {
+        let limits = Limits {
+            timeout_ms: 200,
+            ..Limits::default()
+        };
+        let spec = WebhookSpec::new("SVC-1", Handler::Component("CMP-1".into()))
+            .description("Checks orders")
+            .disabled()
+            .kind("validatePurchaseOrderDraft")
+            .object_type("Order")
+            .modules(["estate", "address"])
+            .extension("OrderCheck")
+            .criteria([("product.id", "PRD-1")])
+            .criteria([("agreement.id".to_owned(), "AGR-1".to_owned())])
+            .limits(limits)
+            .allowed_hosts(["api.example.com"])
+            .retry_schedule([1, 5]);
+        assert_eq!(
+            spec,
+            WebhookSpec {
+                service_id: "SVC-1".into(),
+                description: "Checks orders".into(),
+                enabled: false,
+                kind: Some("validatePurchaseOrderDraft".into()),
+                object_type: Some("Order".into()),
+                handler: Handler::Component("CMP-1".into()),
+                modules: vec!["estate".into(), "address".into()],
+                extension: Some("OrderCheck".into()),
+                criteria: BTreeMap::from([
+                    ("agreement.id".into(), "AGR-1".into()),
+                    ("product.id".into(), "PRD-1".into()),
+                ]),
+                limits: Some(limits),
+                allowed_hosts: vec!["api.example.com".into()],
+                retry_policy: Some(RetryPolicy {
+                    schedule_seconds: vec![1, 5],
+                }),
+            }
+        );
+    }
+
+    #[test]
+    fn lists_are_replaced_and_an_empty_schedule_means_no_retries() {
+        let spec = WebhookSpec::new("SVC-1", Handler::Component("CMP-1".into()))
+            .modules(["estate"])
+            .modules(Vec::<String>::new())
+            .allowed_hosts(["a.example.com"])
+            .allowed_hosts(["b.example.com"])
+            .retry_schedule([1])
+            .retry_schedule(Vec::new());
+        assert!(spec.modules.is_empty());
+        assert_eq!(spec.allowed_hosts, ["b.example.com"]);
+        assert_eq!(
+            spec.retry_policy,
+            Some(RetryPolicy {
+                schedule_seconds: Vec::new()
+            })
+        );
     }
 }
