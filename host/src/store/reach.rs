@@ -4,7 +4,7 @@
 use super::{Result, Store, Webhook};
 use sqlx::AssertSqlSafe;
 
-/// Columns of `webhooks`, prefixed for joins.
+/// The webhooks (`w`) tenant `$1` reaches: its own, and those of the services it activated.
 const REACHABLE: &str = "((w.owner_kind = 'tenant' AND w.owner_id = $1) OR (w.owner_kind = 'provider' \
     AND w.service_id IN (SELECT service_id FROM activations WHERE tenant_id = $1)))";
 
