@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`api`]: the HTTP APIs (registry, components, admin), one module per dialect.
-//! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services).
+//! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services), the
+//!   `hookhost-sandbox` crate.
 //! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
 //! - [`store`]: the database (SQLite or PostgreSQL): registry, webhooks, key-value store.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
@@ -39,10 +40,13 @@ pub mod process;
 pub mod recorder;
 pub mod remote;
 pub mod runner;
-pub mod sandbox;
 pub mod scaffold;
 pub mod server;
 pub mod store;
+
+/// The component runtime, a crate of its own (`sandbox/`) that depends on nothing of the host;
+/// re-exported so that `crate::sandbox::…` reads as before.
+pub use hookhost_sandbox as sandbox;
 
 /// The plugins in `plugins/`, compiled for wasm32-wasip2 by `build.rs`.
 pub mod plugins {
