@@ -76,8 +76,8 @@ pub(crate) fn send(request: &Request) -> Result<Response, Error> {
 
     // Hand the request over first and stream the body afterwards: writing a large body
     // before anyone reads it could block forever.
-    let future = outgoing_handler::handle(outgoing, options)
-        .map_err(|code| map_error_code(code, &host))?;
+    let future =
+        outgoing_handler::handle(outgoing, options).map_err(|code| map_error_code(code, &host))?;
     let written = write_body(body, request.body_bytes(), &host);
 
     // When the exchange fails (e.g. the host denied it), writing the body fails too, with a
@@ -162,12 +162,10 @@ fn read_body(incoming: &IncomingBody, limit: usize, host: &str) -> Result<Vec<u8
 fn stream_error(e: StreamError, host: &str, doing: &str) -> Error {
     match e {
         StreamError::Closed => Error::Transport(format!("stream closed while {doing}")),
-        StreamError::LastOperationFailed(io) => {
-            match wasip2::http::types::http_error_code(&io) {
-                Some(code) => map_error_code(code, host),
-                None => Error::Transport(format!("{doing}: {}", io.to_debug_string())),
-            }
-        }
+        StreamError::LastOperationFailed(io) => match wasip2::http::types::http_error_code(&io) {
+            Some(code) => map_error_code(code, host),
+            None => Error::Transport(format!("{doing}: {}", io.to_debug_string())),
+        },
     }
 }
 
