@@ -19,7 +19,6 @@
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
 //! - [`server`]: starting the HTTP server (`serve`).
 //! - [`demo`]: `hookhost demo`: a seeded server on an embedded SQLite.
-//! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
 /// The allocator of every binary that links the host (the server, tests, benchmarks): the
 /// request paths allocate and free many small objects across threads, which mimalloc serves
@@ -47,8 +46,3 @@ pub mod store;
 /// The component runtime, a crate of its own (`sandbox/`) that depends on nothing of the host;
 /// re-exported so that `crate::sandbox::…` reads as before.
 pub use hookhost_sandbox as sandbox;
-
-/// The plugins in `plugins/`, compiled for wasm32-wasip2 by `build.rs`.
-pub mod plugins {
-    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
-}

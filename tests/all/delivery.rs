@@ -676,7 +676,7 @@ async fn a_run_of_failures_disables_the_webhook_once(db: Db) {
 async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
     let w = world(db).await;
     let store = w.host.store();
-    let wasm = std::fs::read(hookhost::plugins::MISBEHAVE).unwrap();
+    let wasm = std::fs::read(hookhost_plugins::MISBEHAVE).unwrap();
     let plugin = w.host.state.runtime.load(&wasm).unwrap();
     let component = store
         .insert_component(&w.provider, "misbehave", "1.0.0", &plugin.info, &wasm)

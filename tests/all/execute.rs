@@ -3,9 +3,9 @@
 
 use crate::support::{Db, TestHost, smartml_timestamp};
 use hookhost::api::smartml::hmac_v2;
-use hookhost::plugins::{ECHO, MISBEHAVE};
 use hookhost::sandbox::Limits;
 use hookhost::store::{Handler, Scope, Webhook, WebhookSpec};
+use hookhost_plugins::{ECHO, MISBEHAVE};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -828,7 +828,7 @@ async fn ivanti_error_bodies_are_exact(db: Db) {
 async fn smartml_record_elements_reach_the_valuation_plugin() {
     let w = world(Db::Sqlite).await;
     let valuation = w
-        .component_webhook(hookhost::plugins::VALUATION, |s| {
+        .component_webhook(hookhost_plugins::VALUATION, |s| {
             s.modules = vec!["estate".into()]
         })
         .await;

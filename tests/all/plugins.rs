@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use hookhost::plugins::{ECHO, NEWSLETTER_CONNECTOR, ORDER_VALIDATOR, VALUATION};
 use hookhost::sandbox::{KvStore, MemoryKv, Param};
+use hookhost_plugins::{ECHO, NEWSLETTER_CONNECTOR, ORDER_VALIDATOR, VALUATION};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 

@@ -3,8 +3,8 @@
 
 use crate::support::{Db, TestHost, serve};
 use axum::extract::{Query, RawQuery};
-use hookhost::plugins::ORDER_VALIDATOR;
 use hookhost::store::{Handler, Scope, WebhookSpec};
+use hookhost_plugins::ORDER_VALIDATOR;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
