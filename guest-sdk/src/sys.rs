@@ -3,6 +3,13 @@
 //! Inside a component (`wasm32`) every function calls the real import; on the developer's
 //! machine it calls the in-memory fakes of [`crate::testing`]. Keeping the switch here means
 //! the public modules are written once and behave the same in both builds.
+//!
+//! The public modules (`log`, `config`, `kv`, `http`, `time`) reach the host only through the
+//! functions here. The imports are called here and, for outbound HTTP (a few wasi-http calls
+//! per request), in the child module `wasi_http`.
+
+#[cfg(target_arch = "wasm32")]
+mod wasi_http;
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -35,7 +42,7 @@ mod imp {
     }
 
     pub(crate) fn http_send(request: &Request) -> Result<Response, Error> {
-        crate::http::wasi::send(request)
+        super::wasi_http::send(request)
     }
 
     pub(crate) fn now_unix_seconds() -> i64 {

@@ -5,7 +5,7 @@
 //! `architecture` test), from the sandbox at the bottom to the command line at the top.
 //!
 //! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services, the
-//!   egress guard). Depends on nothing else here.
+//!   egress guard): the `hookhost-sandbox` crate, which depends on nothing of the host.
 //! - [`time`]: the clock and the one spelling of times in answers.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`vocab`]: the closed sets of words the parts share (failure kinds, trigger sources,
@@ -25,7 +25,6 @@
 //! - [`scaffold`]: `hookhost plugin new` for Rust, Python and JavaScript.
 //! - [`demo`]: `hookhost demo`: a seeded server on an embedded SQLite.
 //! - [`cli`]: the `hookhost` command line (thin `main.rs` calls it).
-//! - [`plugins`]: the example plugins built by `build.rs` (paths and bundled bytes).
 
 /// The allocator of every binary that links the host (the server, tests, benchmarks): the
 /// request paths allocate and free many small objects across threads, which mimalloc serves
@@ -46,14 +45,12 @@ pub mod metrics;
 pub mod process;
 pub mod recorder;
 pub mod runner;
-pub mod sandbox;
 pub mod scaffold;
 pub mod server;
 pub mod store;
 pub mod time;
 pub mod vocab;
 
-/// The plugins in `plugins/`, compiled for wasm32-wasip2 by `build.rs`.
-pub mod plugins {
-    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
-}
+/// The component runtime, a crate of its own (`sandbox/`) that depends on nothing of the host;
+/// re-exported so that `crate::sandbox::…` reads as before.
+pub use hookhost_sandbox as sandbox;

@@ -2,8 +2,8 @@
 //
 //     node build.mjs [OUT.wasm]      (default: dist/js_reminder.wasm)
 //
-// `host/build.rs` runs this with an output path under `target/plugins/`; by hand, `npm run
-// build` writes `dist/`. The API is used rather than `jco componentize`, whose CLI did not
+// `plugins/bundle/build.rs` runs this with an output path under `target/plugins/`; by hand,
+// `npm run build` writes `dist/`. The API is used rather than `jco componentize`, whose CLI did not
 // resolve our WIT folder.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -3,8 +3,8 @@
 //! credentials are readable by their owner only.
 
 use crate::support::{ADMIN_TOKEN, Db, Receiver, TestHost};
-use hookhost::plugins::MISBEHAVE;
 use hookhost::store::{Handler, Scope, WebhookSpec};
+use hookhost_plugins::MISBEHAVE;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;

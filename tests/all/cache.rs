@@ -1,8 +1,8 @@
 //! Compiled components survive a restart.
 
 use crate::support::{Ctx, call, invocation, ok_body};
-use hookhost::plugins::ECHO;
 use hookhost::sandbox::{Runtime, RuntimeStats, SandboxConfig};
+use hookhost_plugins::ECHO;
 
 #[tokio::test]
 async fn a_restarted_runtime_loads_the_compiled_artifact_instead_of_compiling() {

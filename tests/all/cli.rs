@@ -1,6 +1,6 @@
 //! The `hookhost` binary as a provider runs it.
 
-use hookhost::plugins::{ECHO, FOREIGN_IMPORT, MISBEHAVE, VALUATION};
+use hookhost_plugins::{ECHO, FOREIGN_IMPORT, MISBEHAVE, VALUATION};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -356,6 +356,17 @@ async fn wait_for(path: &Path, child: &mut tokio::process::Child) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("demo did not write {} within a minute", path.display());
+}
+
+/// The binary hands `hookhost_plugins::BUNDLED` to the demo: it must carry every plugin the
+/// demo seeds, and nothing the demo would leave unused.
+#[test]
+fn every_bundled_plugin_is_in_the_demo_and_no_other() {
+    let mut bundled: Vec<&str> = hookhost_plugins::BUNDLED.iter().map(|(n, _)| *n).collect();
+    let mut demo = hookhost::demo::plugin_names();
+    bundled.sort();
+    demo.sort();
+    assert_eq!(bundled, demo);
 }
 
 #[tokio::test]

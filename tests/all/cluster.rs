@@ -174,7 +174,7 @@ async fn three_instances_share_one_view_of_the_registry_and_statistics() {
     let client = reqwest::Client::new();
 
     // Create through instance 1.
-    let components = std::fs::read(hookhost::plugins::ECHO).unwrap();
+    let components = std::fs::read(hookhost_plugins::ECHO).unwrap();
     let uploaded: Value = client
         .post(format!(
             "{}/public/v1/components?name=echo&version=1.0.0",

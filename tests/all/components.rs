@@ -1,8 +1,8 @@
 //! The components API: uploads are validated against the WIT world before they are stored.
 
 use crate::support::{Db, TestHost};
-use hookhost::plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR};
 use hookhost::store::{Handler, Scope, WebhookSpec};
+use hookhost_plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 use crate::support::{
     Ctx, Receiver, Reply, call, invocation, load, ok_body, runtime, runtime_with,
 };
-use hookhost::plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR, MISBEHAVE};
 use hookhost::sandbox::{Allocator, CallError, LoadError, Refusal, SandboxConfig};
+use hookhost_plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR, MISBEHAVE};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

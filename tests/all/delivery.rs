@@ -342,7 +342,7 @@ async fn a_run_of_failures_disables_the_webhook_once(db: Db) {
 
 async fn component_rejections_are_final_and_temporary_failures_retry(db: Db) {
     let w = world(db).start().await;
-    let component = w.upload(hookhost::plugins::MISBEHAVE).await;
+    let component = w.upload(hookhost_plugins::MISBEHAVE).await;
     let spec = w.spec(Handler::Component(component)).retry_schedule([1, 1]);
     let (webhook, _) = w.register(spec).await;
     let actions = ["reject", "temporary", "ok"].map(|action| json!({"action": action}));

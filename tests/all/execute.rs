@@ -3,9 +3,9 @@
 
 use crate::support::{Db, TestHost, World, smartml_action, smartml_request, smartml_timestamp};
 use hookhost::api::smartml::hmac_v2;
-use hookhost::plugins::{ECHO, MISBEHAVE};
 use hookhost::sandbox::Limits;
 use hookhost::store::{Handler, Webhook, WebhookSpec};
+use hookhost_plugins::{ECHO, MISBEHAVE};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -735,7 +735,7 @@ async fn ivanti_error_bodies_are_exact(db: Db) {
 async fn smartml_record_elements_reach_the_valuation_plugin() {
     let w = World::start(Db::Sqlite).await;
     let valuation =
-        component_webhook(&w, hookhost::plugins::VALUATION, |s| s.modules(["estate"])).await;
+        component_webhook(&w, hookhost_plugins::VALUATION, |s| s.modules(["estate"])).await;
     let elements = json!({"kaufpreis": 350000, "wohnflaeche": 92, "plz": "52062", "ort": "Aachen"});
     let action = signed(
         &w,

@@ -8,9 +8,9 @@
 use crate::support::{
     Ctx, Db, Receiver, Reply, TcpProbe, TestHost, call, load, ok_body, runtime, runtime_with,
 };
-use hookhost::plugins::{MISBEHAVE, NEWSLETTER_CONNECTOR};
 use hookhost::sandbox::{CallError, Invocation, KvStore, LogSource, SandboxConfig};
 use hookhost::store::Scope;
+use hookhost_plugins::{MISBEHAVE, NEWSLETTER_CONNECTOR};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;

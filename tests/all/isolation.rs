@@ -211,7 +211,7 @@ async fn parties(db: Db) -> Parties {
         .await
         .unwrap();
 
-    let wasm = std::fs::read(hookhost::plugins::ECHO).unwrap();
+    let wasm = std::fs::read(hookhost_plugins::ECHO).unwrap();
     let plugin = world.host.state.runtime.load(&wasm).unwrap();
     let a_component = store
         .insert_component(a, "echo", "1.0.0", &plugin.info, &wasm)
@@ -493,7 +493,7 @@ async fn components_of_others_read_like_unknown_ids(db: Db) {
         .post(w.host.url("/public/v1/components?name=echo&version=1.0.0"))
         .bearer_auth(&w.b_token)
         .header("content-type", "application/wasm")
-        .body(std::fs::read(hookhost::plugins::ECHO).unwrap())
+        .body(std::fs::read(hookhost_plugins::ECHO).unwrap())
         .send()
         .await
         .unwrap();

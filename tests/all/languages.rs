@@ -2,16 +2,16 @@
 //!
 //! `python-dedupe` (componentize-py) and `js-reminder` (ComponentizeJS) go through the sandbox
 //! exactly like the Rust plugins, and through the Ivanti endpoint as component webhooks. They
-//! are built by `host/build.rs` only when their toolchains are present; without one, these
-//! tests check that the build said why and pass, unless `HOOKHOST_TEST_REQUIRE_LANGUAGES=1` (set by
-//! `.ci/run`) makes the missing toolchain a failure.
+//! are built by `plugins/bundle/build.rs` only when their toolchains are present; without one,
+//! these tests check that the build said why and pass, unless
+//! `HOOKHOST_TEST_REQUIRE_LANGUAGES=1` (set by `.ci/run`) makes the missing toolchain a failure.
 
 use crate::support::{Ctx, Db, World, call, invocation, load, ok_body, runtime};
-use hookhost::plugins::{
-    COMPONENTIZE_PY, JS_REMINDER, JS_REMINDER_MISSING, NODE, PYTHON_DEDUPE, PYTHON_DEDUPE_MISSING,
-};
 use hookhost::sandbox::{CallReport, KvStore, MemoryKv};
 use hookhost::store::{Handler, WebhookSpec};
+use hookhost_plugins::{
+    COMPONENTIZE_PY, JS_REMINDER, JS_REMINDER_MISSING, NODE, PYTHON_DEDUPE, PYTHON_DEDUPE_MISSING,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ fn required<T>(what: &str, built: Option<T>, missing: &str) -> Option<T> {
     }
     assert!(
         !missing.is_empty(),
-        "{what} is not available and host/build.rs did not say why"
+        "{what} is not available and plugins/bundle/build.rs did not say why"
     );
     let require = std::env::var("HOOKHOST_TEST_REQUIRE_LANGUAGES").is_ok_and(|v| v == "1");
     assert!(

@@ -1,8 +1,8 @@
 //! The bundled example plugins, through the SDK, on realistic payloads.
 
 use crate::support::{Ctx, Receiver, Reply, call, invocation, load, ok_body, runtime};
-use hookhost::plugins::{ECHO, NEWSLETTER_CONNECTOR, ORDER_VALIDATOR, VALUATION};
 use hookhost::sandbox::{KvStore, MemoryKv, Param};
+use hookhost_plugins::{ECHO, NEWSLETTER_CONNECTOR, ORDER_VALIDATOR, VALUATION};
 use serde_json::{Value, json};
 use std::sync::Arc;
 

@@ -7,9 +7,9 @@
 use crate::support::{Caller, Db, Receiver, Reply, World};
 use axum::http::StatusCode;
 use hookhost::config::Config;
-use hookhost::plugins::ECHO;
 use hookhost::process::SmtpSecurity;
 use hookhost::store::{Handler, WebhookSpec};
+use hookhost_plugins::ECHO;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! plugin over its key-value quota gets `kv.set`'s error and its call goes on.
 
 use crate::support::{Db, TestHost};
-use hookhost::plugins::{ECHO, MISBEHAVE};
 use hookhost::store::{Handler, Scope, WebhookSpec};
+use hookhost_plugins::{ECHO, MISBEHAVE};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -177,7 +177,7 @@ fn url_webhook(service: &str) -> Value {
 
 /// Uploads the echo component for `owner`, as the components API would.
 async fn upload_echo(host: &TestHost, owner: &Scope) -> ComponentRecord {
-    let wasm = std::fs::read(hookhost::plugins::ECHO).unwrap();
+    let wasm = std::fs::read(hookhost_plugins::ECHO).unwrap();
     let plugin = host.state.runtime.load(&wasm).unwrap();
     host.store()
         .insert_component(owner, "echo", "1.0.0", &plugin.info, &wasm)

@@ -277,7 +277,7 @@ async fn components_in_use_cannot_be_deleted(db: Db) {
     let key = key();
     let (scope, service) = provider_with_service(&store).await;
     let (runtime, _dir) = crate::support::runtime();
-    let wasm = std::fs::read(hookhost::plugins::ECHO).unwrap();
+    let wasm = std::fs::read(hookhost_plugins::ECHO).unwrap();
     let plugin = runtime.load(&wasm).unwrap();
     let component = store
         .insert_component(&scope, "echo", "1.0.0", &plugin.info, &wasm)
@@ -335,9 +335,10 @@ async fn components_in_use_cannot_be_deleted(db: Db) {
 async fn replay_entries_keep_their_hmac_under_the_new_key(db: Db) {
     let (url, _guard) = fresh_database(db).await;
     let store = Store::connect(&url).await.unwrap();
+    // The host's migrations (paths relative to the `hookhost-cli` package, `cli/`).
     let before = match store.backend() {
-        hookhost::store::Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-        hookhost::store::Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        hookhost::store::Backend::Sqlite => sqlx::migrate!("../host/migrations/sqlite"),
+        hookhost::store::Backend::Postgres => sqlx::migrate!("../host/migrations/postgres"),
     };
     before.run_to(4, store.pool()).await.unwrap();
     let expires = hookhost::time::now_ms() + 600_000;

@@ -33,7 +33,7 @@ pub fn runtime_with(config: SandboxConfig) -> (Runtime, tempfile::TempDir) {
     (runtime, dir)
 }
 
-/// Loads a component built by `host/build.rs`.
+/// Loads a component built by `plugins/bundle/build.rs`.
 pub fn load(runtime: &Runtime, path: &str) -> Arc<Plugin> {
     let wasm = std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     runtime

@@ -2,8 +2,8 @@
 //! bundled order-validator as a component and a loopback receiver as a URL handler.
 
 use crate::support::{Db, Receiver, Reply, World};
-use hookhost::plugins::ORDER_VALIDATOR;
 use hookhost::store::{Handler, WebhookSpec};
+use hookhost_plugins::ORDER_VALIDATOR;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -235,8 +235,9 @@ fn key_value(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected name=value, got `{text}`"))
 }
 
-/// Runs the command line; returns the process exit code.
-pub fn main() -> anyhow::Result<i32> {
+/// Runs the command line; returns the process exit code. `bundle` is what `hookhost demo`
+/// serves: the binary's `hookhost_plugins::BUNDLED`.
+pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     init_tracing(&config.log);
@@ -257,7 +258,7 @@ pub fn main() -> anyhow::Result<i32> {
                 config.data_dir = dir;
             }
             config.listen = format!("127.0.0.1:{port}");
-            rt.block_on(crate::demo::run(config))?;
+            rt.block_on(crate::demo::run(config, bundle))?;
             Ok(0)
         }
         Command::Plugin(PluginCommand::Check { component, json }) => {

@@ -1,5 +1,10 @@
 //! The sandbox: runs WASI components built against `wit/` under per-call limits.
 //!
+//! hookhost's component runtime, a crate of its own because it depends on nothing of the host:
+//! the host reaches it as `hookhost::sandbox` and gives it what a call may use through
+//! [`CallContext`] (activation config, a [`KvStore`], an [`OutboundPolicy`]). Every outgoing
+//! request of the host, a URL handler's call too, goes through its [`Egress`] guard.
+//!
 //! One [`Runtime`] per process holds the engine (pooling allocator, epoch interruption,
 //! copy-on-write memory images), the linker, the on-disk artifact cache and one pre-instantiated
 //! [`Plugin`] per component digest. Every call gets a fresh `Store`, so nothing a call leaves
@@ -8,6 +13,20 @@
 //! Architecture Invariant: guest code runs only inside [`Runtime::call`], which always sets an
 //! epoch deadline (guest code yields to the executor every tick and traps at the deadline) and
 //! a timer for time spent waiting on the host.
+//!
+//! # Layout
+//! - this file: [`Runtime`]: load (compile or cache), call (limits, classification).
+//! - [`bindings`]: `bindgen!` for the WIT world.
+//! - `state`: per-call store state; the host side of `host` and `kv`; the memory limiter.
+//! - `validate`: import, export and version checks at load ([`ComponentInfo`], [`Refusal`]).
+//! - `engine`: engine configuration, pooling fallback, epoch ticker.
+//! - `artifacts`: the on-disk compiled-artifact cache ([`ArtifactCache`]).
+//! - `calllog`: bounded capture of log lines, stdout and stderr.
+//! - [`egress`]: the egress guard of every outgoing request (URL handlers too).
+//! - `outbound`: wasi:http for components: allowlist, request budget, body caps.
+//! - `share`: sharing the workers: yields, permits of long calls.
+//! - `kv`: the key-value store trait (scoped per tenant and service).
+//! - `limits`: what one call may use ([`Limits`]).
 
 mod artifacts;
 pub mod bindings;

@@ -2,16 +2,16 @@
 //! against the Rust `echo`, on the same payload: component size, cold compile, load from the
 //! on-disk artifact cache, and time per call (fresh store, instantiate, call, result).
 //!
-//! Run with `cargo run --release -p hookhost --example languages_bench [calls]` (default
-//! 2,000 calls per plugin; the toolchains must have been present when `host/build.rs` ran,
-//! see `.ci/run`).
+//! Run with `cargo run --release -p hookhost-cli --example languages_bench [calls]` (default
+//! 2,000 calls per plugin; the toolchains must have been present when `plugins/bundle/build.rs`
+//! ran, see `.ci/run`).
 
-use hookhost::plugins::{
-    ECHO, JS_REMINDER, JS_REMINDER_MISSING, PYTHON_DEDUPE, PYTHON_DEDUPE_MISSING,
-};
 use hookhost::sandbox::{
     CallContext, Event, Invocation, KvStore, MemoryKv, OutboundPolicy, Runtime, SandboxConfig,
     Tenant,
+};
+use hookhost_plugins::{
+    ECHO, JS_REMINDER, JS_REMINDER_MISSING, PYTHON_DEDUPE, PYTHON_DEDUPE_MISSING,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Contention benchmark: how much busy plugins slow everyone else down, and how well their
 //! deadlines hold.
 //!
-//! Run with `cargo run --release -p hookhost --example contention_bench [seconds] [spinners]`
+//! Run with `cargo run --release -p hookhost-cli --example contention_bench [seconds] [spinners]`
 //! (defaults: 5 s, 8 spinning callers). The host runs on two worker threads, as on a
 //! two-core machine; the load generator runs on a thread of its own with its own runtime.
 //! Phase 1 measures `echo` through the Ivanti execute endpoint on an idle host, one request at
@@ -122,8 +122,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let (_, key) = store.create_api_key(&tenant.id).await?;
     for (path, name, extension) in [
-        (hookhost::plugins::ECHO, "echo", "EchoBench"),
-        (hookhost::plugins::MISBEHAVE, "misbehave", "SpinBench"),
+        (hookhost_plugins::ECHO, "echo", "EchoBench"),
+        (hookhost_plugins::MISBEHAVE, "misbehave", "SpinBench"),
     ] {
         let wasm = std::fs::read(path)?;
         let plugin = state.runtime.load(&wasm)?;
@@ -147,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
         store.create_webhook(&state.key, &provider, &spec).await?;
     }
     let runtime = state.runtime.clone();
-    let spin_plugin = runtime.load(&std::fs::read(hookhost::plugins::MISBEHAVE)?)?;
+    let spin_plugin = runtime.load(&std::fs::read(hookhost_plugins::MISBEHAVE)?)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!(
         "http://{}/api/rest/Webhooks/Execute",

@@ -1,13 +1,13 @@
 //! Sandbox benchmark: per-call overhead of the `echo` plugin (fresh store, instantiate, call,
 //! result), its cold compile time and its load time from the on-disk artifact cache.
 //!
-//! Run with `cargo run --release -p hookhost --example sandbox_bench [calls]`.
+//! Run with `cargo run --release -p hookhost-cli --example sandbox_bench [calls]`.
 
-use hookhost::plugins::ECHO;
 use hookhost::sandbox::{
     CallContext, Event, Invocation, KvStore, MemoryKv, OutboundPolicy, Runtime, SandboxConfig,
     Tenant,
 };
+use hookhost_plugins::ECHO;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,8 @@
 //! Cluster benchmark: deliveries per second with 1, 2 and 3 `hookhost serve` processes on one
 //! PostgreSQL, all delivering to the same loopback receiver.
 //!
-//! Run with `cargo build --release -p hookhost && cargo run --release -p hookhost --example
-//! cluster_bench [webhooks] [triggers]` (defaults 1,000 × 10 = 10,000 deliveries per run). It
+//! Run with `cargo build --release -p hookhost-cli && cargo run --release -p hookhost-cli
+//! --example cluster_bench [webhooks] [triggers]` (defaults 1,000 × 10 = 10,000 deliveries per run). It
 //! needs the local PostgreSQL (`HOOKHOST_BENCH_PG`, default
 //! `postgres://postgres@127.0.0.1:5432/test`) and starts the `hookhost` binary that sits next
 //! to this example's directory (`target/release/hookhost`). Each run gets a fresh database.

@@ -2,7 +2,7 @@
 //! with the `echo` plugin, against a bare axum handler returning a constant (the ceiling of
 //! this machine), under the same concurrent load on loopback.
 //!
-//! Run with `cargo run --release -p hookhost --example ivanti_bench [seconds] [connections]
+//! Run with `cargo run --release -p hookhost-cli --example ivanti_bench [seconds] [connections]
 //! [rounds]` (defaults: 5 s, 32 connections, 3 rounds). The load generator runs in the same
 //! process (as wrk would on the same machine): both servers are measured under the same
 //! conditions, so the ratio is what matters. Each round measures the ceiling and then the
@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         .activate(&state.key, &tenant.id, &service.id, &Default::default())
         .await?;
     let (_, key) = store.create_api_key(&tenant.id).await?;
-    let wasm = std::fs::read(hookhost::plugins::ECHO)?;
+    let wasm = std::fs::read(hookhost_plugins::ECHO)?;
     let plugin = state.runtime.load(&wasm)?;
     let component = store
         .insert_component(&provider, "echo", "1.0.0", &plugin.info, &wasm)

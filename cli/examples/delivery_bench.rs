@@ -2,7 +2,7 @@
 //! posting the same bodies to the same receiver with the same concurrency (the ceiling of
 //! this machine).
 //!
-//! Run with `cargo run --release -p hookhost --example delivery_bench [webhooks] [triggers]
+//! Run with `cargo run --release -p hookhost-cli --example delivery_bench [webhooks] [triggers]
 //! [rounds]` (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks` triggers =
 //! 10,000 deliveries, 3 rounds, each the host and then the ceiling; the median round is the
 //! figure). The host runs in process on SQLite with its default `[delivery]` settings;
