@@ -75,7 +75,7 @@ async fn run(
     let user = store.create_api_user(&key, &tenant, false).await?;
     for _ in 0..webhooks {
         let spec = WebhookSpec {
-            service_id: service.clone(),
+            service_id: Some(service.clone()),
             description: String::new(),
             enabled: true,
             kind: None,

@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
             .insert_component(&provider, name, "1.0.0", &plugin.info, &wasm)
             .await?;
         let spec = WebhookSpec {
-            service_id: service.id.clone(),
+            service_id: Some(service.id.clone()),
             description: name.into(),
             enabled: true,
             kind: None,

@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let user = store.create_api_user(&state.key, &tenant.id, false).await?;
     for i in 0..webhooks {
         let spec = WebhookSpec {
-            service_id: service.id.clone(),
+            service_id: Some(service.id.clone()),
             description: format!("bench {i}"),
             enabled: true,
             kind: None,

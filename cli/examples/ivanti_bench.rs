@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .insert_component(&provider, "echo", "1.0.0", &plugin.info, &wasm)
         .await?;
     let spec = WebhookSpec {
-        service_id: service.id.clone(),
+        service_id: Some(service.id.clone()),
         description: "bench".into(),
         enabled: true,
         kind: None,

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -326,18 +327,24 @@ pub async fn run(mut config: Config, bundle: Bundle) -> anyhow::Result<()> {
     if generated_token {
         notes.push("admin token generated for this run (set admin_token to choose one)".into());
     }
-    print!(
-        "{}",
-        render(
-            &demo,
-            &seeded,
-            &plugins,
-            &data_dir,
-            &sink_url,
-            &notes,
-            &render_process(&demo, &process, &database)
-        )
+    let text = render(
+        &demo,
+        &seeded,
+        &plugins,
+        &data_dir,
+        &sink_url,
+        &notes,
+        &render_process(&demo, &process, &database),
     );
+    // `hookhost demo | head` closes stdout early: the rest has no reader, and the demo goes
+    // on serving.
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!(error = %error, "writing to stdout failed");
+    }
+    drop(out);
     write_atomically(
         &data_dir.join("demo.json"),
         &serde_json::to_string_pretty(&demo)?,
@@ -819,7 +826,6 @@ fn remove_sqlite_database(path: &Path) -> anyhow::Result<bool> {
 /// Writes `path` through a temporary file and a rename, so a reader never sees half of it.
 /// The file is readable by its owner only (0600 on unix): it holds credentials.
 fn write_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);

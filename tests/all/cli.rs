@@ -626,3 +626,61 @@ async fn read_banner(child: &mut tokio::process::Child) -> String {
         .expect("the demo printed its banner within a minute");
     banner
 }
+
+/// `hookhost … | head`: a reader that goes away early. Lists and the demo's banner end their
+/// printing quietly; the demo goes on serving.
+#[tokio::test]
+async fn a_closed_stdout_ends_the_printing_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["Erste GmbH", "Zweite GmbH", "Dritte GmbH"] {
+        let out = hookhost(dir.path(), &["admin", "create-tenant", "--name", name]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let mut list = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(["admin", "list", "tenants"])
+        .env("HOOKHOST_DATA_DIR", dir.path())
+        .env_remove("HOOKHOST_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(list.stdout.take());
+    let out = list.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let port = crate::process::free_port();
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(["demo", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir.path().join("demo"))
+        .env_remove("HOOKHOST_CONFIG")
+        .env_remove("HOOKHOST_ADMIN_TOKEN")
+        .env_remove("HOOKHOST_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(demo.stdout.take());
+    // Seeded and serving although nobody reads what it printed.
+    let client = reqwest::Client::new();
+    let healthy = crate::support::eventually("the demo serves", async || {
+        let answer = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .ok()?;
+        answer.status().is_success().then_some(())
+    });
+    healthy.await;
+    assert!(
+        dir.path().join("demo").join("demo.json").exists(),
+        "the banner was printed (into a closed pipe) and the credentials written"
+    );
+    assert!(demo.try_wait().unwrap().is_none(), "the demo still runs");
+    demo.start_kill().unwrap();
+    let out = demo.wait_with_output().await.unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

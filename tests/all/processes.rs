@@ -22,6 +22,7 @@ both_backends!(
     three_steps_with_a_delay_run_to_completion_across_a_restart,
     an_overdue_step_emails_the_controller_once,
     a_failed_call_fails_the_step_and_stops_the_process,
+    a_step_calls_the_webhooks_its_record_and_payload_select,
     cancelling_stops_a_process_and_lists_filter,
 );
 
@@ -84,7 +85,7 @@ async fn services(w: &World, url: &str, retries: &[u64]) -> Services {
     let inactive_service = service("Not activated", &[], false).await;
     let register = async |service: &str, handler: Handler| {
         let spec = WebhookSpec::new(service, handler)
-            .modules(["estate"])
+            .modules(["estate", "address"])
             .retry_schedule(retries);
         w.register(spec).await.0.id
     };
@@ -811,6 +812,53 @@ async fn an_overdue_step_emails_the_controller_once(db: Db) {
         .await;
     assert_eq!(status, StatusCode::OK, "{cancelled:#}");
     w.host.stop().await;
+}
+
+async fn a_step_calls_the_webhooks_its_record_and_payload_select(db: Db) {
+    let receiver = Receiver::start().await;
+    let w = world(db, |_| {}).await;
+    services(&w, &receiver.url("/hook"), &[1]).await;
+    // Beside the service's webhook (both modules, no criteria): one for contacts only, one
+    // for another estate, one for this estate.
+    let url = |path: &str| Handler::Url(receiver.url(path));
+    let register = async |spec: WebhookSpec| w.register(spec).await.0.id;
+    register(w.spec(url("/contacts")).modules(["address"])).await;
+    register(
+        w.spec(url("/other-estate"))
+            .modules(["estate"])
+            .criteria([("record.id", "99999")]),
+    )
+    .await;
+    register(
+        w.spec(url("/this-estate"))
+            .modules(["estate"])
+            .criteria([("record.id", "15005")]),
+    )
+    .await;
+    let template = create_template(
+        &w,
+        json!({"name": "Announce", "steps": [{"type": "webhook", "serviceId": w.service}]}),
+    )
+    .await;
+    let process = start(
+        &w,
+        json!({"templateId": template, "module": "estate", "recordId": "15005"}),
+    )
+    .await;
+    let id = process["id"].as_str().unwrap();
+    let done = wait_for(&w.as_tenant(), id, "the process completed", |p| {
+        p["status"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        done["steps"][0]["deliveries"].as_array().unwrap().len(),
+        2,
+        "{done:#}"
+    );
+    assert_eq!(receiver.count_on("/hook"), 1);
+    assert_eq!(receiver.count_on("/this-estate"), 1);
+    assert_eq!(receiver.count_on("/contacts"), 0);
+    assert_eq!(receiver.count_on("/other-estate"), 0);
 }
 
 async fn a_failed_call_fails_the_step_and_stops_the_process(db: Db) {

@@ -180,16 +180,12 @@ async fn test(
             return Err(Problem::forbidden("tenants test webhooks as themselves"));
         }
         (Scope::Provider(_), Some(tenant)) => {
-            let activated = state
-                .store
-                .activation(&tenant, &webhook.service_id)
-                .await?
-                .is_some();
-            if !activated {
-                return Err(Problem::invalid(
-                    "tenantId",
-                    "this tenant has not activated the webhook's service",
-                ));
+            if !state.store.tenant_reaches(&tenant, &webhook.id).await? {
+                let why = match webhook.service_id {
+                    Some(_) => "this tenant has not activated the webhook's service",
+                    None => "this tenant has activated none of this provider's services",
+                };
+                return Err(Problem::invalid("tenantId", why));
             }
             tenant
         }

@@ -2,6 +2,14 @@
 //!
 //! - [`process`]: `hookhost process …`.
 
+/// `println!` that ends quietly when stdout is closed (`hookhost … | head`) instead of
+/// panicking: what is left to print has no reader.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say_line(format_args!($($arg)*))
+    };
+}
+
 pub mod process;
 
 use crate::admin;
@@ -264,15 +272,15 @@ pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
         Command::Plugin(PluginCommand::Check { component, json }) => {
             let runtime = runner::runtime(&config)?;
             match runner::check(&runtime, &component) {
-                Ok(info) if json => println!("{}", serde_json::to_string_pretty(&info)?),
+                Ok(info) if json => say!("{}", serde_json::to_string_pretty(&info)?),
                 Ok(info) => {
-                    println!("ok: {} is a valid plugin", component.display());
-                    println!("digest: sha256:{}", info.digest);
-                    println!("size: {} bytes", info.size);
-                    println!("wit: marketplace:webhook@{}", info.wit_version);
-                    println!("imports:");
+                    say!("ok: {} is a valid plugin", component.display());
+                    say!("digest: sha256:{}", info.digest);
+                    say!("size: {} bytes", info.size);
+                    say!("wit: marketplace:webhook@{}", info.wit_version);
+                    say!("imports:");
                     for import in &info.imports {
-                        println!("  {import}");
+                        say!("  {import}");
                     }
                 }
                 Err(error) => {
@@ -285,7 +293,7 @@ pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
         Command::Plugin(PluginCommand::Run(args)) => rt.block_on(plugin_run(&config, args)),
         Command::Plugin(PluginCommand::New(args)) => {
             let project = crate::scaffold::create(&args.name, args.lang, &args.dir)?;
-            print!("{}", project.next_steps());
+            say!("{}", project.next_steps().trim_end());
             Ok(0)
         }
         Command::Admin(args) => {
@@ -449,9 +457,9 @@ fn print_created<T: serde::Serialize>(
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        say!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{}", text());
+        say!("{}", text());
     }
     Ok(())
 }
@@ -462,12 +470,12 @@ fn print_list<T: serde::Serialize>(
     line: impl Fn(&T) -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(items)?);
+        say!("{}", serde_json::to_string_pretty(items)?);
     } else if items.is_empty() {
-        println!("(none)");
+        say!("(none)");
     } else {
         for item in items {
-            println!("{}", line(item));
+            say!("{}", line(item));
         }
     }
     Ok(())
@@ -491,15 +499,15 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         .context("reading the applied migrations")?;
     let new: Vec<_> = after.iter().filter(|m| !before.contains(m)).collect();
     if new.is_empty() {
-        println!(
+        say!(
             "{shown} is up to date ({} migration{} applied before)",
             after.len(),
             if after.len() == 1 { "" } else { "s" }
         );
     } else {
-        println!("migrated {shown}:");
+        say!("migrated {shown}:");
         for (version, description) in new {
-            println!("  applied {version:04} {description}");
+            say!("  applied {version:04} {description}");
         }
     }
     Ok(())
@@ -563,14 +571,26 @@ async fn plugin_run(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
     };
     let result = runner::run(&runtime, &args.component, request).await?;
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&runner::render_json(&result))?
         );
     } else {
-        print!("{}", runner::render(&result));
+        say!("{}", runner::render(&result).trim_end());
     }
     Ok(if result.report.result.is_ok() { 0 } else { 1 })
+}
+
+/// Writes one line to stdout; a closed stdout is no error (the reader went away).
+pub(crate) fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "{line}").and_then(|()| out.flush());
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!(error = %error, "writing to stdout failed");
+    }
 }
 
 fn init_tracing(filter: &str) {

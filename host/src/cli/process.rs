@@ -226,12 +226,12 @@ async fn tenant(store: &Store, id: &str) -> Result<(), CliError> {
 
 fn print(json_output: bool, value: &Value, text: impl FnOnce() -> String) {
     if json_output {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(value).expect("serializable")
         );
     } else {
-        println!("{}", text());
+        say!("{}", text());
     }
 }
 

@@ -51,13 +51,14 @@ impl Executor {
             Ok(name) => name,
             Err(e) => return Err(internal("reading the tenant", &e)),
         };
-        let config = match self
-            .lookups
-            .activation(tenant_id, &webhook.service_id)
-            .await
-        {
-            Ok(parameters) => parameters,
-            Err(e) => return Err(internal("reading the activation", &e)),
+        // A webhook of no service has no activation of its own to read its configuration
+        // from: it runs with none.
+        let config = match &webhook.service_id {
+            None => Arc::default(),
+            Some(service_id) => match self.lookups.activation(tenant_id, service_id).await {
+                Ok(parameters) => parameters,
+                Err(e) => return Err(internal("reading the activation", &e)),
+            },
         };
         let invocation = Invocation {
             webhook_id: webhook.id.clone(),
@@ -83,11 +84,7 @@ impl Executor {
         let ctx = CallContext {
             limits: self.runtime.limits_for(webhook.limits.as_ref()),
             config,
-            kv: Arc::new(DbKv::new(
-                self.store.clone(),
-                tenant_id,
-                &webhook.service_id,
-            )),
+            kv: Arc::new(DbKv::new(self.store.clone(), tenant_id, webhook.kv_scope())),
             outbound: OutboundPolicy::new(self.remote.egress().clone(), &webhook.allowed_hosts),
         };
         let report = self.runtime.call(&plugin, &invocation, ctx).await;

@@ -236,12 +236,16 @@ impl Executor {
         tenant_id: &str,
         trigger: &'t Trigger,
     ) -> Result<Cow<'t, Trigger>, Failure> {
+        let Some(service_id) = &webhook.service_id else {
+            // A webhook of no service has no activation to take parameters from.
+            return Ok(Cow::Borrowed(trigger));
+        };
         if !trigger.source.carries_activation() {
             return Ok(Cow::Borrowed(trigger));
         }
         let activation = self
             .lookups
-            .activation(tenant_id, &webhook.service_id)
+            .activation(tenant_id, service_id)
             .await
             .map_err(|e| Failure::host(webhook, "reading the activation", &e))?;
         let mut parameters: Vec<(String, String)> = activation

@@ -166,15 +166,39 @@ impl Scheduler {
     /// Plans the calls of a due step.
     async fn start_step(&self, process: &Process, step: &ProcessStep) -> anyhow::Result<()> {
         let spec = &step.spec;
-        let webhooks = self
+        let started = now_ms();
+        let deadline_at = spec
+            .deadline_days
+            .map(|days| started + i64::from(days) * self.config.day_ms());
+        let (module, record_id) = step_record(process, spec);
+        let payload = self.payload(process, step, deadline_at);
+        // The step calls its service's webhooks as a record trigger would: those that
+        // listen to the record's module and whose criteria the payload meets.
+        let reached = self
             .store
             .process_step_webhooks(&process.tenant_id, &spec.service_id)
             .await?;
+        let reached_count = reached.len();
+        let body: serde_json::Value =
+            serde_json::from_str(&payload).expect("the scheduler's own JSON");
+        let webhooks: Vec<String> = reached
+            .into_iter()
+            .filter(|w| w.modules.iter().any(|m| m == module.as_str()))
+            .filter(|w| crate::exec::criteria_match(&w.criteria, &body))
+            .map(|w| w.id)
+            .collect();
         if webhooks.is_empty() {
-            let error = format!(
-                "service {} has no enabled webhook this tenant reaches (deactivated, or its webhooks were disabled or deleted)",
-                spec.service_id
-            );
+            let error = if reached_count == 0 {
+                format!(
+                    "service {} has no enabled webhook this tenant reaches (deactivated, or its webhooks were disabled or deleted)",
+                    spec.service_id
+                )
+            } else {
+                format!(
+                    "none of the {reached_count} enabled webhooks of service {} this tenant reaches listens to {module} records with criteria this step's payload meets",
+                    spec.service_id
+                )
+            };
             let end = StepEnd::Failed {
                 finished_at: now_ms(),
                 error: error.clone(),
@@ -192,12 +216,6 @@ impl Scheduler {
             tracing::info!(process = %process.id, step = step.position, "process failed: its step's service has no webhook");
             return Ok(());
         }
-        let started = now_ms();
-        let deadline_at = spec
-            .deadline_days
-            .map(|days| started + i64::from(days) * self.config.day_ms());
-        let (module, record_id) = step_record(process, spec);
-        let payload = self.payload(process, step, deadline_at);
         let calls: Vec<NewDelivery> = webhooks
             .into_iter()
             .map(|webhook_id| NewDelivery {

@@ -905,24 +905,27 @@ impl Store {
             .collect()
     }
 
-    /// The enabled record webhooks (no MPT type) of `service_id` that `tenant_id` reaches:
-    /// what a webhook step calls.
+    /// The enabled record webhooks (no MPT type) of `service_id` that `tenant_id` reaches,
+    /// oldest first: those a webhook step may call (its module and criteria decide).
     pub async fn process_step_webhooks(
         &self,
         tenant_id: &str,
         service_id: &str,
-    ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT id FROM webhooks WHERE service_id = $2 AND status = 'enabled' AND type IS NULL \
-             AND ((owner_kind = 'tenant' AND owner_id = $1) OR (owner_kind = 'provider' \
-             AND service_id IN (SELECT service_id FROM activations WHERE tenant_id = $1))) \
-             ORDER BY created_at, id",
-        )
-        .bind(tenant_id)
-        .bind(service_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
+    ) -> Result<Vec<super::Webhook>> {
+        let sql = format!(
+            "SELECT {} FROM webhooks w WHERE w.service_id = $2 AND w.status = 'enabled' \
+             AND w.type IS NULL AND ((w.owner_kind = 'tenant' AND w.owner_id = $1) \
+             OR (w.owner_kind = 'provider' AND w.service_id IN \
+             (SELECT service_id FROM activations WHERE tenant_id = $1))) \
+             ORDER BY w.created_at, w.id",
+            super::webhooks::COLUMNS_W
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(service_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(super::webhooks::webhook_from_row).collect()
     }
 
     /// How many webhooks `service_id` has that a process step could call (any status).

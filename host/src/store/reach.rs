@@ -1,18 +1,34 @@
-//! Which webhooks a tenant reaches: its own, and those of the services it activated, by
-//! smartml module, MPT type or Ivanti extension (the execute paths' lookups).
+//! Which webhooks a tenant reaches: its own, those of the services it activated and those of
+//! their providers that belong to no service, by smartml module, MPT type or Ivanti
+//! extension (the execute paths' lookups).
 
 use super::{Result, Store, Webhook};
 use sqlx::AssertSqlSafe;
 
-/// The webhooks (`w`) tenant `$1` reaches: its own, and those of the services it activated.
+/// The webhooks (`w`) tenant `$1` reaches: its own, those of the services it activated, and
+/// those that belong to no service of the providers whose services it activated.
 const REACHABLE: &str = "((w.owner_kind = 'tenant' AND w.owner_id = $1) OR (w.owner_kind = 'provider' \
-    AND w.service_id IN (SELECT service_id FROM activations WHERE tenant_id = $1)))";
+    AND w.service_id IN (SELECT service_id FROM activations WHERE tenant_id = $1)) \
+    OR (w.owner_kind = 'provider' AND w.service_id IS NULL AND w.owner_id IN \
+    (SELECT s.provider_id FROM services s JOIN activations a ON a.service_id = s.id \
+    WHERE a.tenant_id = $1)))";
 
 fn webhooks_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Webhook>> {
     rows.iter().map(super::webhooks::webhook_from_row).collect()
 }
 
 impl Store {
+    /// Whether tenant `tenant_id` reaches webhook `webhook_id`.
+    pub async fn tenant_reaches(&self, tenant_id: &str, webhook_id: &str) -> Result<bool> {
+        let sql = format!("SELECT w.id FROM webhooks w WHERE {REACHABLE} AND w.id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(webhook_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Enabled webhooks the tenant reaches that listen to `module` (one of the smartml
     /// modules, so it is safe inside the pattern).
     pub async fn webhooks_for_module(&self, tenant_id: &str, module: &str) -> Result<Vec<Webhook>> {

@@ -70,8 +70,9 @@ pub struct Webhook {
     pub id: String,
     /// Who owns it.
     pub owner: Scope,
-    /// The service it belongs to.
-    pub service_id: String,
+    /// The service it belongs to; `None`: to its owner as a whole (a provider's webhook is
+    /// then reached by every tenant that activated any of the provider's services).
+    pub service_id: Option<String>,
     /// Free text.
     pub description: String,
     /// Enabled webhooks are called.
@@ -114,11 +115,20 @@ pub struct Webhook {
     pub last_call: Option<Call>,
 }
 
+impl Webhook {
+    /// What a component handler's key-value store is scoped to beside the tenant: the
+    /// webhook's service, or its owner when it belongs to none (ids of both kinds are
+    /// prefixed, so they never meet).
+    pub fn kv_scope(&self) -> &str {
+        self.service_id.as_deref().unwrap_or(self.owner.id())
+    }
+}
+
 /// The writable part of a webhook (create and update).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookSpec {
-    /// The service it belongs to.
-    pub service_id: String,
+    /// The service it belongs to; `None`: to its owner as a whole.
+    pub service_id: Option<String>,
     /// Free text.
     pub description: String,
     /// Enabled or not.
@@ -152,8 +162,14 @@ impl WebhookSpec {
     /// own limits, outbound hosts or retry schedule of its own. Without modules or an
     /// extension nothing triggers it but a test call or a process step.
     pub fn new(service_id: impl Into<String>, handler: Handler) -> Self {
+        Self::of_owner(handler).service(service_id)
+    }
+
+    /// An enabled webhook of its owner as a whole (no service) handled by `handler`, with
+    /// everything else unset.
+    pub fn of_owner(handler: Handler) -> Self {
         WebhookSpec {
-            service_id: service_id.into(),
+            service_id: None,
             description: String::new(),
             enabled: true,
             kind: None,
@@ -166,6 +182,12 @@ impl WebhookSpec {
             allowed_hosts: Vec::new(),
             retry_policy: None,
         }
+    }
+
+    /// Of this service.
+    pub fn service(mut self, service_id: impl Into<String>) -> Self {
+        self.service_id = Some(service_id.into());
+        self
     }
 
     /// With this free-text description.
@@ -326,7 +348,9 @@ fn visible(scope: &Scope) -> &'static str {
         Scope::Provider(_) => "(owner_kind = 'provider' AND owner_id = $1)",
         Scope::Tenant(_) => {
             "((owner_kind = 'tenant' AND owner_id = $1) OR (owner_kind = 'provider' AND service_id IN \
-             (SELECT service_id FROM activations WHERE tenant_id = $1)))"
+             (SELECT service_id FROM activations WHERE tenant_id = $1)) OR (owner_kind = 'provider' \
+             AND service_id IS NULL AND owner_id IN (SELECT s.provider_id FROM services s \
+             JOIN activations a ON a.service_id = s.id WHERE a.tenant_id = $1)))"
         }
     }
 }
@@ -355,24 +379,25 @@ impl Store {
         spec: &WebhookSpec,
         except: Option<&str>,
     ) -> Result<()> {
-        // Another owner's service reads exactly like one that does not exist.
-        let not_yours = || {
-            StoreError::Forbidden(format!(
-                "service {} is not one of this {}'s services",
-                spec.service_id,
-                owner.kind()
-            ))
-        };
-        let service = self.service(&spec.service_id).await.map_err(|e| match e {
-            StoreError::NotFound => not_yours(),
-            e => e,
-        })?;
-        let owns = match owner {
-            Scope::Provider(id) => service.provider_id.as_deref() == Some(id),
-            Scope::Tenant(id) => service.tenant_id.as_deref() == Some(id),
-        };
-        if !owns {
-            return Err(not_yours());
+        if let Some(service_id) = &spec.service_id {
+            // Another owner's service reads exactly like one that does not exist.
+            let not_yours = || {
+                StoreError::Forbidden(format!(
+                    "service {service_id} is not one of this {}'s services",
+                    owner.kind()
+                ))
+            };
+            let service = self.service(service_id).await.map_err(|e| match e {
+                StoreError::NotFound => not_yours(),
+                e => e,
+            })?;
+            let owns = match owner {
+                Scope::Provider(id) => service.provider_id.as_deref() == Some(id),
+                Scope::Tenant(id) => service.tenant_id.as_deref() == Some(id),
+            };
+            if !owns {
+                return Err(not_yours());
+            }
         }
         if let Handler::Component(id) = &spec.handler {
             self.component(owner, id).await.map_err(|e| match e {
@@ -381,36 +406,56 @@ impl Store {
             })?;
         }
         if let Some(extension) = &spec.extension {
-            self.check_extension_unique(owner, &service, extension, except)
+            self.check_extension_unique(owner, spec.service_id.as_deref(), extension, except)
                 .await?;
         }
         Ok(())
     }
 
-    /// An Ivanti extension must be unique within every tenant's reach: among the webhooks of
-    /// the services any one tenant can reach together. The refusal names the webhook that
-    /// holds the extension only when it is `owner`'s own.
+    /// An Ivanti extension must be unique within every tenant's reach: among the webhooks
+    /// any one tenant can reach together. The refusal names the webhook that holds the
+    /// extension only when it is `owner`'s own.
     async fn check_extension_unique(
         &self,
         owner: &Scope,
-        service: &super::Service,
+        service_id: Option<&str>,
         extension: &str,
         except: Option<&str>,
     ) -> Result<()> {
-        // The tenants that reach this service (its owner, those who activated it), and every
-        // webhook any of them reaches: none of those may carry the same extension.
-        let sql = "SELECT w.id, w.owner_kind, w.owner_id FROM webhooks w WHERE w.extension = $1 AND w.id <> $2 AND w.service_id IN ( \
-              SELECT a.service_id FROM activations a WHERE a.tenant_id IN (SELECT t.tenant_id FROM ( \
-                  SELECT tenant_id FROM activations WHERE service_id = $3 \
-                  UNION SELECT tenant_id FROM services WHERE id = $3 AND tenant_id IS NOT NULL) t) \
-              UNION SELECT s.id FROM services s WHERE s.tenant_id IN (SELECT t.tenant_id FROM ( \
-                  SELECT tenant_id FROM activations WHERE service_id = $3 \
-                  UNION SELECT tenant_id FROM services WHERE id = $3 AND tenant_id IS NOT NULL) t) \
-              UNION SELECT $3)";
-        let clash = sqlx::query(sql)
+        // The tenants that reach the webhook (`t`, from `$3`), and of the webhooks any of
+        // them reaches, none may carry the same extension; nor may the webhooks of the same
+        // service or, without one, the owner's other webhooks without one.
+        let (tenants, same, scope) = match (service_id, owner) {
+            (Some(service), _) => (
+                "SELECT tenant_id FROM activations WHERE service_id = $3 \
+                 UNION SELECT tenant_id FROM services WHERE id = $3 AND tenant_id IS NOT NULL",
+                "w.service_id = $3",
+                service,
+            ),
+            (None, Scope::Provider(provider)) => (
+                "SELECT a.tenant_id FROM activations a JOIN services s ON s.id = a.service_id \
+                 WHERE s.provider_id = $3",
+                "(w.owner_kind = 'provider' AND w.owner_id = $3 AND w.service_id IS NULL)",
+                provider.as_str(),
+            ),
+            (None, Scope::Tenant(tenant)) => ("SELECT CAST($3 AS TEXT)", "1 = 0", tenant.as_str()),
+        };
+        let sql = format!(
+            "WITH t (tenant_id) AS ({tenants}) \
+             SELECT w.id, w.owner_kind, w.owner_id FROM webhooks w \
+             WHERE w.extension = $1 AND w.id <> $2 AND ( \
+               (w.owner_kind = 'tenant' AND w.owner_id IN (SELECT tenant_id FROM t)) \
+               OR w.service_id IN (SELECT a.service_id FROM activations a \
+                   WHERE a.tenant_id IN (SELECT tenant_id FROM t)) \
+               OR (w.owner_kind = 'provider' AND w.service_id IS NULL AND w.owner_id IN \
+                   (SELECT s.provider_id FROM services s JOIN activations a ON a.service_id = s.id \
+                    WHERE a.tenant_id IN (SELECT tenant_id FROM t))) \
+               OR {same})"
+        );
+        let clash = sqlx::query(AssertSqlSafe(sql))
             .bind(extension)
             .bind(except.unwrap_or(""))
-            .bind(&service.id)
+            .bind(scope)
             .fetch_optional(self.pool())
             .await?;
         let Some(row) = clash else {
@@ -756,7 +801,7 @@ mod tests {
         assert_eq!(
             spec,
             WebhookSpec {
-                service_id: "SVC-1".into(),
+                service_id: Some("SVC-1".into()),
                 description: String::new(),
                 enabled: true,
                 kind: None,
@@ -793,7 +838,7 @@ mod tests {
         assert_eq!(
             spec,
             WebhookSpec {
-                service_id: "SVC-1".into(),
+                service_id: Some("SVC-1".into()),
                 description: "Checks orders".into(),
                 enabled: false,
                 kind: Some("validatePurchaseOrderDraft".into()),

@@ -281,7 +281,12 @@ pub(super) async fn replace(
             ));
         }
     }
-    let spec = spec_of(&state, &scope, input).await?;
+    let mut spec = spec_of(&state, &scope, input).await?;
+    // A client that knows only the seed's object PUTs back what it read without `service`:
+    // the webhook keeps its service rather than reaching every tenant of its owner.
+    if spec.service_id.is_none() {
+        spec.service_id = current.service_id.clone();
+    }
     let updated = match state
         .store
         .update_webhook(&scope, &id, &spec, expected)

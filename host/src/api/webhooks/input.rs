@@ -177,14 +177,17 @@ pub(super) async fn spec_from(
         .kind
         .as_deref()
         .map(|k| word("type", k, MptType::parse_ignoring_case))
-        .transpose()?
-        .map(|k| k.to_string());
+        .transpose()?;
+    // A typed webhook always names its object type (the seed's `objectType` is an enum):
+    // the type's own when the body gives none.
     let object_type = input
         .object_type
         .as_deref()
         .map(|o| word("objectType", o, ObjectType::parse_ignoring_case))
         .transpose()?
+        .or(kind.map(MptType::object_type))
         .map(|o| o.to_string());
+    let kind = kind.map(|k| k.to_string());
 
     let service_id = match (input.service.map(|s| s.id), input.service_id) {
         (Some(a), Some(b)) if a != b => {
@@ -195,15 +198,14 @@ pub(super) async fn spec_from(
         }
         (a, b) => a.or(b),
     };
-    let service_id = match service_id {
-        Some(id) if !id.trim().is_empty() => id,
-        _ => {
-            return Err(Problem::invalid(
-                "service.id",
-                "is required: the service the webhook belongs to (service.id or serviceId)",
-            ));
-        }
-    };
+    // Without a service the webhook belongs to its owner as a whole (an MPT vendor's
+    // webhook): the seed's object has no service field.
+    if service_id.as_ref().is_some_and(|id| id.trim().is_empty()) {
+        return Err(Problem::invalid(
+            "service.id",
+            "must not be empty: give the service the webhook belongs to, or leave it out",
+        ));
+    }
 
     let handler_in = input.handler.unwrap_or_default();
     let url = match (input.url, handler_in.url) {
@@ -487,7 +489,7 @@ mod tests {
             "criteria": {"product.id": "PRD-1"},
         }))
         .unwrap();
-        assert_eq!(spec.service_id, "SVC-1");
+        assert_eq!(spec.service_id.as_deref(), Some("SVC-1"));
         assert!(spec.enabled);
         assert_eq!(spec.kind.as_deref(), Some("validateRequest"));
         assert_eq!(spec.object_type.as_deref(), Some("Request"));
@@ -498,6 +500,19 @@ mod tests {
         );
         assert_eq!(spec.criteria["product.id"], "PRD-1");
         assert_eq!((spec.limits, spec.retry_policy), (None, None));
+    }
+
+    #[test]
+    fn the_seeds_webhook_object_alone_is_enough() {
+        let spec = check(json!({
+            "url": "https://hooks.example.com/in",
+            "type": "validatePurchaseOrderDraft",
+            "description": "Checks drafts",
+            "criteria": {"product.id": "PRD-1"},
+        }))
+        .unwrap();
+        assert_eq!(spec.service_id, None, "it belongs to its owner as a whole");
+        assert_eq!(spec.kind.as_deref(), Some("validatePurchaseOrderDraft"));
     }
 
     #[test]
@@ -527,7 +542,11 @@ mod tests {
     fn every_refusal_names_its_field() {
         let url = "https://hooks.example.com/in";
         let cases = [
-            (json!({"url": url}), "service.id", "is required"),
+            (
+                json!({"serviceId": " ", "url": url}),
+                "service.id",
+                "must not be empty",
+            ),
             (
                 json!({"service": {"id": "SVC-1"}, "serviceId": "SVC-2", "url": url}),
                 "service.id",

@@ -90,7 +90,8 @@ pub(super) struct WebhookOut {
     pub(super) last_call: Option<Call>,
     pub(super) secret: String,
     pub(super) audit: Audit,
-    pub(super) service: ServiceOut,
+    /// `null` when the webhook belongs to its owner as a whole.
+    pub(super) service: Option<ServiceOut>,
     pub(super) handler: HandlerOut,
     pub(super) modules: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,9 +164,7 @@ pub(super) fn render(
             enabled: webhook.enabled_at.map(At::from_ms),
             disabled: webhook.disabled_at.map(At::from_ms),
         },
-        service: ServiceOut {
-            id: webhook.service_id,
-        },
+        service: webhook.service_id.map(|id| ServiceOut { id }),
         handler,
         modules: webhook.modules,
         extension: webhook.extension,
