@@ -38,6 +38,7 @@ pub struct Metrics {
     deliveries: Family<StatusLabel, Gauge>,
     compiled: Gauge,
     loaded_from_disk: Gauge,
+    loaded: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,6 +91,12 @@ impl Metrics {
             "Components loaded from the on-disk artifact cache by this process",
             loaded_from_disk.clone(),
         );
+        let loaded = Gauge::default();
+        registry.register(
+            "components_loaded",
+            "Components loaded in memory now (bounded by sandbox.loaded_components)",
+            loaded.clone(),
+        );
         Metrics {
             registry,
             calls,
@@ -97,6 +104,7 @@ impl Metrics {
             deliveries,
             compiled,
             loaded_from_disk,
+            loaded,
         }
     }
 
@@ -131,6 +139,7 @@ impl Metrics {
         }
         self.compiled.set(runtime.compiled as i64);
         self.loaded_from_disk.set(runtime.loaded_from_disk as i64);
+        self.loaded.set(runtime.loaded as i64);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -88,6 +88,10 @@ pub struct SandboxConfig {
     pub busy_slots: usize,
     /// Guest time after which a call counts as long.
     pub busy_after_ms: u64,
+    /// Components kept loaded (compiled and pre-instantiated) in memory, the least recently
+    /// used dropped first; a dropped one loads again from the on-disk artifact cache without
+    /// recompiling. Bounds the memory of a host serving thousands of components.
+    pub loaded_components: usize,
 }
 
 impl Default for SandboxConfig {
@@ -112,6 +116,7 @@ impl Default for SandboxConfig {
             epoch_tick_ms: 2,
             busy_slots: 0,
             busy_after_ms: 10,
+            loaded_components: 1024,
         }
     }
 }
@@ -274,6 +279,8 @@ pub struct RuntimeStats {
     pub compiled: u64,
     /// Components loaded from the on-disk artifact cache instead.
     pub loaded_from_disk: u64,
+    /// Components loaded in memory now (at most `loaded_components`).
+    pub loaded: u64,
 }
 
 struct Inner {
@@ -282,9 +289,51 @@ struct Inner {
     allocator: Allocator,
     config: SandboxConfig,
     artifacts: Option<ArtifactCache>,
-    plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+    plugins: Mutex<Loaded>,
     counters: Counters,
     share: share::CpuShare,
+}
+
+/// The loaded components by digest, each with the tick of its last use: at most a capacity
+/// of them, the least recently used dropped first. (Finding that one is a scan, paid only
+/// when a load fills the cache, beside a load's milliseconds.)
+#[derive(Default)]
+struct Loaded {
+    plugins: HashMap<String, (Arc<Plugin>, u64)>,
+    tick: u64,
+}
+
+impl Loaded {
+    fn get(&mut self, digest: &str) -> Option<Arc<Plugin>> {
+        self.tick += 1;
+        let (plugin, used) = self.plugins.get_mut(digest)?;
+        *used = self.tick;
+        Some(plugin.clone())
+    }
+
+    fn insert(&mut self, digest: String, plugin: Arc<Plugin>, capacity: usize) {
+        self.tick += 1;
+        while self.plugins.len() >= capacity && !self.plugins.contains_key(&digest) {
+            let oldest = self
+                .plugins
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(digest, _)| digest.clone());
+            match oldest {
+                Some(oldest) => self.plugins.remove(&oldest),
+                None => break,
+            };
+        }
+        self.plugins.insert(digest, (plugin, self.tick));
+    }
+
+    fn remove(&mut self, digest: &str) {
+        self.plugins.remove(digest);
+    }
+
+    fn len(&self) -> usize {
+        self.plugins.len()
+    }
 }
 
 /// The component runtime of a process. Cheap to clone.
@@ -333,7 +382,7 @@ impl Runtime {
             allocator,
             config,
             artifacts,
-            plugins: Mutex::new(HashMap::new()),
+            plugins: Mutex::new(Loaded::default()),
             counters: Counters::default(),
             share,
         })))
@@ -354,6 +403,7 @@ impl Runtime {
         RuntimeStats {
             compiled: self.0.counters.compiled.load(Ordering::Relaxed),
             loaded_from_disk: self.0.counters.loaded_from_disk.load(Ordering::Relaxed),
+            loaded: self.plugins().len() as u64,
         }
     }
 
@@ -373,7 +423,7 @@ impl Runtime {
     pub fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, LoadError> {
         let digest = digest(wasm);
         if let Some(plugin) = self.plugins().get(&digest) {
-            return Ok(plugin.clone());
+            return Ok(plugin);
         }
         let inner = &self.0;
         let cached = inner
@@ -409,7 +459,8 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = HandlerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let plugin = Arc::new(Plugin { pre, info });
-        self.plugins().insert(digest, plugin.clone());
+        let capacity = inner.config.loaded_components.max(1);
+        self.plugins().insert(digest, plugin.clone(), capacity);
         Ok(plugin)
     }
 
@@ -423,7 +474,7 @@ impl Runtime {
 
     /// The loaded plugin with this digest, if any.
     pub fn loaded(&self, digest: &str) -> Option<Arc<Plugin>> {
-        self.plugins().get(digest).cloned()
+        self.plugins().get(digest)
     }
 
     /// Forgets a loaded plugin (its on-disk artifact stays).
@@ -431,7 +482,7 @@ impl Runtime {
         self.plugins().remove(digest);
     }
 
-    fn plugins(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
+    fn plugins(&self) -> std::sync::MutexGuard<'_, Loaded> {
         self.0.plugins.lock().unwrap_or_else(|e| e.into_inner())
     }
 

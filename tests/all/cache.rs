@@ -1,8 +1,8 @@
-//! Compiled components survive a restart.
+//! Compiled components survive a restart; the loaded ones stay within their bound.
 
 use crate::support::{Ctx, call, invocation, ok_body};
-use hookhost::sandbox::{Runtime, RuntimeStats, SandboxConfig};
-use hookhost_plugins::ECHO;
+use hookhost::sandbox::{Runtime, RuntimeStats, SandboxConfig, digest};
+use hookhost_plugins::{ECHO, MISBEHAVE, VALUATION};
 
 #[tokio::test]
 async fn a_restarted_runtime_loads_the_compiled_artifact_instead_of_compiling() {
@@ -16,7 +16,8 @@ async fn a_restarted_runtime_loads_the_compiled_artifact_instead_of_compiling() 
         first.stats(),
         RuntimeStats {
             compiled: 1,
-            loaded_from_disk: 0
+            loaded_from_disk: 0,
+            loaded: 1,
         }
     );
     drop(first);
@@ -27,7 +28,8 @@ async fn a_restarted_runtime_loads_the_compiled_artifact_instead_of_compiling() 
         second.stats(),
         RuntimeStats {
             compiled: 0,
-            loaded_from_disk: 1
+            loaded_from_disk: 1,
+            loaded: 1,
         }
     );
     ok_body(
@@ -58,7 +60,40 @@ fn a_corrupt_artifact_is_replaced_by_a_fresh_compilation() {
         runtime.stats(),
         RuntimeStats {
             compiled: 1,
-            loaded_from_disk: 0
+            loaded_from_disk: 0,
+            loaded: 1,
+        }
+    );
+}
+
+#[test]
+fn loaded_components_stay_within_their_bound_and_come_back_without_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SandboxConfig {
+        loaded_components: 2,
+        ..SandboxConfig::default()
+    };
+    let runtime = Runtime::new(config, Some(dir.path())).unwrap();
+    let [echo, valuation, misbehave] =
+        [ECHO, VALUATION, MISBEHAVE].map(|path| std::fs::read(path).unwrap());
+    runtime.load(&echo).unwrap();
+    runtime.load(&valuation).unwrap();
+    // Echo was used last: valuation is the one to go.
+    assert!(runtime.loaded(&digest(&echo)).is_some());
+    runtime.load(&misbehave).unwrap();
+    assert_eq!(runtime.stats().loaded, 2);
+    assert!(runtime.loaded(&digest(&valuation)).is_none());
+    assert!(runtime.loaded(&digest(&echo)).is_some());
+    assert!(runtime.loaded(&digest(&misbehave)).is_some());
+
+    // Back from the artifact cache, not compiled again.
+    runtime.load(&valuation).unwrap();
+    assert_eq!(
+        runtime.stats(),
+        RuntimeStats {
+            compiled: 3,
+            loaded_from_disk: 1,
+            loaded: 2,
         }
     );
 }

@@ -9,22 +9,26 @@ use crate::vocab::FailureKind;
 use std::sync::Arc;
 
 impl Executor {
-    /// The component `id`, loaded (from memory, the compiled-artifact cache, or compiled).
+    /// The component `id`, loaded: from the runtime's bounded set of loaded components, or
+    /// from the store's bytes through the compiled-artifact cache (compiled only when no
+    /// artifact exists).
     pub async fn plugin(&self, component_id: &str) -> anyhow::Result<Arc<Plugin>> {
-        if let Some(plugin) = self
-            .plugins
+        let digest = self
+            .digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(component_id)
-        {
-            return Ok(plugin.clone());
+            .cloned();
+        if let Some(plugin) = digest.and_then(|digest| self.runtime.loaded(&digest)) {
+            return Ok(plugin);
         }
         let wasm: Arc<[u8]> = self.store.component_wasm(component_id).await?.into();
+        let digest = crate::sandbox::digest(&wasm);
         let plugin = self.runtime.load_blocking(wasm).await?;
-        self.plugins
+        self.digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(component_id.to_owned(), plugin.clone());
+            .insert(component_id.to_owned(), digest);
         Ok(plugin)
     }
 

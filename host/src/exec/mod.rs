@@ -18,7 +18,7 @@ pub use criteria::criteria_match;
 pub use remote::{RemoteClient, RemoteConfig};
 
 use crate::metrics::Metrics;
-use crate::sandbox::{Event, Plugin, Runtime};
+use crate::sandbox::{Event, Runtime};
 use crate::store::{Call, Handler, Store, Webhook};
 use crate::time::{format_ms, now_ms};
 use crate::vocab::{FailureKind, TriggerSource};
@@ -117,8 +117,9 @@ pub struct Executor {
     lookups: crate::cache::Lookups,
     runtime: Runtime,
     remote: RemoteClient,
-    /// Loaded components by component id (ids are immutable: a new upload is a new id).
-    plugins: Arc<Mutex<HashMap<String, Arc<Plugin>>>>,
+    /// The digest of each component id met (ids are immutable: a new upload is a new id);
+    /// the runtime keeps the loaded components, bounded.
+    digests: Arc<Mutex<HashMap<String, String>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -148,7 +149,7 @@ impl Executor {
             lookups,
             runtime,
             remote,
-            plugins: Arc::default(),
+            digests: Arc::default(),
             metrics: Arc::default(),
         }
     }
