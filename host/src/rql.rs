@@ -2,7 +2,7 @@
 //! Connect's): the syntax tree, its parser and its printer, and the query string around it.
 //!
 //! Pure text. What a filter means for one list (which fields it has, their columns and types)
-//! is the store's ([`crate::store::Listing`]); how a request carries it is the API's.
+//! is the store's (`store::Listing`); how a request carries it is the API's.
 //!
 //! # The query string
 //! `GET …/webhooks?and(eq(status,enabled),ilike(description,*order*))&order=-audit.created.at&limit=10`
