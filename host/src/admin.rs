@@ -9,7 +9,7 @@
 //! hashes (and the smartml secret encrypted, for HMAC checks).
 
 use crate::crypto::MasterKey;
-use crate::store::{Scope, Store, StoreError};
+use crate::store::{Listing, Scope, Store, StoreError, lists};
 use crate::time::format_ms;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -261,6 +261,19 @@ pub async fn list_providers(store: &Store) -> Result<Vec<ProviderView>, AdminErr
         .collect())
 }
 
+/// A page of the providers `listing` keeps, in its order, and how many there are in all.
+pub async fn list_providers_matching(
+    store: &Store,
+    listing: &Listing<lists::Providers>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ProviderView>, i64), AdminError> {
+    let (providers, total) = store
+        .list_providers_matching(listing, offset, limit)
+        .await?;
+    Ok((providers.into_iter().map(provider_view).collect(), total))
+}
+
 /// Creates a tenant.
 pub async fn create_tenant(store: &Store, name: &str) -> Result<TenantView, AdminError> {
     let name = valid_name("name", name)?;
@@ -275,6 +288,17 @@ pub async fn list_tenants(store: &Store) -> Result<Vec<TenantView>, AdminError> 
         .into_iter()
         .map(tenant_view)
         .collect())
+}
+
+/// A page of the tenants `listing` keeps, in its order, and how many there are in all.
+pub async fn list_tenants_matching(
+    store: &Store,
+    listing: &Listing<lists::Tenants>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<TenantView>, i64), AdminError> {
+    let (tenants, total) = store.list_tenants_matching(listing, offset, limit).await?;
+    Ok((tenants.into_iter().map(tenant_view).collect(), total))
 }
 
 /// Creates a service owned by `owner`: a provider's marketplace service or a tenant's private
@@ -349,6 +373,17 @@ pub async fn list_services(store: &Store) -> Result<Vec<ServiceView>, AdminError
         .into_iter()
         .map(service_view)
         .collect())
+}
+
+/// A page of the services `listing` keeps, in its order, and how many there are in all.
+pub async fn list_services_matching(
+    store: &Store,
+    listing: &Listing<lists::Services>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ServiceView>, i64), AdminError> {
+    let (services, total) = store.list_services_matching(listing, offset, limit).await?;
+    Ok((services.into_iter().map(service_view).collect(), total))
 }
 
 /// Activates `service_id` for `tenant_id` with `parameters`, or replaces the parameters of an

@@ -10,6 +10,7 @@
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`vocab`]: the closed sets of words the parts share (failure kinds, trigger sources,
 //!   statuses, modules, MPT types, events), one enum and one parser each.
+//! - [`rql`]: RQL, the query language of the list endpoints: syntax tree, parser, printer.
 //! - [`store`]: the database (SQLite or PostgreSQL), one file per kind of data.
 //! - [`cache`]: the one short-lived cache of store reads on the hot paths.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
@@ -44,6 +45,7 @@ pub mod exec;
 pub mod metrics;
 pub mod process;
 pub mod recorder;
+pub mod rql;
 pub mod runner;
 pub mod scaffold;
 pub mod server;

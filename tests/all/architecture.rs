@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The host's top-level modules, lowest first: a module may use those before it only.
 const LAYERS: &[&str] = &[
-    "sandbox", "time", "crypto", "vocab", "store", "cache", "metrics", "recorder", "exec",
+    "sandbox", "time", "crypto", "vocab", "rql", "store", "cache", "metrics", "recorder", "exec",
     "delivery", "process", "admin", "config", "runner", "api", "server", "scaffold", "demo", "cli",
 ];
 

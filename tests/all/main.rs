@@ -29,6 +29,7 @@ mod execute;
 mod hostile;
 mod isolation;
 mod languages;
+mod lists;
 mod mpt_clients;
 mod plugins;
 mod process;

@@ -13,7 +13,7 @@
 //!
 //! | method | path | success |
 //! |---|---|---|
-//! | GET, POST | `/admin/v1/providers` | 200 list, 201 `{id,name,createdAt,token}` |
+//! | GET, POST | `/admin/v1/providers` | 200 list (RQL filters, order, select), 201 `{id,name,createdAt,token}` |
 //! | GET, POST | `/admin/v1/tenants` | 200 list, 201 `{id,name,createdAt}` |
 //! | GET, POST | `/admin/v1/services` | 200 list, 201 the service (`secretParameters`: values sealed and masked) |
 //! | POST | `/admin/v1/activations` | 201 new, 200 re-parameterized; undeclared parameters 400 |
@@ -23,9 +23,10 @@
 
 use super::AppState;
 use super::auth::Admin;
+use super::listing::{self, ListQuery};
 use super::problem::{ApiJson, Problem};
 use crate::admin::{self, AdminError};
-use crate::store::Scope;
+use crate::store::{Scope, lists};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -104,31 +105,37 @@ struct ApiUserBody {
     marketplace: bool,
 }
 
-/// The registry's list envelope, so admin lists page the same way.
-fn page<T: Serialize>(
-    query: super::PageQuery,
-    all: Vec<T>,
-) -> Result<Json<serde_json::Value>, Problem> {
-    let (offset, limit) = super::page_of(query, 100, 1)?;
-    let total = all.len() as i64;
-    let data: Vec<T> = all
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .collect();
-    Ok(super::paged(offset, limit, total, data))
-}
+/// The properties of listed providers and tenants, for `select=`.
+const NAMED_PROPERTIES: &[&str] = &["id", "name", "createdAt"];
+
+/// The properties of a listed service, for `select=`.
+const SERVICE_PROPERTIES: &[&str] = &[
+    "id",
+    "name",
+    "providerId",
+    "tenantId",
+    "acceptedParameters",
+    "secretParameters",
+    "createdAt",
+];
 
 fn created<T: Serialize>(value: T) -> Response {
     (StatusCode::CREATED, Json(value)).into_response()
 }
 
+/// The providers, oldest first unless the query string orders them otherwise (RQL, as every
+/// list: [`super::listing`]); 100 by default.
 async fn get_providers(
     State(state): State<AppState>,
     _: Admin,
-    query: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    page(query, admin::list_providers(&state.store).await?)
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::PROVIDERS)?;
+    let select = query.select(NAMED_PROPERTIES)?;
+    let (providers, total) =
+        admin::list_providers_matching(&state.store, &listing, offset, limit).await?;
+    listing::page(offset, limit, total, providers, &select)
 }
 
 async fn post_provider(
@@ -141,12 +148,18 @@ async fn post_provider(
     ))
 }
 
+/// The tenants, oldest first unless the query string orders them otherwise.
 async fn get_tenants(
     State(state): State<AppState>,
     _: Admin,
-    query: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    page(query, admin::list_tenants(&state.store).await?)
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::TENANTS)?;
+    let select = query.select(NAMED_PROPERTIES)?;
+    let (tenants, total) =
+        admin::list_tenants_matching(&state.store, &listing, offset, limit).await?;
+    listing::page(offset, limit, total, tenants, &select)
 }
 
 async fn post_tenant(
@@ -159,12 +172,18 @@ async fn post_tenant(
     ))
 }
 
+/// The services, oldest first unless the query string orders them otherwise.
 async fn get_services(
     State(state): State<AppState>,
     _: Admin,
-    query: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    page(query, admin::list_services(&state.store).await?)
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::SERVICES)?;
+    let select = query.select(SERVICE_PROPERTIES)?;
+    let (services, total) =
+        admin::list_services_matching(&state.store, &listing, offset, limit).await?;
+    listing::page(offset, limit, total, services, &select)
 }
 
 async fn post_service(

@@ -1,11 +1,11 @@
 //! Registry extensions about calls: the attempt log of a webhook, resending a delivered call,
 //! a synchronous test call, secret rotation and the host's notifications.
 //!
-//! - `GET  /public/v1/notifications/webhooks/{id}/calls?offset&limit`
+//! - `GET  /public/v1/notifications/webhooks/{id}/calls?<RQL>&order&select&offset&limit`
 //! - `POST /public/v1/notifications/webhooks/{id}/calls/{callId}/resend` (202)
 //! - `POST /public/v1/notifications/webhooks/{id}/test` (one call now, with a sample payload)
 //! - `POST /public/v1/notifications/webhooks/{id}/rotate-secret` (owner; the new secret, once)
-//! - `GET  /public/v1/notifications/webhooks/{id}/notifications?offset&limit` (owner)
+//! - `GET  /public/v1/notifications/webhooks/{id}/notifications?<RQL>&…` (owner)
 //!
 //! Tenants see only the calls made on their behalf; providers see every call of their
 //! webhooks. Rotation and notifications belong to the webhook's owner: a tenant reading a
@@ -13,10 +13,11 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::listing::{self, ListQuery};
 use super::problem::{Problem, body_rejection};
 use crate::exec::Trigger;
 use crate::sandbox::Event;
-use crate::store::{Scope, StoreError, new_id};
+use crate::store::{Scope, StoreError, lists, new_id};
 use crate::time::format_ms;
 use crate::vocab::TriggerSource;
 use axum::extract::rejection::BytesRejection;
@@ -83,27 +84,42 @@ fn must_own(scope: &Scope, webhook: &crate::store::Webhook, what: &str) -> Resul
     }
 }
 
-/// `(offset, limit)` of a page request: 10 items by default, at most 1000 (0: just the total).
-fn page_of(page: super::PageQuery) -> Result<(i64, i64), Problem> {
-    super::page_of(page, 10, 0)
-}
+/// The properties of a listed call, for `select=`.
+const CALL_PROPERTIES: &[&str] = &[
+    "id",
+    "deliveryId",
+    "attempt",
+    "trigger",
+    "success",
+    "callTime",
+    "responseTime",
+    "headers",
+    "error",
+    "response",
+    "reasonPhrase",
+    "httpStatusCode",
+];
 
+/// The properties of a listed notification, for `select=`.
+const NOTIFICATION_PROPERTIES: &[&str] = &["id", "webhookId", "kind", "message", "created"];
+
+/// A webhook's call log, newest first unless the query string orders it otherwise; 10 calls
+/// by default, at most 1000 (0: just the total).
 async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
     Path(id): Path<String>,
-    page: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<Value>, Problem> {
-    let (offset, limit) = page_of(page)?;
+    let (offset, limit) = query.page(10, 0)?;
+    let listing = query.listing(&lists::CALLS)?;
+    let select = query.select(CALL_PROPERTIES)?;
     visible(&state, &scope, &id).await?;
     let (calls, total) = state
         .store
-        .list_calls(&id, tenant_filter(&scope), offset, limit)
+        .list_calls_matching(&id, tenant_filter(&scope), &listing, offset, limit)
         .await?;
-    Ok(Json(json!({
-        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
-        "data": calls,
-    })))
+    listing::page(offset, limit, total, calls, &select)
 }
 
 async fn resend(
@@ -253,34 +269,31 @@ async fn rotate_secret(
     })))
 }
 
-/// What the host told the owner about the webhook (automatic disabling), newest first.
+/// What the host told the owner about the webhook (automatic disabling), newest first unless
+/// the query string orders it otherwise.
 async fn notifications(
     State(state): State<AppState>,
     Caller(scope): Caller,
     Path(id): Path<String>,
-    page: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<Value>, Problem> {
-    let (offset, limit) = page_of(page)?;
+    let (offset, limit) = query.page(10, 0)?;
+    let listing = query.listing(&lists::NOTIFICATIONS)?;
+    let select = query.select(NOTIFICATION_PROPERTIES)?;
     let webhook = visible(&state, &scope, &id).await?;
     must_own(&scope, &webhook, "read its notifications")?;
     let (items, total) = state
         .store
-        .list_notifications(&scope, &id, offset, limit)
+        .list_notifications_matching(&scope, &id, &listing, offset, limit)
         .await?;
-    let data: Vec<Value> = items
-        .into_iter()
-        .map(|n| {
-            json!({
-                "id": n.id,
-                "webhookId": n.webhook_id,
-                "kind": n.kind,
-                "message": n.message,
-                "created": format_ms(n.created_at),
-            })
+    let data = items.into_iter().map(|n| {
+        json!({
+            "id": n.id,
+            "webhookId": n.webhook_id,
+            "kind": n.kind,
+            "message": n.message,
+            "created": format_ms(n.created_at),
         })
-        .collect();
-    Ok(Json(json!({
-        "$meta": {"pagination": {"offset": offset, "limit": limit, "total": total}},
-        "data": data,
-    })))
+    });
+    listing::page(offset, limit, total, data, &select)
 }

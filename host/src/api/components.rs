@@ -6,9 +6,10 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::listing::{self, ListQuery};
 use super::problem::{Problem, body_rejection};
 use crate::sandbox::LoadError;
-use crate::store::{ComponentRecord, StoreError};
+use crate::store::{ComponentRecord, StoreError, lists};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -127,20 +128,33 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(render(&record))).into_response())
 }
 
+/// The properties of a listed component, for `select=`.
+const PROPERTIES: &[&str] = &[
+    "id",
+    "href",
+    "name",
+    "version",
+    "digest",
+    "witVersion",
+    "imports",
+    "size",
+    "created",
+];
+
+/// The caller's components, newest first unless the query string orders them otherwise.
 async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
-    page: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<Value>, Problem> {
-    let (offset, limit) = super::page_of(page, 10, 1)?;
-    let all = state.store.list_components(&scope).await?;
-    let data: Vec<Value> = all
-        .iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .map(render)
-        .collect();
-    Ok(super::paged(offset, limit, all.len() as i64, data))
+    let (offset, limit) = query.page(10, 1)?;
+    let listing = query.listing(&lists::COMPONENTS)?;
+    let select = query.select(PROPERTIES)?;
+    let (components, total) = state
+        .store
+        .list_components(&scope, &listing, offset, limit)
+        .await?;
+    listing::page(offset, limit, total, components.iter().map(render), &select)
 }
 
 async fn one(

@@ -8,6 +8,7 @@
 //! - [`ivanti`]: Ivanti `Webhooks/Execute`.
 //! - [`processes`]: process templates and processes, `/api/v1/…`.
 //! - [`problem`]: the one place REST errors become responses.
+//! - [`listing`]: the query string of every list endpoint (RQL filters, order, select, page).
 //! - [`auth`]: who is calling.
 
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod calls;
 pub mod components;
 pub mod ivanti;
+pub mod listing;
 pub mod problem;
 pub mod processes;
 pub mod smartml;
@@ -154,32 +156,8 @@ pub(crate) fn failure_status(kind: FailureKind) -> axum::http::StatusCode {
     }
 }
 
-/// `?offset=&limit=` of the list endpoints.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Page {
-    /// Items to skip.
-    pub offset: Option<i64>,
-    /// Items to return.
-    pub limit: Option<i64>,
-}
-
-/// A page query, or why it could not be read.
-pub type PageQuery = Result<axum::extract::Query<Page>, axum::extract::rejection::QueryRejection>;
-
-/// `(offset, limit)` of a page query: `default_limit` items unless asked otherwise, at least
-/// `min_limit` and at most 1000.
-pub fn page_of(
-    query: PageQuery,
-    default_limit: i64,
-    min_limit: i64,
-) -> Result<(i64, i64), problem::Problem> {
-    let axum::extract::Query(page) =
-        query.map_err(|e| problem::Problem::bad_request(e.body_text()))?;
-    check_page(page.offset, page.limit, default_limit, min_limit)
-}
-
-/// [`page_of`] for values read some other way.
+/// `(offset, limit)` of a list endpoint (read by [`listing::ListQuery::page`]):
+/// `default_limit` items unless asked otherwise, at least `min_limit` and at most 1000.
 pub fn check_page(
     offset: Option<i64>,
     limit: Option<i64>,

@@ -8,26 +8,27 @@
 //! | PUT | `/api/v1/process-templates/{id}` | 200 template (running processes keep their steps) |
 //! | DELETE | `/api/v1/process-templates/{id}` | 204 |
 //! | POST | `/api/v1/processes` | 201 process with its steps |
-//! | GET | `/api/v1/processes?status=&module=&recordId=&templateId=` | 200 page of processes |
+//! | GET | `/api/v1/processes?status=&module=&recordId=&templateId=` (or any RQL) | 200 page of processes |
 //! | GET | `/api/v1/processes/{id}` | 200 process with its steps |
 //! | POST | `/api/v1/processes/{id}/cancel` | 200 process |
 //! | GET | `/api/v1/records/{module}/{id}/activities` | 200 page of activity entries, newest first |
 //!
 //! An invalid template or start request is a 400 whose `errors` name each field
 //! (`steps[1].serviceId`, `links.address`); the shapes are in [`crate::process::manage`].
+//! Every list takes RQL filters, `order`, `select`, `offset` and `limit`
+//! ([`crate::api::listing`]).
 
 use super::AppState;
 use super::auth::Caller;
+use super::listing::{self, ListQuery};
 use super::problem::{ApiJson, Problem};
 use crate::process::{ProcessError, manage};
-use crate::store::{ProcessFilter, Scope};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use crate::store::{Scope, lists};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// The routes of this module.
@@ -83,34 +84,70 @@ fn tenant(caller: Caller) -> Result<String, Problem> {
     }
 }
 
-/// `(offset, limit)` of a page request: 100 items by default, at most 1000.
-fn page_of(page: super::PageQuery) -> Result<(i64, i64), Problem> {
-    super::page_of(page, 100, 1)
-}
+/// The properties of a listed template, for `select=`.
+const TEMPLATE_PROPERTIES: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "controllerEmail",
+    "steps",
+    "revision",
+    "createdAt",
+    "updatedAt",
+];
 
-fn check_page(offset: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), Problem> {
-    super::check_page(offset, limit, 100, 1)
-}
+/// The properties of a listed process, for `select=`.
+const PROCESS_PROPERTIES: &[&str] = &[
+    "id",
+    "templateId",
+    "templateName",
+    "module",
+    "recordId",
+    "records",
+    "owner",
+    "controllerEmail",
+    "status",
+    "overdue",
+    "error",
+    "stepCount",
+    "currentStep",
+    "createdAt",
+    "updatedAt",
+    "finishedAt",
+];
 
-use super::paged;
+/// The properties of a listed activity entry, for `select=`.
+const ACTIVITY_PROPERTIES: &[&str] = &[
+    "id",
+    "module",
+    "recordId",
+    "at",
+    "who",
+    "responsible",
+    "what",
+    "result",
+    "detail",
+    "processId",
+    "step",
+];
 
+/// The tenant's templates, oldest first unless the query string orders them otherwise; 100
+/// by default, at most 1000.
 async fn list_templates(
     State(state): State<AppState>,
     caller: Caller,
-    page: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<Value>, Problem> {
     let tenant = tenant(caller)?;
-    let (offset, limit) = page_of(page)?;
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::TEMPLATES)?;
+    let select = query.select(TEMPLATE_PROPERTIES)?;
     let (templates, total) = state
         .store
-        .list_process_templates(&tenant, offset, limit)
+        .list_process_templates_matching(&tenant, &listing, offset, limit)
         .await?;
-    Ok(paged(
-        offset,
-        limit,
-        total,
-        templates.iter().map(manage::template_json).collect(),
-    ))
+    let data = templates.iter().map(manage::template_json);
+    listing::page(offset, limit, total, data, &select)
 }
 
 async fn create_template(
@@ -164,46 +201,23 @@ async fn start_process(
     Ok((StatusCode::CREATED, Json(manage::process_json(&process))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ProcessQuery {
-    offset: Option<i64>,
-    limit: Option<i64>,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    module: String,
-    #[serde(default)]
-    record_id: String,
-    #[serde(default)]
-    template_id: String,
-}
-
+/// The tenant's processes, newest first unless the query string orders them otherwise; the
+/// former `?status=&module=&recordId=&templateId=` are RQL's `field=value` shorthands.
 async fn list_processes(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ProcessQuery>, QueryRejection>,
+    query: ListQuery,
 ) -> Result<Json<Value>, Problem> {
     let tenant = tenant(caller)?;
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let (offset, limit) = check_page(query.offset, query.limit)?;
-    let filter = ProcessFilter {
-        status: query.status,
-        module: query.module,
-        record_id: query.record_id,
-        template_id: query.template_id,
-    };
-    manage::check_filter(&filter)?;
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::PROCESSES)?;
+    let select = query.select(PROCESS_PROPERTIES)?;
     let (processes, total) = state
         .store
-        .list_processes(&tenant, &filter, offset, limit)
+        .list_processes_matching(&tenant, &listing, offset, limit)
         .await?;
-    Ok(paged(
-        offset,
-        limit,
-        total,
-        processes.iter().map(manage::process_json).collect(),
-    ))
+    let data = processes.iter().map(manage::process_json);
+    listing::page(offset, limit, total, data, &select)
 }
 
 async fn get_process(
@@ -226,20 +240,27 @@ async fn cancel_process(
     Ok(Json(manage::process_json(&process)))
 }
 
+/// A record's activity log, newest first unless the query string orders it otherwise.
 async fn list_activities(
     State(state): State<AppState>,
     caller: Caller,
     Path((module, id)): Path<(String, String)>,
-    page: super::PageQuery,
+    query: ListQuery,
 ) -> Result<Json<Value>, Problem> {
     let tenant = tenant(caller)?;
-    let (offset, limit) = page_of(page)?;
-    let (entries, total) =
-        manage::list_activities(&state.store, &tenant, &module, &id, offset, limit).await?;
-    Ok(paged(
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::ACTIVITIES)?;
+    let select = query.select(ACTIVITY_PROPERTIES)?;
+    let (entries, total) = manage::list_activities_matching(
+        &state.store,
+        &tenant,
+        &module,
+        &id,
+        &listing,
         offset,
         limit,
-        total,
-        entries.iter().map(manage::activity_json).collect(),
-    ))
+    )
+    .await?;
+    let data = entries.iter().map(manage::activity_json);
+    listing::page(offset, limit, total, data, &select)
 }

@@ -5,8 +5,8 @@
 use super::template::{self, StartRequest};
 use super::{ProcessConfig, ProcessError};
 use crate::store::{
-    Activity, NewActivity, NewProcess, Process, ProcessFilter, ProcessStep, ProcessTemplate, Store,
-    StoreError, TemplateSpec,
+    Activity, Listing, NewActivity, NewProcess, Process, ProcessFilter, ProcessStep,
+    ProcessTemplate, Store, StoreError, TemplateSpec, lists,
 };
 use crate::time::{format_ms, now_ms};
 use crate::vocab::{ProcessStatus, RecordModule};
@@ -198,6 +198,29 @@ pub async fn list_activities(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<Activity>, i64), ProcessError> {
+    let everything = Listing::all(&lists::ACTIVITIES);
+    list_activities_matching(
+        store,
+        tenant_id,
+        module,
+        record_id,
+        &everything,
+        offset,
+        limit,
+    )
+    .await
+}
+
+/// A page of the activity log of record `module`/`record_id` that `listing` keeps.
+pub async fn list_activities_matching(
+    store: &Store,
+    tenant_id: &str,
+    module: &str,
+    record_id: &str,
+    listing: &Listing<lists::Activities>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Activity>, i64), ProcessError> {
     if RecordModule::parse(module).is_err() {
         return Err(ProcessError::invalid(
             "module",
@@ -205,7 +228,7 @@ pub async fn list_activities(
         ));
     }
     Ok(store
-        .list_activities(tenant_id, module, record_id, offset, limit)
+        .list_activities_matching(tenant_id, module, record_id, listing, offset, limit)
         .await?)
 }
 

@@ -229,24 +229,53 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<LoggedCall>, i64)> {
-        let total: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM calls WHERE webhook_id = $1 AND ($2 = '' OR tenant_id = $2)",
-        )
-        .bind(webhook_id)
-        .bind(tenant_id.unwrap_or(""))
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
-        let rows = sqlx::query(
-            "SELECT id, delivery_id, attempt, trigger, call FROM calls WHERE webhook_id = $1 \
-             AND ($2 = '' OR tenant_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
-        )
-        .bind(webhook_id)
-        .bind(tenant_id.unwrap_or(""))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
+        let everything = super::Listing::all(&super::lists::CALLS);
+        self.list_calls_matching(webhook_id, tenant_id, &everything, offset, limit)
+            .await
+    }
+
+    /// A page of webhook `id`'s call log that `listing` keeps, in its order (newest first
+    /// unless asked otherwise), and the total; with `tenant_id`, only that tenant's calls.
+    pub async fn list_calls_matching(
+        &self,
+        webhook_id: &str,
+        tenant_id: Option<&str>,
+        listing: &super::Listing<super::lists::Calls>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<LoggedCall>, i64)> {
+        let list = listing.sql(self.backend(), 3);
+        let matching = format!(
+            "webhook_id = $1 AND ($2 = '' OR tenant_id = $2) AND {}",
+            list.condition
+        );
+        let count = format!("SELECT COUNT(*) AS n FROM calls WHERE {matching}");
+        let total: i64 = list
+            .bind(
+                sqlx::query(AssertSqlSafe(count))
+                    .bind(webhook_id)
+                    .bind(tenant_id.unwrap_or("")),
+            )
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT id, delivery_id, attempt, trigger, call FROM calls WHERE {matching} \
+             ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(webhook_id)
+                    .bind(tenant_id.unwrap_or("")),
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
         let calls = rows
             .iter()
             .map(|r| {

@@ -20,9 +20,13 @@
 //! - [`processes`]: process templates, processes, steps, the activity log.
 //! - [`quotas`]: per-owner limits checked in the writing transaction.
 //! - [`kv`]: the plugins' key-value store.
+//! - [`listing`]: filtering and ordering a list in SQL (RQL, checked against [`lists`]).
+//! - [`lists`]: what each list endpoint filters and orders by.
 
 mod calls;
 mod kv;
+mod listing;
+pub mod lists;
 mod notifications;
 mod outbox;
 mod processes;
@@ -36,6 +40,7 @@ mod webhooks;
 
 pub use calls::*;
 pub use kv::DbKv;
+pub use listing::{Field, Fields, Kind, Listing};
 pub use notifications::*;
 pub use outbox::*;
 pub use processes::*;

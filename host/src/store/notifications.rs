@@ -2,7 +2,7 @@
 
 use super::{Result, Scope, Store, new_id};
 use crate::time::now_ms;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 /// Something the host tells a webhook's owner, e.g. that it disabled the webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,26 +78,56 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Notification>, i64)> {
-        let total: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM notifications WHERE owner_kind = $1 AND owner_id = $2 AND webhook_id = $3",
-        )
-        .bind(scope.kind())
-        .bind(scope.id())
-        .bind(webhook_id)
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
-        let rows = sqlx::query(
-            "SELECT id, webhook_id, kind, message, created_at FROM notifications WHERE owner_kind = $1 \
-             AND owner_id = $2 AND webhook_id = $3 ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
-        )
-        .bind(scope.kind())
-        .bind(scope.id())
-        .bind(webhook_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
+        let everything = super::Listing::all(&super::lists::NOTIFICATIONS);
+        self.list_notifications_matching(scope, webhook_id, &everything, offset, limit)
+            .await
+    }
+
+    /// A page of the notifications about webhook `id` that `listing` keeps, in its order
+    /// (newest first unless asked otherwise), and their total; only the webhook's owner
+    /// `scope` sees them.
+    pub async fn list_notifications_matching(
+        &self,
+        scope: &Scope,
+        webhook_id: &str,
+        listing: &super::Listing<super::lists::Notifications>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Notification>, i64)> {
+        let list = listing.sql(self.backend(), 4);
+        let matching = format!(
+            "owner_kind = $1 AND owner_id = $2 AND webhook_id = $3 AND {}",
+            list.condition
+        );
+        let count = format!("SELECT COUNT(*) AS n FROM notifications WHERE {matching}");
+        let total: i64 = list
+            .bind(
+                sqlx::query(AssertSqlSafe(count))
+                    .bind(scope.kind())
+                    .bind(scope.id())
+                    .bind(webhook_id),
+            )
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT id, webhook_id, kind, message, created_at FROM notifications WHERE {matching} \
+             ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(scope.kind())
+                    .bind(scope.id())
+                    .bind(webhook_id),
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
         let notifications = rows
             .iter()
             .map(|r| {

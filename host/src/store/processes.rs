@@ -7,6 +7,7 @@
 //! claim the outbox (see [`Store::claim_process_steps`]).
 
 use super::{NewDelivery, Result, Store, StoreError, new_id};
+use crate::rql::{Filter, Op, Value};
 use crate::time::now_ms;
 use crate::vocab::{DeliveryStatus, ProcessStatus, RecordModule, StepStatus};
 use serde::{Deserialize, Serialize};
@@ -530,21 +531,41 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ProcessTemplate>, i64)> {
-        let total: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM process_templates WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_one(self.pool())
-                .await?
-                .try_get("n")?;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM process_templates WHERE tenant_id = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
-        )))
-        .bind(tenant_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
+        let everything = super::Listing::all(&super::lists::TEMPLATES);
+        self.list_process_templates_matching(tenant_id, &everything, offset, limit)
+            .await
+    }
+
+    /// A page of `tenant_id`'s templates that `listing` keeps, in its order (oldest first
+    /// unless asked otherwise), and their total.
+    pub async fn list_process_templates_matching(
+        &self,
+        tenant_id: &str,
+        listing: &super::Listing<super::lists::Templates>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ProcessTemplate>, i64)> {
+        let list = listing.sql(self.backend(), 2);
+        let matching = format!("tenant_id = $1 AND {}", list.condition);
+        let count = format!("SELECT COUNT(*) AS n FROM process_templates WHERE {matching}");
+        let total: i64 = list
+            .bind(sqlx::query(AssertSqlSafe(count)).bind(tenant_id))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM process_templates WHERE {matching} \
+             ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
         let templates = rows.iter().map(template_from_row).collect::<Result<_>>()?;
         Ok((templates, total))
     }
@@ -685,33 +706,61 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Process>, i64)> {
-        const MATCHES: &str = "p.tenant_id = $1 AND ($2 = '' OR p.status = $2) \
-            AND ($3 = '' OR p.module = $3) AND ($4 = '' OR p.record_id = $4) \
-            AND ($5 = '' OR p.template_id = $5)";
-        let total: i64 = sqlx::query(AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM processes p WHERE {MATCHES}"
-        )))
-        .bind(tenant_id)
-        .bind(&filter.status)
-        .bind(&filter.module)
-        .bind(&filter.record_id)
-        .bind(&filter.template_id)
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {PROCESS_COLUMNS} FROM processes p WHERE {MATCHES} \
-             ORDER BY p.created_at DESC, p.id DESC LIMIT $6 OFFSET $7"
-        )))
-        .bind(tenant_id)
-        .bind(&filter.status)
-        .bind(&filter.module)
-        .bind(&filter.record_id)
-        .bind(&filter.template_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
+        let equal: Vec<Filter> = [
+            ("status", &filter.status),
+            ("module", &filter.module),
+            ("recordId", &filter.record_id),
+            ("templateId", &filter.template_id),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(field, value)| Filter::Compare {
+            op: Op::Eq,
+            field: field.to_owned(),
+            value: Value::Text(value.clone()),
+        })
+        .collect();
+        let filter = (!equal.is_empty()).then_some(Filter::And(equal));
+        match super::Listing::new(&super::lists::PROCESSES, filter.as_ref(), &[]) {
+            Ok(listing) => {
+                self.list_processes_matching(tenant_id, &listing, offset, limit)
+                    .await
+            }
+            // A status or module no process can have.
+            Err(_) => Ok((Vec::new(), 0)),
+        }
+    }
+
+    /// A page of `tenant_id`'s processes that `listing` keeps, in its order (newest first
+    /// unless asked otherwise; without their steps), and their total.
+    pub async fn list_processes_matching(
+        &self,
+        tenant_id: &str,
+        listing: &super::Listing<super::lists::Processes>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Process>, i64)> {
+        let list = listing.sql(self.backend(), 2);
+        let matching = format!("p.tenant_id = $1 AND {}", list.condition);
+        let count = format!("SELECT COUNT(*) AS n FROM processes p WHERE {matching}");
+        let total: i64 = list
+            .bind(sqlx::query(AssertSqlSafe(count)).bind(tenant_id))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {PROCESS_COLUMNS} FROM processes p WHERE {matching} \
+             ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
         let processes = rows.iter().map(process_from_row).collect::<Result<_>>()?;
         Ok((processes, total))
     }
@@ -785,26 +834,56 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Activity>, i64)> {
-        let total: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM activities WHERE tenant_id = $1 AND module = $2 AND record_id = $3",
-        )
-        .bind(tenant_id)
-        .bind(module)
-        .bind(record_id)
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE tenant_id = $1 AND module = $2 \
-             AND record_id = $3 ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-        )))
-        .bind(tenant_id)
-        .bind(module)
-        .bind(record_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
+        let everything = super::Listing::all(&super::lists::ACTIVITIES);
+        self.list_activities_matching(tenant_id, module, record_id, &everything, offset, limit)
+            .await
+    }
+
+    /// A page of the activity log of record `module`/`record_id` of `tenant_id` that
+    /// `listing` keeps, in its order (newest first unless asked otherwise), and its total.
+    pub async fn list_activities_matching(
+        &self,
+        tenant_id: &str,
+        module: &str,
+        record_id: &str,
+        listing: &super::Listing<super::lists::Activities>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Activity>, i64)> {
+        let list = listing.sql(self.backend(), 4);
+        let matching = format!(
+            "tenant_id = $1 AND module = $2 AND record_id = $3 AND {}",
+            list.condition
+        );
+        let count = format!("SELECT COUNT(*) AS n FROM activities WHERE {matching}");
+        let total: i64 = list
+            .bind(
+                sqlx::query(AssertSqlSafe(count))
+                    .bind(tenant_id)
+                    .bind(module)
+                    .bind(record_id),
+            )
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE {matching} \
+             ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(tenant_id)
+                    .bind(module)
+                    .bind(record_id),
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
         let activities = rows.iter().map(activity_from_row).collect::<Result<_>>()?;
         Ok((activities, total))
     }

@@ -289,6 +289,30 @@ impl Store {
         )
     }
 
+    /// A page of the providers that `listing` keeps, in its order (oldest first unless asked
+    /// otherwise), and how many there are in all.
+    pub async fn list_providers_matching(
+        &self,
+        listing: &super::Listing<super::lists::Providers>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Provider>, i64)> {
+        let (rows, total) = self
+            .list_matching("id, name, created_at", "providers", listing, offset, limit)
+            .await?;
+        let providers = rows
+            .iter()
+            .map(|row| {
+                Ok(Provider {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((providers, total))
+    }
+
     /// Creates a tenant.
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant> {
         let tenant = Tenant {
@@ -321,6 +345,30 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?,
         )
+    }
+
+    /// A page of the tenants that `listing` keeps, in its order (oldest first unless asked
+    /// otherwise), and how many there are in all.
+    pub async fn list_tenants_matching(
+        &self,
+        listing: &super::Listing<super::lists::Tenants>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Tenant>, i64)> {
+        let (rows, total) = self
+            .list_matching("id, name, created_at", "tenants", listing, offset, limit)
+            .await?;
+        let tenants = rows
+            .iter()
+            .map(|row| {
+                Ok(Tenant {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((tenants, total))
     }
 
     /// Creates a service owned by `owner` (a provider's marketplace service or a tenant's
@@ -403,6 +451,56 @@ impl Store {
         .iter()
         .map(service_from_row)
         .collect()
+    }
+
+    /// A page of the services that `listing` keeps, in its order (oldest first unless asked
+    /// otherwise), and how many there are in all.
+    pub async fn list_services_matching(
+        &self,
+        listing: &super::Listing<super::lists::Services>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Service>, i64)> {
+        let columns = "id, provider_id, tenant_id, name, accepted_parameters, secret_parameters, \
+                       created_at";
+        let (rows, total) = self
+            .list_matching(columns, "services", listing, offset, limit)
+            .await?;
+        let services = rows.iter().map(service_from_row).collect::<Result<_>>()?;
+        Ok((services, total))
+    }
+
+    /// A page of the rows of operator-wide `table` (no scope: only the operator lists them)
+    /// that `listing` keeps, and how many there are in all.
+    async fn list_matching<L>(
+        &self,
+        columns: &str,
+        table: &str,
+        listing: &super::Listing<L>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<sqlx::any::AnyRow>, i64)> {
+        let list = listing.sql(self.backend(), 1);
+        let count = format!("SELECT COUNT(*) AS n FROM {table} WHERE {}", list.condition);
+        let total: i64 = list
+            .bind(sqlx::query(AssertSqlSafe(count)))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE {} ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.condition,
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(sqlx::query(AssertSqlSafe(sql)))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok((rows, total))
     }
 
     /// Activates (or re-parameterizes) `service` for `tenant`. The values of parameters the
@@ -693,19 +791,48 @@ impl Store {
         component_room(&mut conn, &self.quotas(), owner, size).await
     }
 
-    /// The owner's components, newest first.
-    pub async fn list_components(&self, owner: &Scope) -> Result<Vec<ComponentRecord>> {
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COMPONENT_COLUMNS} FROM components WHERE owner_kind = $1 AND owner_id = $2 \
-             ORDER BY created_at DESC, id"
-        )))
-        .bind(owner.kind())
-        .bind(owner.id())
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(component_from_row)
-        .collect()
+    /// A page of the owner's components that `listing` keeps, in its order (newest first
+    /// unless asked otherwise), and how many there are in all.
+    pub async fn list_components(
+        &self,
+        owner: &Scope,
+        listing: &super::Listing<super::lists::Components>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ComponentRecord>, i64)> {
+        let list = listing.sql(self.backend(), 3);
+        let matching = format!("owner_kind = $1 AND owner_id = $2 AND {}", list.condition);
+        let count = format!("SELECT COUNT(*) AS n FROM components WHERE {matching}");
+        let total: i64 = list
+            .bind(
+                sqlx::query(AssertSqlSafe(count))
+                    .bind(owner.kind())
+                    .bind(owner.id()),
+            )
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT {COMPONENT_COLUMNS} FROM components WHERE {matching} ORDER BY {} \
+             LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let components = list
+            .bind(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(owner.kind())
+                    .bind(owner.id()),
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(component_from_row)
+            .collect::<Result<_>>()?;
+        Ok((components, total))
     }
 
     /// The owner's component `id`.

@@ -606,27 +606,32 @@ impl Store {
         Ok(webhooks)
     }
 
-    /// A page of the webhooks `scope` sees, oldest first, and how many there are in all.
+    /// A page of the webhooks `scope` sees that `listing` keeps, in its order (oldest first
+    /// unless asked otherwise), and how many there are in all.
     pub async fn list_webhooks(
         &self,
         scope: &Scope,
+        listing: &super::Listing<super::lists::Webhooks>,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Webhook>, i64)> {
-        let total: i64 = sqlx::query(AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM webhooks WHERE {}",
-            visible(scope)
-        )))
-        .bind(scope.id())
-        .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
+        // The filter is ANDed with what the scope may read: it only ever narrows that.
+        let list = listing.sql(self.backend(), 2);
+        let matching = format!("{} AND {}", visible(scope), list.condition);
+        let count = format!("SELECT COUNT(*) AS n FROM webhooks WHERE {matching}");
+        let total: i64 = list
+            .bind(sqlx::query(AssertSqlSafe(count)).bind(scope.id()))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
         let sql = format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE {} ORDER BY created_at, id LIMIT $2 OFFSET $3",
-            visible(scope)
+            "SELECT {COLUMNS} FROM webhooks WHERE {matching} ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(scope.id())
+        let rows = list
+            .bind(sqlx::query(AssertSqlSafe(sql)).bind(scope.id()))
             .bind(limit)
             .bind(offset)
             .fetch_all(self.pool())

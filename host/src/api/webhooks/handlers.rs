@@ -6,13 +6,12 @@ use super::wire::{Meta, PageOut, Pagination, WebhookIn, render};
 use super::{BASE, MASKED_SECRET};
 use crate::api::AppState;
 use crate::api::auth::Caller;
+use crate::api::listing::{self, ListQuery};
 use crate::api::problem::{ApiJson, Problem};
-use crate::store::{ComponentRecord, Handler, Scope, StoreError, Webhook, WebhookSpec};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use crate::store::{ComponentRecord, Handler, Scope, StoreError, Webhook, WebhookSpec, lists};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Even a wrong method is answered with a problem document, like every other error here.
@@ -174,14 +173,30 @@ fn must_own(scope: &Scope, webhook: &Webhook) -> Result<(), Problem> {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-/// `?offset=&limit=`; anything else (e.g. RQL filters) is refused rather than ignored, so a
-/// client never mistakes an unfiltered page for a filtered one.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PageQuery {
-    offset: Option<String>,
-    limit: Option<String>,
-}
+/// The properties of a listed webhook, for `select=`.
+const PROPERTIES: &[&str] = &[
+    "id",
+    "href",
+    "description",
+    "status",
+    "type",
+    "objectType",
+    "url",
+    "criteria",
+    "statistics",
+    "lastSuccess",
+    "lastFailure",
+    "lastCall",
+    "secret",
+    "audit",
+    "service",
+    "handler",
+    "modules",
+    "extension",
+    "limits",
+    "allowedHosts",
+    "retryPolicy",
+];
 
 fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Result<i64, Problem> {
     match text {
@@ -196,21 +211,35 @@ fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Resul
     }
 }
 
+/// `GET`: the webhooks the caller sees, filtered, ordered and shaped by the query string
+/// (RQL: see [`crate::api::listing`]); an unknown parameter, field or operator is a 400
+/// rather than ignored, so a client never mistakes an unfiltered page for a filtered one.
 pub(super) async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: ListQuery,
 ) -> Result<Response, Problem> {
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let offset = page_number("offset", query.offset.as_deref(), 0, i64::from(i32::MAX))?;
-    let limit = page_number("limit", query.limit.as_deref(), 10, 1000)?;
-    let (webhooks, total) = state.store.list_webhooks(&scope, offset, limit).await?;
+    let offset = page_number("offset", query.offset(), 0, i64::from(i32::MAX))?;
+    let limit = page_number("limit", query.limit(), 10, 1000)?;
+    let fields = match scope {
+        Scope::Provider(_) => &lists::WEBHOOKS,
+        Scope::Tenant(_) => &lists::WEBHOOKS_SEEN_BY_TENANTS,
+    };
+    let listing = query.listing(fields)?;
+    let select = query.select(PROPERTIES)?;
+    let (webhooks, total) = state
+        .store
+        .list_webhooks(&scope, &listing, offset, limit)
+        .await?;
     let mut components = Components::default();
     let mut data = Vec::with_capacity(webhooks.len());
     for webhook in webhooks {
         let webhook = seen_by(&state, &scope, webhook).await?;
         let component = components.of(&state, &webhook).await?;
         data.push(render(webhook, &scope, component.as_ref(), None));
+    }
+    if !select.keeps_everything() {
+        return Ok(listing::page(offset, limit, total, data, &select)?.into_response());
     }
     let page = PageOut {
         meta: Meta {
