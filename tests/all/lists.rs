@@ -896,8 +896,11 @@ async fn templates_processes_and_activities_filter_order_and_refuse(db: Db) {
         })
         .start()
         .await;
-    w.register(w.spec(Handler::Url(receiver.url("/step"))))
-        .await;
+    w.register(
+        w.spec(Handler::Url(receiver.url("/step")))
+            .modules(["estate", "address"]),
+    )
+    .await;
     let tenant = w.as_tenant();
     let mut templates = Vec::new();
     for name in ["New listing", "Price change", "Listing removed"] {
