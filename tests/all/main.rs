@@ -29,6 +29,7 @@ mod execute;
 mod hostile;
 mod isolation;
 mod languages;
+mod openapi;
 mod plugins;
 mod process;
 mod processes;

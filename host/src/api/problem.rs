@@ -11,9 +11,10 @@ use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// An error answer of the REST APIs.
 #[derive(Debug, Clone)]
@@ -94,20 +95,45 @@ impl Problem {
     }
 }
 
+/// The problem document as sent (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemDocument {
+    /// The HTTP status.
+    pub status: u16,
+    /// The status's reason phrase.
+    pub title: String,
+    /// What went wrong, for humans.
+    pub detail: String,
+    /// Per-field messages, when the input was invalid (`"steps[1].serviceId": ["…"]`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(required = false)]
+    pub errors: BTreeMap<String, Vec<String>>,
+    /// The quota that refused the request (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaDocument>,
+}
+
+/// The quota that refused a request, and its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaDocument {
+    /// `quotas.webhooks`, `quotas.components`, `quotas.component_bytes`.
+    pub name: String,
+    /// Its value.
+    pub limit: u64,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("Error");
-        let mut body = json!({
-            "status": self.status.as_u16(),
-            "title": title,
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
-        }
-        if let Some(quota) = &self.quota {
-            body["quota"] = json!({"name": quota.quota, "limit": quota.limit});
-        }
+        let body = ProblemDocument {
+            status: self.status.as_u16(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            detail: self.detail,
+            errors: self.errors,
+            quota: self.quota.map(|quota| QuotaDocument {
+                name: quota.quota.to_string(),
+                limit: quota.limit,
+            }),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
