@@ -102,7 +102,7 @@ fn page_of(page: super::PageQuery) -> Result<(i64, i64), Problem> {
     description = "Every attempt, newest first: providers see all calls of their webhooks, tenants only those made on their behalf.",
     params(("id" = String, Path, description = "The webhook, `WBH-…`."), crate::api::openapi::schemas::CountingPageQuery),
     responses(
-        (status = 200, description = "A page of calls.", body = crate::api::openapi::schemas::Page<crate::store::Call>),
+        (status = 200, description = "A page of calls.", body = crate::api::openapi::schemas::Page<crate::store::LoggedCall>),
         (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
@@ -206,7 +206,7 @@ struct TestRequest {
     summary = "Test a webhook",
     description = "Runs the webhook once, now, with a sample payload (also when it is disabled), through the same sandbox, limits and egress guard as every call. A failing handler is a 200 whose `failure` says why.",
     params(("id" = String, Path, description = "The webhook, `WBH-…`.")),
-    request_body(content = crate::api::openapi::schemas::TestCallRequest, content_type = "application/json",
+    request_body(content = Option<crate::api::openapi::schemas::TestCallRequest>, content_type = "application/json",
         description = "Optional: without a body the call gets a sample payload."),
     responses(
         (status = 200, description = "The call, and its failure when it failed.", body = crate::api::openapi::schemas::TestCallResult),

@@ -161,6 +161,7 @@ pub struct SmartmlAction {
 /// The smartml answer: the request's status and one result per action, in order. The HTTP
 /// status is `status.code`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlResponse {
     /// How the request went: errorcode 97 when an action failed (its own status says why).
     pub status: SmartmlStatus,
@@ -170,6 +171,7 @@ pub struct SmartmlResponse {
 
 /// `status` of a smartml answer.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlStatus {
     /// The HTTP status: 200, 400 (the request is malformed or not authenticated) or 413.
     pub code: u16,
@@ -181,6 +183,7 @@ pub struct SmartmlStatus {
 
 /// `response` of a smartml answer.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlResults {
     /// One per action, in order; none when the request as a whole was refused.
     pub results: Vec<SmartmlResult>,
@@ -188,6 +191,7 @@ pub struct SmartmlResults {
 
 /// The result of one action.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlResult {
     /// As sent.
     pub actionid: String,
@@ -207,6 +211,7 @@ pub struct SmartmlResult {
 
 /// `data` of a result.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlData {
     /// `{"cntabsolute": null}`
     pub meta: SmartmlMeta,
@@ -216,6 +221,7 @@ pub struct SmartmlData {
 
 /// `data.meta` of a result.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlMeta {
     /// Always `null` here.
     pub cntabsolute: Option<i64>,
@@ -223,6 +229,7 @@ pub struct SmartmlMeta {
 
 /// The status of one action.
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SmartmlActionStatus {
     /// 0 when it succeeded.
     pub errorcode: ErrorCode,

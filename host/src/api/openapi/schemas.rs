@@ -8,7 +8,8 @@
 //! (`mirrors_name_the_fields_of_their_types` below), so a field added there fails here.
 
 use crate::vocab::{
-    Module, MptType, ObjectType, ProcessStatus, RecordModule, StepStatus, WebhookStatus,
+    Module, MptType, ObjectType, ProcessStatus, RecordModule, StepStatus, TriggerSource,
+    WebhookStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -33,6 +34,7 @@ macro_rules! words {
 }
 
 words!(
+    TriggerSource,
     WebhookStatus,
     ProcessStatus,
     StepStatus,
@@ -67,6 +69,7 @@ macro_rules! mirror {
 mirror!(
     crate::store::Statistics => Statistics,
     crate::store::Call => Call,
+    crate::store::LoggedCall => LoggedCall,
     crate::store::RetryPolicy => RetryPolicy,
     crate::admin::ProviderView => Provider,
     crate::admin::NewProvider => NewProvider,
@@ -84,6 +87,7 @@ mirror!(
 
 /// `$meta.pagination` of every list.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Pagination {
     /// Items skipped.
     pub offset: i64,
@@ -95,6 +99,7 @@ pub struct Pagination {
 
 /// `$meta` of every list.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Meta {
     /// Where this page is.
     pub pagination: Pagination,
@@ -102,6 +107,7 @@ pub struct Meta {
 
 /// The list envelope of every API: `{"$meta": {"pagination": …}, "data": […]}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Page<T: ToSchema> {
     /// Where this page is.
     #[serde(rename = "$meta")]
@@ -140,7 +146,7 @@ pub struct CountingPageQuery {
 
 /// Statistics of a webhook's calls (a tenant reading a provider's webhook: of its own calls).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Statistics {
     /// Calls made.
     pub total: i64,
@@ -154,8 +160,38 @@ pub struct Statistics {
 
 /// The MPT Call object: one call of a webhook.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Call {
+    /// Whether it succeeded.
+    pub success: bool,
+    /// When it started (RFC 3339).
+    pub call_time: String,
+    /// When the answer arrived (RFC 3339), if one did.
+    pub response_time: Option<String>,
+    /// Response headers, as text.
+    pub headers: String,
+    /// Why it failed (empty on success).
+    pub error: String,
+    /// The response body, truncated.
+    pub response: String,
+    /// The HTTP reason phrase (or the failure kind of a component call).
+    pub reason_phrase: String,
+    /// The HTTP status code (components: 200 on success, 0 when they failed).
+    pub http_status_code: u16,
+}
+
+/// An entry of a webhook's call log: the MPT Call object with where it came from.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoggedCall {
+    /// `CAL-…`: what a resend names.
+    pub id: String,
+    /// The delivery (`DLV-…`) of an asynchronous call; `null` for a synchronous one.
+    pub delivery_id: Option<String>,
+    /// Attempt number.
+    pub attempt: i64,
+    /// What caused the call.
+    pub trigger: TriggerSource,
     /// Whether it succeeded.
     pub success: bool,
     /// When it started (RFC 3339).
@@ -188,7 +224,7 @@ pub struct RetryPolicy {
 
 /// `POST …/calls/{callId}/resend`: the delivery planned again.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resent {
     /// The outbox row (`DLV-…`) that will call the webhook again.
     pub delivery_id: String,
@@ -211,6 +247,7 @@ pub struct TestCallRequest {
 
 /// Why a test call failed.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TestFailure {
     /// The failure kind: `rejected`, `invalid-input`, `temporary`, `timeout`, `trap`,
     /// `http-<status>`, ….
@@ -221,6 +258,7 @@ pub struct TestFailure {
 
 /// The outcome of a test call: the call as logged, and its failure when it failed.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TestCallResult {
     /// The call, as the call log shows it.
     pub call: Call,
@@ -230,7 +268,7 @@ pub struct TestCallResult {
 
 /// `POST …/rotate-secret`: the new signing secret, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RotatedSecret {
     /// The webhook.
     pub id: String,
@@ -243,7 +281,7 @@ pub struct RotatedSecret {
 
 /// What the host told a webhook's owner (automatic disabling).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Notification {
     /// `NTF-…`
     pub id: String,
@@ -262,7 +300,7 @@ pub struct Notification {
 
 /// An uploaded component.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Component {
     /// `CMP-…`
     pub id: String,
@@ -289,7 +327,7 @@ pub struct Component {
 
 /// A provider (never with its token).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Provider {
     /// `PRV-…`
     pub id: String,
@@ -301,7 +339,7 @@ pub struct Provider {
 
 /// A provider just created, with its API token (shown this once).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProvider {
     /// `PRV-…`
     pub id: String,
@@ -315,7 +353,7 @@ pub struct NewProvider {
 
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tenant {
     /// `TEN-…`
     pub id: String,
@@ -327,7 +365,7 @@ pub struct Tenant {
 
 /// A service: a provider's marketplace service or a tenant's private one.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
     /// `SVC-…`
     pub id: String,
@@ -347,7 +385,7 @@ pub struct Service {
 
 /// A tenant's activation of a service.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Activation {
     /// The tenant.
     pub tenant_id: String,
@@ -361,7 +399,7 @@ pub struct Activation {
 
 /// A smartml API user just created, with its token and secret (shown this once).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewApiUser {
     /// `USR-…`
     pub id: String,
@@ -377,7 +415,7 @@ pub struct NewApiUser {
 
 /// A REST API key just created (shown this once).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewApiKey {
     /// `KEY-…`: what `deactivate` takes.
     pub id: String,
@@ -465,7 +503,7 @@ pub struct TemplateSpec {
 
 /// A process template.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProcessTemplate {
     /// `PTM-…`
     pub id: String,
@@ -524,7 +562,7 @@ pub struct StartRequest {
 
 /// The record a step refers to.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepRecord {
     /// Its module.
     pub module: RecordModule,
@@ -535,7 +573,7 @@ pub struct StepRecord {
 /// A step of a process: its definition, the record and person it resolved to, where it
 /// stands.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProcessStep {
     /// 1-based.
     pub position: i64,
@@ -584,7 +622,7 @@ pub struct ProcessStep {
 
 /// A process (with its steps when one process is read; lists leave them out).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Process {
     /// `PRC-…`
     pub id: String,
@@ -625,7 +663,7 @@ pub struct Process {
 
 /// An entry of a record's activity log.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Activity {
     /// `ACT-…`
     pub id: String,
@@ -758,6 +796,23 @@ mod tests {
                 http_status_code: 200,
             })
         );
+        let logged = crate::store::LoggedCall {
+            id: "CAL-1".into(),
+            delivery_id: None,
+            attempt: 1,
+            trigger: TriggerSource::Test,
+            call: crate::store::Call {
+                success: true,
+                call_time: "t".into(),
+                response_time: None,
+                headers: String::new(),
+                error: String::new(),
+                response: String::new(),
+                reason_phrase: String::new(),
+                http_status_code: 200,
+            },
+        };
+        assert_eq!(properties::<LoggedCall>(), keys(&logged));
         assert_eq!(
             properties::<RetryPolicy>(),
             keys(crate::store::RetryPolicy {
