@@ -49,9 +49,11 @@ pub const ADMIN: &str = "admin_token";
 
 /// Only this origin: scripts, styles and the document come from the binary. Images may also
 /// be `data:` URIs, which Swagger UI's stylesheet uses for its icons (inline, nothing
-/// fetched).
-const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
-                   base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// fetched), and the one inline style Swagger UI's bundle applies is allowed by its hash.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; \
+                   style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+                   object-src 'none'; base-uri 'self'; form-action 'self'; \
+                   frame-ancestors 'none'";
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
