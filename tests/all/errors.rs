@@ -9,6 +9,7 @@ use serde_json::Value;
 both_backends!(
     oversized_bodies_are_refused_in_each_dialect,
     unknown_routes_and_wrong_methods_are_problem_documents,
+    json_bodies_must_be_objects,
 );
 
 struct Reply {
@@ -262,4 +263,51 @@ async fn unknown_routes_and_wrong_methods_are_problem_documents(db: Db) {
             &format!("{method} {path}"),
         );
     }
+}
+
+/// A body that is a JSON array is refused, although serde would read a struct from it field by
+/// field (`["name"]` for `{"name": …}`); found by the fuzzer: `[]` created an API user.
+async fn json_bodies_must_be_objects(db: Db) {
+    let host = TestHost::start(db).await;
+    let admin = host.as_bearer(ADMIN_TOKEN);
+    let (status, tenant) = admin
+        .post("/admin/v1/tenants", &serde_json::json!({"name": "T"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tenant}");
+    let users = format!(
+        "/admin/v1/tenants/{}/api-users",
+        tenant["id"].as_str().unwrap()
+    );
+    for (path, body) in [
+        ("/admin/v1/tenants", serde_json::json!(["Array Inc"])),
+        (users.as_str(), serde_json::json!([])),
+        (users.as_str(), serde_json::json!([true])),
+    ] {
+        let (status, problem) = admin.post(path, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {problem}");
+        assert_eq!(problem["detail"], "invalid body: expected a JSON object");
+    }
+    let (_, tenants) = admin.get("/admin/v1/tenants").await;
+    assert_eq!(tenants["$meta"]["pagination"]["total"], 1, "{tenants}");
+    // Objects still go through, and malformed JSON is still named as such.
+    let (status, user) = admin.post(&users, &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let reply = host
+        .client
+        .post(host.url("/admin/v1/tenants"))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body("[")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = reply.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed JSON"),
+        "{problem}"
+    );
 }

@@ -31,6 +31,7 @@ mod isolation;
 mod languages;
 mod lists;
 mod mpt_clients;
+mod openapi;
 mod plugins;
 mod process;
 mod processes;

@@ -35,6 +35,22 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_providers,
+    post_provider,
+    get_tenants,
+    post_tenant,
+    get_services,
+    post_service,
+    post_activation,
+    post_api_user,
+    post_api_key,
+    post_deactivate_api_key,
+))]
+pub(crate) struct Doc;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,14 +84,14 @@ impl From<AdminError> for Problem {
 // HTTP handlers: parse, call the operation, render. Nothing else happens here.
 
 /// `POST /providers` and `POST /tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NameBody {
     name: String,
 }
 
 /// `POST /services`: exactly one of `providerId` and `tenantId`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ServiceBody {
     name: String,
@@ -88,7 +104,7 @@ struct ServiceBody {
 }
 
 /// `POST /activations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ActivationBody {
     tenant_id: String,
@@ -98,7 +114,7 @@ struct ActivationBody {
 }
 
 /// `POST /tenants/{id}/api-users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApiUserBody {
     #[serde(default)]
@@ -125,6 +141,21 @@ fn created<T: Serialize>(value: T) -> Response {
 
 /// The providers, oldest first unless the query string orders them otherwise (RQL, as every
 /// list: [`super::listing`]); 100 by default.
+#[utoipa::path(
+    get,
+    operation_id = "listProviders",
+    path = "/admin/v1/providers",
+    tag = "admin",
+    summary = "List providers",
+    description = "Oldest first.",
+    params(crate::api::openapi::schemas::PageQuery),
+    responses(
+        (status = 200, description = "A page of providers.", body = crate::api::openapi::schemas::Page<crate::admin::ProviderView>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn get_providers(
     State(state): State<AppState>,
     _: Admin,
@@ -138,6 +169,22 @@ async fn get_providers(
     listing::page(offset, limit, total, providers, &select)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createProvider",
+    path = "/admin/v1/providers",
+    tag = "admin",
+    summary = "Create a provider",
+    request_body(content = NameBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The provider, with its API token (shown this once).", body = crate::admin::NewProvider),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_provider(
     State(state): State<AppState>,
     _: Admin,
@@ -149,6 +196,21 @@ async fn post_provider(
 }
 
 /// The tenants, oldest first unless the query string orders them otherwise.
+#[utoipa::path(
+    get,
+    operation_id = "listTenants",
+    path = "/admin/v1/tenants",
+    tag = "admin",
+    summary = "List tenants",
+    description = "Oldest first.",
+    params(crate::api::openapi::schemas::PageQuery),
+    responses(
+        (status = 200, description = "A page of tenants.", body = crate::api::openapi::schemas::Page<crate::admin::TenantView>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn get_tenants(
     State(state): State<AppState>,
     _: Admin,
@@ -162,6 +224,22 @@ async fn get_tenants(
     listing::page(offset, limit, total, tenants, &select)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createTenant",
+    path = "/admin/v1/tenants",
+    tag = "admin",
+    summary = "Create a tenant",
+    request_body(content = NameBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The tenant.", body = crate::admin::TenantView),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_tenant(
     State(state): State<AppState>,
     _: Admin,
@@ -173,6 +251,21 @@ async fn post_tenant(
 }
 
 /// The services, oldest first unless the query string orders them otherwise.
+#[utoipa::path(
+    get,
+    operation_id = "listServices",
+    path = "/admin/v1/services",
+    tag = "admin",
+    summary = "List services",
+    description = "Oldest first.",
+    params(crate::api::openapi::schemas::PageQuery),
+    responses(
+        (status = 200, description = "A page of services.", body = crate::api::openapi::schemas::Page<crate::admin::ServiceView>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn get_services(
     State(state): State<AppState>,
     _: Admin,
@@ -186,6 +279,24 @@ async fn get_services(
     listing::page(offset, limit, total, services, &select)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createService",
+    path = "/admin/v1/services",
+    tag = "admin",
+    summary = "Create a service",
+    description = "A provider's marketplace service (`providerId`) or a tenant's private one (`tenantId`).",
+    request_body(content = ServiceBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The service.", body = crate::admin::ServiceView),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider or tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_service(
     State(state): State<AppState>,
     _: Admin,
@@ -218,6 +329,26 @@ async fn post_service(
     Ok(created(service))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "activateService",
+    path = "/admin/v1/activations",
+    tag = "admin",
+    summary = "Activate a service for a tenant",
+    description = "Again for an activated service: replaces its parameters. Only parameters the service declares are accepted; secret ones are sealed at rest and masked.",
+    request_body(content = ActivationBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Activated.", body = crate::admin::ActivationView),
+        (status = 200, description = "Its parameters replaced.", body = crate::admin::ActivationView),
+        (status = 400, description = "Bad input, e.g. a parameter the service does not declare (`parameters.colour`).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "Another tenant's private service.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or service.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_activation(
     State(state): State<AppState>,
     _: Admin,
@@ -239,6 +370,24 @@ async fn post_activation(
     Ok((status, Json(activation)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createApiUser",
+    path = "/admin/v1/tenants/{id}/api-users",
+    tag = "admin",
+    summary = "Create a smartml API user",
+    params(("id" = String, Path, description = "The tenant, `TEN-…`.")),
+    request_body(content = ApiUserBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The user with its token and secret (shown this once).", body = crate::admin::NewApiUser),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_api_user(
     State(state): State<AppState>,
     _: Admin,
@@ -250,6 +399,20 @@ async fn post_api_user(
     Ok(created(user))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createApiKey",
+    path = "/admin/v1/tenants/{id}/api-keys",
+    tag = "admin",
+    summary = "Create a REST API key",
+    params(("id" = String, Path, description = "The tenant, `TEN-…`.")),
+    responses(
+        (status = 201, description = "The key (shown this once).", body = crate::admin::NewApiKey),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_api_key(
     State(state): State<AppState>,
     _: Admin,
@@ -260,6 +423,20 @@ async fn post_api_key(
     ))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "deactivateApiKey",
+    path = "/admin/v1/tenants/{id}/api-keys/{key_id}/deactivate",
+    tag = "admin",
+    summary = "Deactivate a REST API key",
+    params(("id" = String, Path, description = "The tenant, `TEN-…`."), ("key_id" = String, Path, description = "The key's id, `KEY-…` (not the key).")),
+    responses(
+        (status = 204, description = "Deactivated: the key is refused from now on."),
+        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or no such key of it.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = [])),
+)]
 async fn post_deactivate_api_key(
     State(state): State<AppState>,
     _: Admin,

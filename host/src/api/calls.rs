@@ -31,6 +31,11 @@ use serde_json::{Value, json};
 /// Largest body of a test call (its sample payload; the webhook's payload cap applies too).
 pub const MAX_TEST_BODY_BYTES: usize = 2 << 20;
 
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, resend, test, rotate_secret, notifications))]
+pub(crate) struct Doc;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,6 +110,23 @@ const NOTIFICATION_PROPERTIES: &[&str] = &["id", "webhookId", "kind", "message",
 
 /// A webhook's call log, newest first unless the query string orders it otherwise; 10 calls
 /// by default, at most 1000 (0: just the total).
+#[utoipa::path(
+    get,
+    operation_id = "listCalls",
+    path = "/public/v1/notifications/webhooks/{id}/calls",
+    tag = "calls",
+    summary = "A webhook's call log",
+    description = "Every attempt, newest first: providers see all calls of their webhooks, tenants only those made on their behalf.",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), crate::api::openapi::schemas::CountingPageQuery),
+    responses(
+        (status = 200, description = "A page of calls.", body = crate::api::openapi::schemas::Page<crate::store::LoggedCall>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -122,6 +144,24 @@ async fn list(
     listing::page(offset, limit, total, calls, &select)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "resendCall",
+    path = "/public/v1/notifications/webhooks/{id}/calls/{call}/resend",
+    tag = "calls",
+    summary = "Resend a call",
+    description = "Plans the delivery of an asynchronous call again, under its idempotency id.",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), ("call" = String, Path, description = "The call, as its call-log entry names it.")),
+    responses(
+        (status = 202, description = "Planned again.", body = crate::api::openapi::schemas::Resent),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook or call among those the caller may see.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The call was synchronous (an execute or test call): nothing to resend.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 410, description = "The call's delivery was removed after the retention period.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn resend(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -174,6 +214,26 @@ struct TestRequest {
     tenant_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "testWebhook",
+    path = "/public/v1/notifications/webhooks/{id}/test",
+    tag = "calls",
+    summary = "Test a webhook",
+    description = "Runs the webhook once, now, with a sample payload (also when it is disabled), through the same sandbox, limits and egress guard as every call. A failing handler is a 200 whose `failure` says why.",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`.")),
+    request_body(content = Option<crate::api::openapi::schemas::TestCallRequest>, content_type = "application/json",
+        description = "Optional: without a body the call gets a sample payload."),
+    responses(
+        (status = 200, description = "The call, and its failure when it failed.", body = crate::api::openapi::schemas::TestCallResult),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant naming another tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn test(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -244,6 +304,22 @@ async fn test(
 
 /// Issues a new signing secret. The previous one keeps signing next to it for
 /// `outbound.secret_grace_hours`, so the receiver can switch without losing a call.
+#[utoipa::path(
+    post,
+    operation_id = "rotateWebhookSecret",
+    path = "/public/v1/notifications/webhooks/{id}/rotate-secret",
+    tag = "calls",
+    summary = "Rotate a webhook's signing secret",
+    description = "Issues a new secret; the previous one keeps signing next to it for `outbound.secret_grace_hours`. The webhook's owner only.",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`.")),
+    responses(
+        (status = 200, description = "The new secret, shown this once.", body = crate::api::openapi::schemas::RotatedSecret),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant and a provider's webhook.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn rotate_secret(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -271,6 +347,23 @@ async fn rotate_secret(
 
 /// What the host told the owner about the webhook (automatic disabling), newest first unless
 /// the query string orders it otherwise.
+#[utoipa::path(
+    get,
+    operation_id = "listWebhookNotifications",
+    path = "/public/v1/notifications/webhooks/{id}/notifications",
+    tag = "calls",
+    summary = "A webhook's notifications",
+    description = "What the host told the webhook's owner (automatic disabling), newest first. The owner only.",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), crate::api::openapi::schemas::CountingPageQuery),
+    responses(
+        (status = 200, description = "A page of notifications.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Notification>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant and a provider's webhook.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn notifications(
     State(state): State<AppState>,
     Caller(scope): Caller,

@@ -23,6 +23,11 @@ use serde_json::{Value, json};
 /// Largest component accepted (Python and JavaScript guests carry their runtimes: ~20 MB).
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(upload, list, one, remove))]
+pub(crate) struct Doc;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,6 +75,30 @@ fn valid_version(version: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "uploadComponent",
+    path = "/public/v1/components",
+    tag = "components",
+    summary = "Upload a component",
+    description = "The raw WebAssembly component. It is compiled and checked against the WIT world before anything is stored: a component that imports something outside the world, or targets another major WIT version, is refused with the runtime's message.",
+    params(
+        ("name" = String, Query, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$", description = "Its name: letters, digits, '-', '_', '.'."),
+        ("version" = String, Query, min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9._+-]+$", description = "Its version: letters, digits, '-', '_', '.', '+'."),
+    ),
+    request_body(description = "The component's bytes (at most 64 MiB).",
+        content((String = "application/wasm"), (String = "application/octet-stream"))),
+    responses(
+        (status = 201, description = "Stored.", body = crate::api::openapi::schemas::Component),
+        (status = 400, description = "A missing or invalid name or version, an empty body, or a component the runtime refused.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "A quota reached (components, component bytes), or this name and version exist.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/wasm.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn upload(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -142,6 +171,22 @@ const PROPERTIES: &[&str] = &[
 ];
 
 /// The caller's components, newest first unless the query string orders them otherwise.
+#[utoipa::path(
+    get,
+    operation_id = "listComponents",
+    path = "/public/v1/components",
+    tag = "components",
+    summary = "List components",
+    description = "The caller's components, oldest first.",
+    params(crate::api::openapi::schemas::PageQuery),
+    responses(
+        (status = 200, description = "A page of components.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Component>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -157,6 +202,21 @@ async fn list(
     listing::page(offset, limit, total, components.iter().map(render), &select)
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getComponent",
+    path = "/public/v1/components/{id}",
+    tag = "components",
+    summary = "Read a component",
+    params(("id" = String, Path, description = "The component, `CMP-…`.")),
+    responses(
+        (status = 200, description = "The component.", body = crate::api::openapi::schemas::Component),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such component among the caller's (others' included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn one(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -169,6 +229,22 @@ async fn one(
     }
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "deleteComponent",
+    path = "/public/v1/components/{id}",
+    tag = "components",
+    summary = "Delete a component",
+    params(("id" = String, Path, description = "The component, `CMP-…`.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such component among the caller's (others' included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "One of the caller's webhooks uses it.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 async fn remove(
     State(state): State<AppState>,
     Caller(scope): Caller,

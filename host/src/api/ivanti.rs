@@ -16,23 +16,53 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
-use serde_json::json;
+use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// Longest body, in characters.
 pub const MAX_BODY_CHARS: usize = 100_000;
+
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(execute))]
+pub(crate) struct Doc;
 
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/rest/Webhooks/Execute", post(execute))
 }
 
+/// Ivanti's error body: `{"ErrorCode", "Message"}` (e.g. `UnhandledSystemException-`, and
+/// `WebhookExecutionFailed-<kind>` for a failing handler).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct IvantiError {
+    /// `UnhandledSystemException-` or `WebhookExecutionFailed-<failure kind>`.
+    pub error_code: String,
+    /// What happened, as Ivanti words it (some messages end in a space).
+    pub message: String,
+}
+
+/// Ivanti's answer to a wrong or missing key (401, `ISM_4001`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IvantiAuthError {
+    /// `ISM_4001`
+    pub code: String,
+    /// `Invalid Session key or Authentication token`
+    pub description: String,
+    /// Empty.
+    pub message: String,
+    /// Empty.
+    pub help: String,
+}
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"ErrorCode": code, "Message": message})),
-    )
-        .into_response()
+    let body = IvantiError {
+        error_code: code.to_owned(),
+        message: message.to_owned(),
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 fn bad_request(message: &str) -> Response {
@@ -44,7 +74,12 @@ fn bad_request(message: &str) -> Response {
 }
 
 fn unauthorized() -> Response {
-    let body = json!({"code": "ISM_4001", "description": "Invalid Session key or Authentication token", "message": "", "help": ""});
+    let body = IvantiAuthError {
+        code: "ISM_4001".to_owned(),
+        description: "Invalid Session key or Authentication token".to_owned(),
+        message: String::new(),
+        help: String::new(),
+    };
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
 }
 
@@ -93,6 +128,34 @@ async fn read_body(body: Body) -> Result<String, Response> {
     Ok(text)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "executeIvantiWebhook",
+    path = "/api/rest/Webhooks/Execute",
+    tag = "ivanti",
+    summary = "Execute a webhook (Ivanti)",
+    description = "Runs the enabled webhook with this endpoint extension among those the key's tenant reaches, synchronously, with the body as `WebhookBody`; its output is the answer. Error bodies are Ivanti's, byte for byte (some messages end in a space).",
+    params(("extension" = String, Query, description = "The webhook's endpoint extension (case-sensitive).")),
+    request_body(description = "`WebhookBody`: at most 100,000 characters. A JSON Content-Type needs a JSON object; an XML one needs XML; anything else is passed on as text.",
+        content(
+            (serde_json::Value = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml"),
+            (String = "text/plain"),
+        )),
+    responses(
+        (status = 200, description = "The handler's output, with its content type (a URL handler's answer passes through as it came).",
+            content((serde_json::Value = "application/json"), (String = "text/plain"), (String = "*/*"))),
+        (status = 400, description = "No extension, an unknown or disabled one, one that matches only ignoring case, a body over 100,000 characters or not what its Content-Type says, a body that does not match the webhook's criteria, or a handler that refused the input as invalid.", body = IvantiError),
+        (status = 401, description = "A missing, wrong or deactivated API key.", body = IvantiAuthError),
+        (status = 422, description = "The handler rejected the input (its verdict).", body = IvantiError),
+        (status = 500, description = "The host failed.", body = IvantiError),
+        (status = 502, description = "The handler failed: a trap, its memory or fuel, an endpoint that failed.", body = IvantiError),
+        (status = 503, description = "The handler asked to be tried again later.", body = IvantiError),
+        (status = 504, description = "The handler ran past its deadline.", body = IvantiError),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn execute(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,

@@ -7,6 +7,9 @@
 //! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
 //! - [`ivanti`]: Ivanti `Webhooks/Execute`.
 //! - [`processes`]: process templates and processes, `/api/v1/…`.
+//! - [`validate`]: MPT `validate*` webhooks, called synchronously.
+//! - [`openapi`]: the OpenAPI document of all of them (`/openapi.json`) and Swagger UI
+//!   (`/docs`).
 //! - [`problem`]: the one place REST errors become responses.
 //! - [`listing`]: the query string of every list endpoint (RQL filters, order, select, page).
 //! - [`auth`]: who is calling.
@@ -17,6 +20,7 @@ pub mod calls;
 pub mod components;
 pub mod ivanti;
 pub mod listing;
+pub mod openapi;
 pub mod problem;
 pub mod processes;
 pub mod smartml;
@@ -54,7 +58,7 @@ pub struct AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(webhooks::router())
@@ -65,13 +69,35 @@ pub fn router(state: AppState) -> Router {
         .merge(ivanti::router())
         .merge(validate::router())
         .merge(processes::router())
+        .merge(openapi::router())
         // Even a wrong path or method is answered with a problem document.
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_route)
         .with_state(state)
 }
 
+/// The process is up.
+#[utoipa::path(
+    get,
+    operation_id = "healthz",
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)),
+)]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "operations",
+    description = "`hookhost_calls_total{source,outcome}`, `hookhost_call_duration_seconds{source}`, `hookhost_outbox_deliveries{status}` (read from the database at scrape time), `hookhost_components_compiled`, `hookhost_components_loaded_from_disk`.",
+    responses((status = 200, description = "OpenMetrics text.",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)),
+)]
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
@@ -92,6 +118,16 @@ async fn metrics(
 }
 
 /// Ready when the database answers.
+#[utoipa::path(
+    get,
+    operation_id = "readyz",
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`ok`: the database answers.", content_type = "text/plain", body = String),
+        (status = 503, description = "The database does not answer.", content_type = "text/plain", body = String),
+    ),
+)]
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {

@@ -7,13 +7,15 @@
 //! and answered opaquely.
 
 use crate::store::{QuotaExceeded, StoreError};
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// An error answer of the REST APIs.
 #[derive(Debug, Clone)]
@@ -94,20 +96,45 @@ impl Problem {
     }
 }
 
+/// The problem document as sent (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemDocument {
+    /// The HTTP status.
+    pub status: u16,
+    /// The status's reason phrase.
+    pub title: String,
+    /// What went wrong, for humans.
+    pub detail: String,
+    /// Per-field messages, when the input was invalid (`"steps[1].serviceId": ["…"]`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(required = false)]
+    pub errors: BTreeMap<String, Vec<String>>,
+    /// The quota that refused the request (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaDocument>,
+}
+
+/// The quota that refused a request, and its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaDocument {
+    /// `quotas.webhooks`, `quotas.components`, `quotas.component_bytes`.
+    pub name: String,
+    /// Its value.
+    pub limit: u64,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("Error");
-        let mut body = json!({
-            "status": self.status.as_u16(),
-            "title": title,
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
-        }
-        if let Some(quota) = &self.quota {
-            body["quota"] = json!({"name": quota.quota, "limit": quota.limit});
-        }
+        let body = ProblemDocument {
+            status: self.status.as_u16(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            detail: self.detail,
+            errors: self.errors,
+            quota: self.quota.map(|quota| QuotaDocument {
+                name: quota.quota.to_string(),
+                limit: quota.limit,
+            }),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
@@ -132,7 +159,12 @@ impl From<StoreError> for Problem {
 }
 
 /// A JSON request body whose rejections are [`Problem`]s: malformed JSON and wrong types are
-/// 400 naming the problem, a wrong content type 415, an oversized body 413.
+/// 400 naming the problem, a body that is not a JSON object 400, a wrong content type 415, an
+/// oversized body 413.
+///
+/// Every body of the REST APIs is an object. serde also reads a struct from an array, field
+/// by field in order (`["name"]` for `{"name": …}`), so that is refused here, after the body
+/// parsed, where nothing else would.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -144,11 +176,33 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
         }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| json_rejection(rejection.into()))?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Problem::bad_request("invalid body: expected a JSON object"));
+        }
+        Ok(ApiJson(value))
     }
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/*+json`
+/// (what `axum::Json` accepts).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<mime::Mime>().ok())
+        .is_some_and(|mime| {
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|name| name == "json"))
+        })
 }
 
 fn json_rejection(rejection: JsonRejection) -> Problem {

@@ -31,6 +31,22 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_templates,
+    create_template,
+    get_template,
+    replace_template,
+    delete_template,
+    start_process,
+    list_processes,
+    get_process,
+    cancel_process,
+    list_activities,
+))]
+pub(crate) struct Doc;
+
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -133,6 +149,21 @@ const ACTIVITY_PROPERTIES: &[&str] = &[
 
 /// The tenant's templates, oldest first unless the query string orders them otherwise; 100
 /// by default, at most 1000.
+#[utoipa::path(
+    get,
+    operation_id = "listProcessTemplates",
+    path = "/api/v1/process-templates",
+    tag = "processes",
+    summary = "List process templates",
+    params(crate::api::openapi::schemas::PageQuery),
+    responses(
+        (status = 200, description = "A page of templates.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::ProcessTemplate>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn list_templates(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,6 +181,23 @@ async fn list_templates(
     listing::page(offset, limit, total, data, &select)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createProcessTemplate",
+    path = "/api/v1/process-templates",
+    tag = "processes",
+    summary = "Create a process template",
+    request_body(content = crate::store::TemplateSpec, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The template.", body = crate::api::openapi::schemas::ProcessTemplate),
+        (status = 400, description = "An invalid template: `errors` names each step and field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn create_template(
     State(state): State<AppState>,
     caller: Caller,
@@ -160,6 +208,21 @@ async fn create_template(
     Ok((StatusCode::CREATED, Json(manage::template_json(&template))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getProcessTemplate",
+    path = "/api/v1/process-templates/{id}",
+    tag = "processes",
+    summary = "Read a process template",
+    params(("id" = String, Path, description = "The template, `PTM-…`.")),
+    responses(
+        (status = 200, description = "The template.", body = crate::api::openapi::schemas::ProcessTemplate),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such template among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn get_template(
     State(state): State<AppState>,
     caller: Caller,
@@ -170,6 +233,26 @@ async fn get_template(
     Ok(Json(manage::template_json(&template)))
 }
 
+#[utoipa::path(
+    put,
+    operation_id = "replaceProcessTemplate",
+    path = "/api/v1/process-templates/{id}",
+    tag = "processes",
+    summary = "Replace a process template",
+    description = "Running processes keep the steps they started with.",
+    params(("id" = String, Path, description = "The template, `PTM-…`.")),
+    request_body(content = crate::store::TemplateSpec, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The template.", body = crate::api::openapi::schemas::ProcessTemplate),
+        (status = 400, description = "An invalid template: `errors` names each step and field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such template among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn replace_template(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,6 +264,22 @@ async fn replace_template(
     Ok(Json(manage::template_json(&template)))
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "deleteProcessTemplate",
+    path = "/api/v1/process-templates/{id}",
+    tag = "processes",
+    summary = "Delete a process template",
+    description = "Processes started from it keep running.",
+    params(("id" = String, Path, description = "The template, `PTM-…`.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such template among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn delete_template(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +290,24 @@ async fn delete_template(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "startProcess",
+    path = "/api/v1/processes",
+    tag = "processes",
+    summary = "Start a process",
+    request_body(content = crate::process::template::StartRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The process with its steps.", body = crate::api::openapi::schemas::Process),
+        (status = 400, description = "An invalid start request (an unknown template included): `errors` names each field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The template is no longer valid (a service deactivated, a webhook deleted).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn start_process(
     State(state): State<AppState>,
     caller: Caller,
@@ -203,6 +320,30 @@ async fn start_process(
 
 /// The tenant's processes, newest first unless the query string orders them otherwise; the
 /// former `?status=&module=&recordId=&templateId=` are RQL's `field=value` shorthands.
+#[utoipa::path(
+    get,
+    operation_id = "listProcesses",
+    path = "/api/v1/processes",
+    tag = "processes",
+    summary = "List processes",
+    params(
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Items to skip."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Items to return, 100 by default."),
+        ("status" = Option<crate::vocab::ProcessStatus>, Query, description = "Only processes with this status."),
+        ("module" = Option<crate::vocab::RecordModule>, Query, description = "Only processes of records of this module."),
+        ("recordId" = Option<String>, Query, description = "Only processes of this record."),
+        ("templateId" = Option<String>, Query, description = "Only processes started from this template."),
+        ("order" = Option<String>, Query, description = "RQL order: fields, `-` for descending (`-createdAt`). The parameters above are RQL's `field=value` shorthands; any RQL filter may be given as a bare query key (`eq(status,running)`, `and(…)`)."),
+        ("select" = Option<String>, Query, description = "RQL select: `-steps` drops a property, `id,status` keeps only those named."),
+    ),
+    responses(
+        (status = 200, description = "A page of processes (without their steps).", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Process>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn list_processes(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +361,21 @@ async fn list_processes(
     listing::page(offset, limit, total, data, &select)
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getProcess",
+    path = "/api/v1/processes/{id}",
+    tag = "processes",
+    summary = "Read a process",
+    params(("id" = String, Path, description = "The process, `PRC-…`.")),
+    responses(
+        (status = 200, description = "The process with each step's status, times, deliveries and overdue notice.", body = crate::api::openapi::schemas::Process),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such process among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn get_process(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,6 +386,22 @@ async fn get_process(
     Ok(Json(manage::process_json(&process)))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "cancelProcess",
+    path = "/api/v1/processes/{id}/cancel",
+    tag = "processes",
+    summary = "Cancel a process",
+    params(("id" = String, Path, description = "The process, `PRC-…`.")),
+    responses(
+        (status = 200, description = "The cancelled process.", body = crate::api::openapi::schemas::Process),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such process among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The process is not running.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn cancel_process(
     State(state): State<AppState>,
     caller: Caller,
@@ -241,6 +413,26 @@ async fn cancel_process(
 }
 
 /// A record's activity log, newest first unless the query string orders it otherwise.
+#[utoipa::path(
+    get,
+    operation_id = "listRecordActivities",
+    path = "/api/v1/records/{module}/{id}/activities",
+    tag = "processes",
+    summary = "A record's activity log",
+    description = "What process steps did for the record, newest first.",
+    params(
+        ("module" = crate::vocab::RecordModule, Path, description = "The record's module."),
+        ("id" = String, Path, description = "The record's id."),
+        crate::api::openapi::schemas::PageQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of activity entries.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Activity>),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn list_activities(
     State(state): State<AppState>,
     caller: Caller,

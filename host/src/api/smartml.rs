@@ -36,12 +36,205 @@ const ACTIONS: &[&str] = &["read", "create", "modify", "get", "do", "delete"];
 /// fields; anything near this is a mistake or abuse.
 pub const MAX_BODY_BYTES: usize = 2 << 20;
 
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(handle, handle_latest))]
+pub(crate) struct Doc;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/stable/api.php", post(handle))
-        .route("/api/latest/api.php", post(handle))
+        .route("/api/latest/api.php", post(handle_latest))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// Every errorcode this module answers with and its message (`%s`: the value at fault), for
+/// the OpenAPI document; `the_documented_codes_are_the_answered_ones` holds it to
+/// [`SmartError::new`].
+pub const ERROR_CODES: &[(u32, &str)] = &[
+    (0, "OK"),
+    (
+        1,
+        "Unknown error occurred (also: a body over the size limit, with its own message)",
+    ),
+    (4, "Invalid or malformed JSON"),
+    (9, "Empty request"),
+    (13, "Missing or invalid element: token"),
+    (14, "Missing or invalid element: request"),
+    (
+        15,
+        "Missing or invalid element: actions (also: more actions than `smartml.max_actions`)",
+    ),
+    (16, "Missing or invalid attribute: actionid"),
+    (18, "Missing or invalid attribute: resourceid"),
+    (19, "Missing or invalid attribute: resourcetype"),
+    (20, "Missing or invalid element: parameters"),
+    (22, "Not authenticated"),
+    (23, "Missing configuration for actionId \"%s\""),
+    (25, "Missing configuration for resourceType \"%s\""),
+    (97, "Error in action"),
+    (
+        136,
+        "Your timestamp is too old or your server time is wrong.",
+    ),
+    (137, "The HMAC is invalid."),
+    (167, "Missing parameter \"%s\""),
+    (240, "Call for Marketplace Api-Users not allowed"),
+    (
+        243,
+        "The HMAC is invalid. \"hmac\" should be passed as string",
+    ),
+];
+
+/// An errorcode of [`ERROR_CODES`].
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct ErrorCode(pub u32);
+
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let table: Vec<String> = ERROR_CODES
+            .iter()
+            .map(|(code, message)| format!("- {code}: {message}"))
+            .collect();
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some(ERROR_CODES.iter().map(|(code, _)| *code)))
+            .description(Some(format!("smartml's errorcode:\n{}", table.join("\n"))))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
+
+/// A text that clients send as a string or a number (`"2"` or `2`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TextOrNumber {
+    /// As text.
+    Text(String),
+    /// As a number.
+    Number(i64),
+}
+
+/// A smartml request: the token, and actions each signed with HMAC v2.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SmartmlRequest {
+    /// The API user's token (32 characters).
+    pub token: String,
+    /// The actions.
+    pub request: SmartmlActions,
+}
+
+/// `request` of a smartml request.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SmartmlActions {
+    /// At most `smartml.max_actions` (100) actions; each is answered in its own result.
+    pub actions: Vec<SmartmlAction>,
+}
+
+/// One action: `do` / `executeMarketplaceWebhooks` is the one this host performs.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SmartmlAction {
+    /// `urn:onoffice-de-ns:smart:2.5:smartml:action:do`
+    pub actionid: String,
+    /// The record id.
+    pub resourceid: TextOrNumber,
+    /// `executeMarketplaceWebhooks`
+    pub resourcetype: String,
+    /// May be empty.
+    #[schema(required = false)]
+    pub identifier: String,
+    /// Unix seconds, within `smartml.timestamp_window_secs` of the host's clock.
+    pub timestamp: TextOrNumber,
+    /// `base64(HMAC-SHA256(secret, timestamp ‖ token ‖ resourcetype ‖ actionid))`; good for
+    /// one request.
+    pub hmac: String,
+    /// `"2"` or `2`.
+    pub hmac_version: TextOrNumber,
+    /// `module` (estate, address, task, calendar) and, as this host's extension, `elements`:
+    /// the saved record's fields, passed on to the webhooks.
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The smartml answer: the request's status and one result per action, in order. The HTTP
+/// status is `status.code`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlResponse {
+    /// How the request went: errorcode 97 when an action failed (its own status says why).
+    pub status: SmartmlStatus,
+    /// The results.
+    pub response: SmartmlResults,
+}
+
+/// `status` of a smartml answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlStatus {
+    /// The HTTP status: 200, 400 (the request is malformed or not authenticated) or 413.
+    pub code: u16,
+    /// 0 when every action succeeded.
+    pub errorcode: ErrorCode,
+    /// The errorcode's message.
+    pub message: String,
+}
+
+/// `response` of a smartml answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlResults {
+    /// One per action, in order; none when the request as a whole was refused.
+    pub results: Vec<SmartmlResult>,
+}
+
+/// The result of one action.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlResult {
+    /// As sent.
+    pub actionid: String,
+    /// As sent.
+    pub resourceid: String,
+    /// As sent.
+    pub resourcetype: String,
+    /// True for read and get actions.
+    pub cacheable: bool,
+    /// As sent.
+    pub identifier: String,
+    /// The records; none when the action failed.
+    pub data: SmartmlData,
+    /// The action's own status.
+    pub status: SmartmlActionStatus,
+}
+
+/// `data` of a result.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlData {
+    /// `{"cntabsolute": null}`
+    pub meta: SmartmlMeta,
+    /// `[{"id": 0, "type": "", "elements": {"result": "success"}}]` for a trigger.
+    pub records: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `data.meta` of a result.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlMeta {
+    /// Always `null` here.
+    pub cntabsolute: Option<i64>,
+}
+
+/// The status of one action.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmartmlActionStatus {
+    /// 0 when it succeeded.
+    pub errorcode: ErrorCode,
+    /// The errorcode's message.
+    pub message: String,
 }
 
 /// A smartml error: code and message as clients expect them.
@@ -273,6 +466,20 @@ fn parse_action(action: &Map<String, Value>) -> Result<Action, SmartError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "smartmlStable",
+    path = "/api/stable/api.php",
+    tag = "smartml",
+    summary = "Execute smartml actions",
+    description = "The raw body is read as JSON whatever its Content-Type. Each action is authenticated on its own (token, HMAC v2, timestamp window, no replay) and answered in its own result; `do` / `executeMarketplaceWebhooks` plans one delivery per enabled, matching webhook of the tenant for `parameters.module` and answers at once. Errors are smartml envelopes whose `status.code` is the HTTP status.",
+    request_body(content = SmartmlRequest, content_type = "application/json", description = "At most 2 MiB."),
+    responses(
+        (status = 200, description = "Every action's result; errorcode 97 when one of them failed.", body = SmartmlResponse),
+        (status = 400, description = "A malformed request (errorcodes 4, 9, 13, 14, 15, no results) or an action that was not authenticated (errorcode 22).", body = SmartmlResponse),
+        (status = 413, description = "The body is over 2 MiB (errorcode 1).", body = SmartmlResponse),
+    ),
+)]
 async fn handle(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(body) => body,
@@ -315,6 +522,25 @@ async fn handle(State(state): State<AppState>, body: Result<Bytes, BytesRejectio
     } else {
         envelope(200, None, results)
     }
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "smartmlLatest",
+    path = "/api/latest/api.php",
+    tag = "smartml",
+    summary = "Execute smartml actions (the `latest` URL)",
+    description = "The raw body is read as JSON whatever its Content-Type. Each action is authenticated on its own (token, HMAC v2, timestamp window, no replay) and answered in its own result; `do` / `executeMarketplaceWebhooks` plans one delivery per enabled, matching webhook of the tenant for `parameters.module` and answers at once. Errors are smartml envelopes whose `status.code` is the HTTP status.",
+    request_body(content = SmartmlRequest, content_type = "application/json", description = "At most 2 MiB."),
+    responses(
+        (status = 200, description = "Every action's result; errorcode 97 when one of them failed.", body = SmartmlResponse),
+        (status = 400, description = "A malformed request (errorcodes 4, 9, 13, 14, 15, no results) or an action that was not authenticated (errorcode 22).", body = SmartmlResponse),
+        (status = 413, description = "The body is over 2 MiB (errorcode 1).", body = SmartmlResponse),
+    ),
+)]
+/// `/api/latest/api.php`: the same as `/api/stable/api.php`.
+async fn handle_latest(state: State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    handle(state, body).await
 }
 
 /// Authenticates every action of the request: token, timestamp window, HMAC v2 (constant
@@ -732,6 +958,38 @@ mod tests {
                 Err(error) => prop_assert!(n > max && error.code == 15, "{error:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_documented_codes_are_the_answered_ones() {
+        for (code, message) in ERROR_CODES {
+            if [0, 23, 25, 167, 243].contains(code) {
+                continue;
+            }
+            let answered = SmartError::new(*code).message;
+            assert!(
+                message.starts_with(&answered),
+                "{code}: {answered:?} vs {message:?}"
+            );
+        }
+        // An answer's keys are the documented ones.
+        let echo = Echo::default();
+        let answered = result(&echo, &Err(SmartError::new(22)));
+        let keys: Vec<&str> = answered
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let schema =
+            serde_json::to_value(<SmartmlResult as utoipa::PartialSchema>::schema()).unwrap();
+        let documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, documented);
     }
 
     #[test]

@@ -28,6 +28,11 @@ use serde_json::Value;
 /// The header naming the webhook that answered.
 pub const WEBHOOK_HEADER: HeaderName = HeaderName::from_static("x-hookhost-webhook");
 
+/// This module's part of the OpenAPI document ([`super::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(validate))]
+pub(crate) struct Doc;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,6 +40,31 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(super::webhooks::MAX_BODY_BYTES))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "validateObject",
+    path = "/public/v1/validate/{type}",
+    tag = "validation",
+    summary = "Validate an object",
+    description = "Runs the first enabled webhook of this type the tenant reaches whose criteria match the object (oldest first), synchronously, and answers with the object as the webhook returned it: possibly changed, with an order-level `error: {id, message}` when it is invalid. Tenants only.",
+    params(("type" = String, Path, description = "`validatePurchaseOrderDraft`, `validatePurchaseOrderQuerying`, `validateChangeOrderDraft`, `validateTerminateOrder`, `validateRequest` or `validateAccount` (any case).")),
+    request_body(content = Object, content_type = "application/json", description = "The Order, Request or Account being edited (at most 1 MiB)."),
+    responses(
+        (status = 200, description = "The validated object.", content_type = "application/json", body = Object,
+            headers(("X-Hookhost-Webhook" = String, description = "The webhook that answered."))),
+        (status = 400, description = "An unknown type, a body that is not a JSON object, or a handler that refused the input as invalid.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "A provider token or the admin token: validation calls are made for a tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No enabled webhook of this type the tenant reaches, or none whose criteria match.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 1 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, description = "The handler rejected the object (its verdict).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 500, description = "The host failed to run the handler.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 502, description = "The handler failed: a trap, its memory or fuel, an endpoint that failed or answered no JSON object.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, description = "The handler asked to be tried again later.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 504, description = "The handler ran past its deadline.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("tenant_api_key" = [])),
+)]
 async fn validate(
     State(state): State<AppState>,
     Caller(scope): Caller,

@@ -61,6 +61,8 @@ pub enum Command {
     Migrate,
     /// A tenant's process templates and processes, in the configured database.
     Process(process::ProcessArgs),
+    /// Print the OpenAPI document the server serves at `/openapi.json`.
+    Openapi,
 }
 
 /// `hookhost admin …`: the admin API's operations, straight on the configured database (no
@@ -305,6 +307,10 @@ pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Process(args) => rt.block_on(process::run(&config, args)),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::json());
+            Ok(0)
+        }
     }
 }
 

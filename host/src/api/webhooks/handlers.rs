@@ -214,6 +214,27 @@ fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Resul
 /// `GET`: the webhooks the caller sees, filtered, ordered and shaped by the query string
 /// (RQL: see [`crate::api::listing`]); an unknown parameter, field or operator is a 400
 /// rather than ignored, so a client never mistakes an unfiltered page for a filtered one.
+#[utoipa::path(
+    get,
+    operation_id = "listWebhooks",
+    path = "/public/v1/notifications/webhooks",
+    tag = "registry",
+    summary = "List webhooks",
+    description = "The caller's webhooks; for a tenant also (read-only) those of the services it activated, with the statistics of its own calls only. `limit=0` answers the total alone.",
+    params(
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Items to skip."),
+        ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000, description = "Items to return, 10 by default."),
+        ("order" = Option<String>, Query, description = "RQL order: fields, `-` for descending (`-audit.created.at,description`). Filters are RQL expressions as bare query keys (`eq(status,enabled)`, `in(type,(validateRequest,validateAccount))`, `ilike(description,*order*)`, `and(…)`, `or(…)`, `not(…)`)."),
+        ("select" = Option<String>, Query, description = "RQL select: `-statistics` drops a property, `id,url` keeps only those named."),
+    ),
+    responses(
+        (status = 200, description = "A page of webhooks (secrets masked).", body = super::wire::PageOut),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -254,6 +275,27 @@ pub(super) async fn list(
     Ok(axum::Json(page).into_response())
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "createWebhook",
+    path = "/public/v1/notifications/webhooks",
+    tag = "registry",
+    summary = "Register a webhook",
+    description = "Registers a webhook of one of the caller's services (a tenant: of its private ones). The answer carries the signing secret, this once.",
+    request_body(content = super::wire::WebhookIn, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The webhook, with its `whsec_` secret.", body = super::wire::WebhookOut,
+            headers(("ETag" = String, description = "`\"<revision>\"`."), ("Location" = String, description = "The webhook's URL."))),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant changing a provider's webhook (read-only for tenants).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "The service is not the caller's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "An extension already in use in a tenant's reach, a quota reached, or a write that raced another one.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 1 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -275,6 +317,21 @@ pub(super) async fn create(
     respond(&state, &scope, StatusCode::CREATED, webhook, Some(secret)).await
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "getWebhook",
+    path = "/public/v1/notifications/webhooks/{id}",
+    tag = "registry",
+    summary = "Read a webhook",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`.")),
+    responses(
+        (status = 200, description = "The webhook, secret masked.", body = super::wire::WebhookOut, headers(("ETag" = String, description = "`\"<revision>\"`, for If-Match."))),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn one(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -284,6 +341,28 @@ pub(super) async fn one(
     respond(&state, &scope, StatusCode::OK, webhook, None).await
 }
 
+#[utoipa::path(
+    put,
+    operation_id = "replaceWebhook",
+    path = "/public/v1/notifications/webhooks/{id}",
+    tag = "registry",
+    summary = "Replace a webhook",
+    description = "Replaces every writable field (what a GET answered may be sent back: read-only fields are ignored, the secret must be masked or the webhook's own).",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), ("If-Match" = Option<String>, Header, description = "`\"<revision>\"` (the ETag of a GET) or `*`: refuse with 412 when the webhook changed since.")),
+    request_body(content = super::wire::WebhookIn, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The webhook as stored now.", body = super::wire::WebhookOut, headers(("ETag" = String, description = "`\"<revision>\"`, for If-Match."))),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant changing a provider's webhook (read-only for tenants).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "An extension already in use in a tenant's reach, a quota reached, or a write that raced another one.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a revision the webhook no longer has.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 1 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn replace(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -353,6 +432,23 @@ async fn check_if_match(
     Ok(())
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "deleteWebhook",
+    path = "/public/v1/notifications/webhooks/{id}",
+    tag = "registry",
+    summary = "Delete a webhook",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), ("If-Match" = Option<String>, Header, description = "`\"<revision>\"` (the ETag of a GET) or `*`: refuse with 412 when the webhook changed since.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant changing a provider's webhook (read-only for tenants).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a revision the webhook no longer has.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn remove(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -368,6 +464,23 @@ pub(super) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "enableWebhook",
+    path = "/public/v1/notifications/webhooks/{id}/enable",
+    tag = "registry",
+    summary = "Enable a webhook",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), ("If-Match" = Option<String>, Header, description = "`\"<revision>\"` (the ETag of a GET) or `*`: refuse with 412 when the webhook changed since.")),
+    responses(
+        (status = 204, description = "Enabled."),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant changing a provider's webhook (read-only for tenants).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a revision the webhook no longer has.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn enable(
     State(state): State<AppState>,
     Caller(scope): Caller,
@@ -377,6 +490,23 @@ pub(super) async fn enable(
     set_enabled(state, scope, id, headers, true).await
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "disableWebhook",
+    path = "/public/v1/notifications/webhooks/{id}/disable",
+    tag = "registry",
+    summary = "Disable a webhook",
+    params(("id" = String, Path, description = "The webhook, `WBH-…`."), ("If-Match" = Option<String>, Header, description = "`\"<revision>\"` (the ETag of a GET) or `*`: refuse with 412 when the webhook changed since.")),
+    responses(
+        (status = 204, description = "Disabled."),
+        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The admin token, or a tenant changing a provider's webhook (read-only for tenants).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook among those the caller may see (others' webhooks included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a revision the webhook no longer has.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("provider_token" = []), ("tenant_api_key" = [])),
+)]
 pub(super) async fn disable(
     State(state): State<AppState>,
     Caller(scope): Caller,

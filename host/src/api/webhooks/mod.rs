@@ -56,6 +56,19 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// What `secret` reads as after the create response (MPT shows exactly 19 asterisks).
 pub const MASKED_SECRET: &str = "*******************";
 
+/// The registry's part of the OpenAPI document (`crate::api::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    handlers::list,
+    handlers::create,
+    handlers::one,
+    handlers::replace,
+    handlers::remove,
+    handlers::enable,
+    handlers::disable,
+))]
+pub(crate) struct Doc;
+
 /// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -9,12 +9,13 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 // ---------------------------------------------------------------------------------------------
 // Output
 
 /// `{"at": "…"}`, the shape of every audit entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct At {
     pub(super) at: String,
 }
@@ -25,7 +26,7 @@ impl At {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Audit {
     pub(super) created: At,
     pub(super) updated: At,
@@ -35,13 +36,13 @@ pub(super) struct Audit {
     pub(super) disabled: Option<At>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct ServiceOut {
     pub(super) id: String,
 }
 
 /// A component handler as shown: the id always, the rest when the component is still there.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct ComponentOut {
     pub(super) id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,7 +53,7 @@ pub(super) struct ComponentOut {
     pub(super) digest: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) enum HandlerOut {
     Url(String),
@@ -60,7 +61,7 @@ pub(super) enum HandlerOut {
 }
 
 /// The part of [`Limits`] a webhook chooses; the payload/output/log caps are the operator's.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LimitsOut {
     pub(super) timeout_ms: u64,
@@ -70,7 +71,8 @@ pub(super) struct LimitsOut {
 }
 
 /// The webhook object, fields in the seed's order, then our extensions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Webhook)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WebhookOut {
     pub(super) id: String,
@@ -103,19 +105,20 @@ pub(super) struct WebhookOut {
     pub(super) retry_policy: Option<RetryPolicy>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Pagination {
     pub(super) offset: i64,
     pub(super) limit: i64,
     pub(super) total: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Meta {
     pub(super) pagination: Pagination,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookPage)]
 pub(super) struct PageOut {
     #[serde(rename = "$meta")]
     pub(super) meta: Meta,
@@ -182,7 +185,7 @@ pub(super) fn render(
 // Input
 
 /// `{"id": "SVC-…"}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ServiceIn {
     pub(super) id: String,
@@ -190,14 +193,15 @@ pub(super) struct ServiceIn {
 
 /// `{"url": …}` or `{"component": …}`; the component is a reference string or the object a
 /// GET returned (parsed by hand for errors that name the field).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HandlerIn {
     pub(super) url: Option<String>,
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) component: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct LimitsIn {
     pub(super) timeout_ms: Option<u64>,
@@ -205,7 +209,7 @@ pub(super) struct LimitsIn {
     pub(super) fuel: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RetryPolicyIn {
     pub(super) schedule_seconds: Vec<u64>,
@@ -213,7 +217,8 @@ pub(super) struct RetryPolicyIn {
 
 /// The body of create and PUT. Enum-like fields are strings here so that their errors name
 /// the field and list the allowed values (and so that any casing is accepted).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = WebhookInput)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct WebhookIn {
     pub(super) description: Option<String>,
@@ -222,6 +227,7 @@ pub(super) struct WebhookIn {
     pub(super) kind: Option<String>,
     pub(super) object_type: Option<String>,
     pub(super) url: Option<String>,
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub(super) criteria: Option<BTreeMap<String, Value>>,
     pub(super) service: Option<ServiceIn>,
     pub(super) service_id: Option<String>,
@@ -235,17 +241,24 @@ pub(super) struct WebhookIn {
     pub(super) secret: Option<String>,
     // Read-only: accepted so that a GET answer can be PUT back, and ignored.
     #[serde(rename = "id")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _id: Option<IgnoredAny>,
     #[serde(rename = "href")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _href: Option<IgnoredAny>,
     #[serde(rename = "statistics")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _statistics: Option<IgnoredAny>,
     #[serde(rename = "lastSuccess")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _last_success: Option<IgnoredAny>,
     #[serde(rename = "lastFailure")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _last_failure: Option<IgnoredAny>,
     #[serde(rename = "lastCall")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _last_call: Option<IgnoredAny>,
     #[serde(rename = "audit")]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _audit: Option<IgnoredAny>,
 }
