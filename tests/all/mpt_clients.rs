@@ -4,6 +4,7 @@
 
 use crate::support::{Db, Receiver, Reply, World, smartml_execute};
 use hookhost::store::Scope;
+use hookhost_plugins::ECHO;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -12,6 +13,7 @@ both_backends!(
     a_provider_wide_webhook_reaches_the_tenants_of_any_of_its_services_only,
     a_put_without_service_keeps_the_service,
     extensions_stay_unique_across_provider_wide_webhooks,
+    a_provider_wide_component_answers_ivanti_for_the_providers_tenants_only,
 );
 
 const WEBHOOKS: &str = "/public/v1/notifications/webhooks";
@@ -213,4 +215,42 @@ async fn extensions_stay_unique_across_provider_wide_webhooks(db: Db) {
         StatusCode::CREATED,
         "case-sensitive, as before: {created}"
     );
+}
+
+async fn a_provider_wide_component_answers_ivanti_for_the_providers_tenants_only(db: Db) {
+    let w = World::start(db).await;
+    let echo = w.upload(ECHO).await;
+    let body = json!({"handler": {"component": echo}, "extension": "WideEcho"});
+    let (status, created) = w.as_provider().post(WEBHOOKS, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["service"], Value::Null);
+
+    let execute = async |key: &str, extension: &str| {
+        let answer = w
+            .host
+            .client
+            .post(
+                w.host
+                    .url(&format!("/api/rest/Webhooks/Execute?extension={extension}")),
+            )
+            .header("authorization", format!("rest_api_key={key}"))
+            .header("content-type", "application/json")
+            .body(r#"{"Subject":"Printer on fire"}"#)
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.text().await.unwrap())
+    };
+    let (status, text) = execute(&w.rest_key, "WideEcho").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let echoed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(echoed["tenant"]["id"], w.tenant.as_str());
+    assert_eq!(echoed["payload"], json!({"Subject": "Printer on fire"}));
+
+    // A tenant of no service of this provider does not reach it: its answer is exactly the
+    // one of an extension that does not exist.
+    let (_, stranger_key) = another_tenant(&w).await;
+    let refused = execute(&stranger_key, "WideEcho").await;
+    assert!(refused.0.is_client_error(), "{}", refused.1);
+    assert_eq!(refused, execute(&stranger_key, "NoSuchExtension").await);
 }
