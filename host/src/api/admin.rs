@@ -151,8 +151,8 @@ fn created<T: Serialize>(value: T) -> Response {
     params(crate::api::openapi::schemas::PageQuery),
     responses(
         (status = 200, description = "A page of providers.", body = crate::api::openapi::schemas::Page<crate::admin::ProviderView>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
     ),
     security(("admin_token" = [])),
 )]
@@ -178,10 +178,10 @@ async fn get_providers(
     request_body(content = NameBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The provider, with its API token (shown this once).", body = crate::admin::NewProvider),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("admin_token" = [])),
 )]
@@ -206,8 +206,8 @@ async fn post_provider(
     params(crate::api::openapi::schemas::PageQuery),
     responses(
         (status = 200, description = "A page of tenants.", body = crate::api::openapi::schemas::Page<crate::admin::TenantView>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
     ),
     security(("admin_token" = [])),
 )]
@@ -233,10 +233,10 @@ async fn get_tenants(
     request_body(content = NameBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The tenant.", body = crate::admin::TenantView),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("admin_token" = [])),
 )]
@@ -261,8 +261,8 @@ async fn post_tenant(
     params(crate::api::openapi::schemas::PageQuery),
     responses(
         (status = 200, description = "A page of services.", body = crate::api::openapi::schemas::Page<crate::admin::ServiceView>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
     ),
     security(("admin_token" = [])),
 )]
@@ -289,11 +289,11 @@ async fn get_services(
     request_body(content = ServiceBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The service.", body = crate::admin::ServiceView),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 404, description = "No such provider or tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("admin_token" = [])),
 )]
@@ -341,11 +341,11 @@ async fn post_service(
         (status = 201, description = "Activated.", body = crate::admin::ActivationView),
         (status = 200, description = "Its parameters replaced.", body = crate::admin::ActivationView),
         (status = 400, description = "Bad input, e.g. a parameter the service does not declare (`parameters.colour`).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 403, description = "Another tenant's private service.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or service.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("admin_token" = [])),
 )]
@@ -380,11 +380,11 @@ async fn post_activation(
     request_body(content = ApiUserBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The user with its token and secret (shown this once).", body = crate::admin::NewApiUser),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 404, description = "No such tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("admin_token" = [])),
 )]
@@ -408,7 +408,7 @@ async fn post_api_user(
     params(("id" = String, Path, description = "The tenant, `TEN-…`.")),
     responses(
         (status = 201, description = "The key (shown this once).", body = crate::admin::NewApiKey),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 404, description = "No such tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("admin_token" = [])),
@@ -432,7 +432,7 @@ async fn post_api_key(
     params(("id" = String, Path, description = "The tenant, `TEN-…`."), ("key_id" = String, Path, description = "The key's id, `KEY-…` (not the key).")),
     responses(
         (status = 204, description = "Deactivated: the key is refused from now on."),
-        (status = 401, description = "Missing or wrong admin token, or no admin_token configured (the admin API is off).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
         (status = 404, description = "No such tenant, or no such key of it.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("admin_token" = [])),

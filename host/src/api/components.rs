@@ -91,7 +91,7 @@ fn valid_version(version: &str) -> bool {
     responses(
         (status = 201, description = "Stored.", body = crate::api::openapi::schemas::Component),
         (status = 400, description = "A missing or invalid name or version, an empty body, or a component the runtime refused.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "A quota reached (components, component bytes), or this name and version exist.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
@@ -181,8 +181,8 @@ const PROPERTIES: &[&str] = &[
     params(crate::api::openapi::schemas::PageQuery),
     responses(
         (status = 200, description = "A page of components.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Component>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("provider_token" = []), ("tenant_api_key" = [])),
@@ -211,7 +211,7 @@ async fn list(
     params(("id" = String, Path, description = "The component, `CMP-…`.")),
     responses(
         (status = 200, description = "The component.", body = crate::api::openapi::schemas::Component),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such component among the caller's (others' included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
@@ -238,7 +238,7 @@ async fn one(
     params(("id" = String, Path, description = "The component, `CMP-…`.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such component among the caller's (others' included).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "One of the caller's webhooks uses it.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),

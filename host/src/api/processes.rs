@@ -158,8 +158,8 @@ const ACTIVITY_PROPERTIES: &[&str] = &[
     params(crate::api::openapi::schemas::PageQuery),
     responses(
         (status = 200, description = "A page of templates.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::ProcessTemplate>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("tenant_api_key" = [])),
@@ -191,10 +191,10 @@ async fn list_templates(
     responses(
         (status = 201, description = "The template.", body = crate::api::openapi::schemas::ProcessTemplate),
         (status = 400, description = "An invalid template: `errors` names each step and field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("tenant_api_key" = [])),
 )]
@@ -217,7 +217,7 @@ async fn create_template(
     params(("id" = String, Path, description = "The template, `PTM-…`.")),
     responses(
         (status = 200, description = "The template.", body = crate::api::openapi::schemas::ProcessTemplate),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such template among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
@@ -245,11 +245,11 @@ async fn get_template(
     responses(
         (status = 200, description = "The template.", body = crate::api::openapi::schemas::ProcessTemplate),
         (status = 400, description = "An invalid template: `errors` names each step and field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such template among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("tenant_api_key" = [])),
 )]
@@ -274,7 +274,7 @@ async fn replace_template(
     params(("id" = String, Path, description = "The template, `PTM-…`.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such template among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
@@ -300,11 +300,11 @@ async fn delete_template(
     responses(
         (status = 201, description = "The process with its steps.", body = crate::api::openapi::schemas::Process),
         (status = 400, description = "An invalid start request (an unknown template included): `errors` names each field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The template is no longer valid (a service deactivated, a webhook deleted).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not Content-Type: application/json.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
     ),
     security(("tenant_api_key" = [])),
 )]
@@ -338,8 +338,8 @@ async fn start_process(
     ),
     responses(
         (status = 200, description = "A page of processes (without their steps).", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Process>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("tenant_api_key" = [])),
@@ -370,7 +370,7 @@ async fn list_processes(
     params(("id" = String, Path, description = "The process, `PRC-…`.")),
     responses(
         (status = 200, description = "The process with each step's status, times, deliveries and overdue notice.", body = crate::api::openapi::schemas::Process),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such process among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
@@ -395,7 +395,7 @@ async fn get_process(
     params(("id" = String, Path, description = "The process, `PRC-…`.")),
     responses(
         (status = 200, description = "The cancelled process.", body = crate::api::openapi::schemas::Process),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such process among the tenant's.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The process is not running.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
@@ -427,8 +427,8 @@ async fn cancel_process(
     ),
     responses(
         (status = 200, description = "A page of activity entries.", body = crate::api::openapi::schemas::Page<crate::api::openapi::schemas::Activity>),
-        (status = 400, description = "Bad input: the problem names the field.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: processes belong to tenants.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("tenant_api_key" = [])),

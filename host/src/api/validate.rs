@@ -53,7 +53,7 @@ pub fn router() -> Router<AppState> {
         (status = 200, description = "The validated object.", content_type = "application/json", body = Object,
             headers(("X-Hookhost-Webhook" = String, description = "The webhook that answered."))),
         (status = 400, description = "An unknown type, a body that is not a JSON object, or a handler that refused the input as invalid.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, response = inline(crate::api::openapi::responses::Unauthorized)),
         (status = 403, description = "A provider token or the admin token: validation calls are made for a tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No enabled webhook of this type the tenant reaches, or none whose criteria match.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 1 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),

@@ -19,6 +19,7 @@
 //! - [`router`]: `/openapi.json` and `/docs`.
 //! - [`schemas`]: schemas of shapes the API modules do not spell as types of their own.
 
+pub mod responses;
 pub mod schemas;
 
 use super::AppState;
