@@ -668,6 +668,13 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         let mut process = process_from_row(&row)?;
         process.steps = self.process_steps(&process.id).await?;
+        // The steps were read after the process: its current step is the one they show, or a
+        // step that moved on in between would contradict it.
+        process.current_step = process
+            .steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Scheduled | StepStatus::Running))
+            .map(|s| s.position);
         Ok(process)
     }
 
