@@ -40,12 +40,7 @@ impl Executor {
         trigger: &Trigger,
     ) -> Result<Output, Failure> {
         let internal = |context: &str, error: &dyn std::fmt::Display| {
-            tracing::error!(webhook = %webhook.id, error = %error, "{context}");
-            Failure::new(
-                FailureKind::HostService,
-                format!("{context}: the host could not run the component"),
-                true,
-            )
+            Failure::host(webhook, context, "run the component", error)
         };
         let plugin = self
             .plugin(component_id)

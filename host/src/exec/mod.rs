@@ -78,13 +78,18 @@ impl Failure {
         }
     }
 
-    /// The host could not run the handler (database, loading): retryable, and logged here
-    /// with its cause, which the call log does not show.
-    pub(crate) fn host(webhook: &Webhook, context: &str, error: &dyn std::fmt::Display) -> Self {
+    /// The host failed while `context` (database, loading) and so could not do `what`:
+    /// retryable, and logged here with its cause, which the call log does not show.
+    pub(crate) fn host(
+        webhook: &Webhook,
+        context: &str,
+        what: &str,
+        error: &dyn std::fmt::Display,
+    ) -> Self {
         tracing::error!(webhook = %webhook.id, error = %error, "{context}");
         Failure::new(
             FailureKind::HostService,
-            format!("{context}: the host could not call the webhook"),
+            format!("{context}: the host could not {what}"),
             true,
         )
     }
@@ -248,7 +253,9 @@ impl Executor {
             .lookups
             .activation(tenant_id, service_id)
             .await
-            .map_err(|e| Failure::host(webhook, "reading the activation", &e))?;
+            .map_err(|e| {
+                Failure::host(webhook, "reading the activation", "call the webhook", &e)
+            })?;
         let mut parameters: Vec<(String, String)> = activation
             .iter()
             .filter(|(name, _)| !trigger.parameters.iter().any(|(n, _)| n == *name))
