@@ -171,7 +171,8 @@ impl Scheduler {
             .deadline_days
             .map(|days| started + i64::from(days) * self.config.day_ms());
         let (module, record_id) = step_record(process, spec);
-        let payload = self.payload(process, step, deadline_at);
+        let body = self.payload(process, step, deadline_at);
+        let payload = body.to_string();
         // The step calls its service's webhooks as a record trigger would: those that
         // listen to the record's module and whose criteria the payload meets.
         let reached = self
@@ -179,8 +180,6 @@ impl Scheduler {
             .process_step_webhooks(&process.tenant_id, &spec.service_id)
             .await?;
         let reached_count = reached.len();
-        let body: serde_json::Value =
-            serde_json::from_str(&payload).expect("the scheduler's own JSON");
         let webhooks: Vec<String> = reached
             .into_iter()
             .filter(|w| w.modules.iter().any(|m| m == module.as_str()))
@@ -246,7 +245,12 @@ impl Scheduler {
 
     /// What a step's webhooks receive: the linked record's fields as `elements` (the shape of
     /// an onOffice record, so record plugins read it unchanged) and where the call comes from.
-    fn payload(&self, process: &Process, step: &ProcessStep, deadline_at: Option<i64>) -> String {
+    fn payload(
+        &self,
+        process: &Process,
+        step: &ProcessStep,
+        deadline_at: Option<i64>,
+    ) -> serde_json::Value {
         let spec = &step.spec;
         let (module, record_id) = step_record(process, spec);
         let mut body = json!({
@@ -275,7 +279,7 @@ impl Scheduler {
         {
             body["elements"] = serde_json::Value::Object(elements);
         }
-        body.to_string()
+        body
     }
 
     /// Looks at a running step: overdue, finished, or neither yet.
