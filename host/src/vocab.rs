@@ -298,14 +298,14 @@ words! {
     }
 }
 
-/// The events of the WIT contract, with their spellings (the outbox and the CLI use them).
-const EVENTS: &[(Event, &str)] = &[
-    (Event::Create, "create"),
-    (Event::Update, "update"),
-    (Event::Execute, "execute"),
-    (Event::Validate, "validate"),
-    (Event::ProcessStep, "process-step"),
-    (Event::Test, "test"),
+/// The events of the WIT contract (spelled by [`event_name`]; the outbox and the CLI use them).
+const EVENTS: &[Event] = &[
+    Event::Create,
+    Event::Update,
+    Event::Execute,
+    Event::Validate,
+    Event::ProcessStep,
+    Event::Test,
 ];
 
 /// An event's spelling (the WIT one).
@@ -324,13 +324,13 @@ pub fn event_name(event: Event) -> &'static str {
 pub fn parse_event(text: &str) -> Result<Event, Unknown> {
     EVENTS
         .iter()
-        .find(|(_, name)| *name == text)
-        .map(|(event, _)| *event)
+        .copied()
+        .find(|event| event_name(*event) == text)
         .ok_or_else(|| Unknown {
             found: text.to_owned(),
             known: EVENTS
                 .iter()
-                .map(|(_, name)| *name)
+                .map(|event| event_name(*event))
                 .collect::<Vec<_>>()
                 .join(", "),
         })
@@ -477,10 +477,13 @@ mod tests {
                 Ok(*kind)
             );
         }
-        for (event, name) in EVENTS {
-            assert_eq!(event_name(*event), *name);
-            assert_eq!(parse_event(name), Ok(*event));
+        for event in EVENTS {
+            assert_eq!(parse_event(event_name(*event)), Ok(*event));
         }
+        assert_eq!(
+            parse_event("delete").unwrap_err().known,
+            "create, update, execute, validate, process-step, test"
+        );
     }
 
     #[test]
