@@ -1,6 +1,7 @@
 //! Delivery benchmark: how fast the outbox drains to URL handlers, against a plain HTTP client
-//! posting the same bodies to the same receiver with the same concurrency (the ceiling of
-//! this machine).
+//! posting the same bodies to the same receiver with the same concurrency, and against `wrk`
+//! doing the same from outside (the ceilings of this machine: the reqwest loop is a slower
+//! sender, so the softer one).
 //!
 //! Run with `cargo run --release -p hookhost-cli --example delivery_bench [webhooks] [triggers]
 //! [rounds]` (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks` triggers =
@@ -10,6 +11,9 @@
 //! trigger until the receiver has seen every delivery, so it includes planning (smartml
 //! authentication, webhook resolution, the outbox transaction), claiming, signing (Standard
 //! Webhooks and JWT), the call, the call log and the outbox update.
+
+#[path = "common/load.rs"]
+mod load;
 
 use hookhost::api::smartml::hmac_v2;
 use hookhost::store::{Handler, Scope, WebhookSpec};
@@ -68,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
     let triggers: usize = std::env::args().nth(2).map_or(Ok(10), |s| s.parse())?;
     let rounds: usize = std::env::args().nth(3).map_or(Ok(3), |s| s.parse())?;
     let total = webhooks * triggers;
+    let wrk = load::wrk()?;
 
     // The receiver: counts, answers 200.
     let counter = Arc::new(Counter::default());
@@ -138,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     let mut ratios = Vec::new();
+    let mut outside_ratios = Vec::new();
     let mut timestamp = 0;
     for round in 0..rounds {
         // The host: triggers in, deliveries out.
@@ -215,7 +221,24 @@ async fn main() -> anyhow::Result<()> {
         }
         let ceiling_time = started.elapsed();
 
+        // The ceiling a real load generator sees: wrk posting the same body size to the same
+        // receiver at the same concurrency.
+        let outside = load::wrk_run(
+            &wrk,
+            &data.path().join("post.lua"),
+            &load::Target {
+                name: "the receiver",
+                url: format!("http://{receiver}/hook/0"),
+                authorization: None,
+                body: bodies[0].clone(),
+            },
+            3,
+            concurrency as u64,
+        )
+        .await?;
+
         let ratio = rate(host_time) / rate(ceiling_time) * 100.0;
+        let outside_ratio = rate(host_time) / outside.rps * 100.0;
         println!("round {}", round + 1);
         println!(
             "  hookhost delivery       {:>9.0} deliveries/s  ({:.2} s; triggers answered after {:.2} s; outbox {counts:?})",
@@ -228,8 +251,13 @@ async fn main() -> anyhow::Result<()> {
             rate(ceiling_time),
             ceiling_time.as_secs_f64()
         );
-        println!("  ratio: {ratio:.1}% of the ceiling");
+        println!(
+            "  wrk -t1 -c{concurrency} (ceiling) {:>9.0} requests/s",
+            outside.rps
+        );
+        println!("  ratio: {ratio:.1}% of the reqwest ceiling, {outside_ratio:.1}% of wrk's");
         ratios.push(ratio);
+        outside_ratios.push(outside_ratio);
     }
     ratios.sort_by(f64::total_cmp);
     println!(
@@ -237,6 +265,10 @@ async fn main() -> anyhow::Result<()> {
         ratios[ratios.len() / 2],
         ratios[0],
         ratios[ratios.len() - 1]
+    );
+    println!(
+        "median ratio to wrk's ceiling: {:.1}%",
+        load::median(&mut outside_ratios)
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The call log and the statistics it feeds: every attempt of every webhook, written in
 //! batches with the statistics update of the same transaction.
 
-use super::{Call, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
+use super::{Call, Params, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
 use crate::time::now_ms;
 use crate::vocab::TriggerSource;
 use serde::Serialize;
@@ -61,10 +61,8 @@ pub struct LoggedCall {
     pub call: Call,
 }
 
-/// Webhooks per statistics statement, and the parameters each binds.
+/// Webhooks per statistics statement.
 const STATISTICS_CHUNK: usize = 32;
-
-const STATISTICS_COLUMNS: usize = 9;
 
 /// One webhook's calls in a batch of call records, summed for a single statistics update.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -113,7 +111,6 @@ pub(super) async fn write_calls(
     tx: &mut sqlx::AnyConnection,
     records: &[CallRecord],
 ) -> Result<()> {
-    const COLUMNS: usize = 8;
     if records.is_empty() {
         return Ok(());
     }
@@ -126,12 +123,14 @@ pub(super) async fn write_calls(
         .chunks(ROWS_PER_STATEMENT)
         .zip(texts.chunks(ROWS_PER_STATEMENT))
     {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p: Vec<String> = (0..COLUMNS)
-                    .map(|c| format!("${}", 2 + r * COLUMNS + c))
-                    .collect();
-                format!("({}, $1)", p.join(", "))
+        let mut params = Params::of(tx);
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                format!(
+                    "({})",
+                    (0..9).map(|_| params.next()).collect::<Vec<_>>().join(", ")
+                )
             })
             .collect();
         let sql = format!(
@@ -139,7 +138,7 @@ pub(super) async fn write_calls(
              created_at) VALUES {}",
             rows.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for (r, text) in chunk.iter().zip(chunk_texts) {
             query = query
                 .bind(unique_id("CAL"))
@@ -149,7 +148,8 @@ pub(super) async fn write_calls(
                 .bind(r.attempt)
                 .bind(r.trigger.as_str())
                 .bind(i64::from(r.call.success))
-                .bind(text);
+                .bind(text)
+                .bind(now);
         }
         query.execute(&mut *tx).await?;
     }
@@ -157,21 +157,23 @@ pub(super) async fn write_calls(
     // the batch touches (a fan-out finishes one call for each of a thousand webhooks).
     let statistics = batch_statistics(records, &texts);
     for chunk in statistics.chunks(STATISTICS_CHUNK) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p = |c: usize| 1 + r * STATISTICS_COLUMNS + c;
+        let mut params = Params::of(tx);
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let mut p = || params.next();
                 format!(
-                    "(${}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
-                     CAST(${} AS BIGINT), CAST(${} AS BIGINT), ${}, ${}, ${})",
-                    p(0),
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5),
-                    p(6),
-                    p(7),
-                    p(8)
+                    "({}, CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), \
+                     CAST({} AS BIGINT), CAST({} AS BIGINT), {}, {}, {})",
+                    p(),
+                    p(),
+                    p(),
+                    p(),
+                    p(),
+                    p(),
+                    p(),
+                    p(),
+                    p()
                 )
             })
             .collect();
