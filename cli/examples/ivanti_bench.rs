@@ -110,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
         kind: None,
         object_type: None,
         handler: Handler::Component(component.id),
+        transform: None,
         modules: Vec::new(),
         extension: Some("EchoBench".into()),
         criteria: Default::default(),
