@@ -641,6 +641,9 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             secret = from_json_text(&text)?;
         }
+        // The plain column shows secret ones masked (as every API does): they are not plain.
+        let mut plain = plain;
+        plain.retain(|name, _| !secret.contains_key(name));
         Ok(ActivationValues {
             plain: Arc::new(plain),
             secret: Arc::new(secret),
