@@ -117,7 +117,7 @@ pub mod bindings {
 }
 
 pub use bindings::marketplace::webhook::types::{
-    Event, Failure, FieldUpdate, Header, Invocation, Level, OutgoingRequest, Outcome, Param,
+    Event, Failure, FieldUpdate, Header, Invocation, Level, Outcome, OutgoingRequest, Param,
     Problem, Tenant, Transformed,
 };
 

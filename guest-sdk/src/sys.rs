@@ -65,8 +65,7 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub(crate) use crate::testing::fake::{
-        config, http_send, kv_delete, kv_get, kv_list_keys, kv_set, log, now_unix_seconds,
-        secret,
+        config, http_send, kv_delete, kv_get, kv_list_keys, kv_set, log, now_unix_seconds, secret,
     };
 }
 

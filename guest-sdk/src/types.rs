@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    Event, Failure, FieldUpdate, Header, Invocation, Level, OutgoingRequest, Outcome, Problem,
+    Event, Failure, FieldUpdate, Header, Invocation, Level, Outcome, OutgoingRequest, Problem,
     Transformed,
 };
 

@@ -713,10 +713,13 @@ fn render(
         }
         let handler = match (&w.demo.handler.component, &w.demo.transform) {
             (Some(component), _) => component.clone(),
-            (None, Some(DemoHandler {
-                component: Some(transform),
-                ..
-            })) => format!("url, transform {transform}"),
+            (
+                None,
+                Some(DemoHandler {
+                    component: Some(transform),
+                    ..
+                }),
+            ) => format!("url, transform {transform}"),
             (None, _) => "url".to_owned(),
         };
         let _ = writeln!(

@@ -337,7 +337,9 @@ mod languages {
     }
 
     fn wit_files(root: &Path) -> Vec<PathBuf> {
-        files(&wit_v0_1(root), &|p| p.extension().is_some_and(|e| e == "wit"))
+        files(&wit_v0_1(root), &|p| {
+            p.extension().is_some_and(|e| e == "wit")
+        })
     }
 
     /// The files under `dir` that `keep` accepts, sorted.

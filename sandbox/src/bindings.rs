@@ -36,7 +36,7 @@ pub mod v0_1 {
 }
 
 pub use v0_2::marketplace::webhook::types::{
-    Event, Failure, FieldUpdate, Header, Invocation, Level, OutgoingRequest, Outcome, Param,
+    Event, Failure, FieldUpdate, Header, Invocation, Level, Outcome, OutgoingRequest, Param,
     Problem, Tenant, Transformed,
 };
 

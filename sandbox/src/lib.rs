@@ -43,7 +43,7 @@ mod validate;
 
 pub use artifacts::ArtifactCache;
 pub use bindings::{
-    Event, FieldUpdate, Header, Invocation, OutgoingRequest, Outcome, Param, Problem, Tenant,
+    Event, FieldUpdate, Header, Invocation, Outcome, OutgoingRequest, Param, Problem, Tenant,
     Transformed,
 };
 pub use calllog::{CapturedLog, LogLine, LogSource};
@@ -299,9 +299,9 @@ impl Exports {
     fn of(pre: &InstancePre<CallState>, info: &ComponentInfo) -> wasmtime::Result<Self> {
         use v0_2::exports::marketplace::webhook as current;
         Ok(match validate::served_version(info) {
-            "0.1.0" => Exports::V0_1(
-                v0_1::exports::marketplace::webhook::plugin::GuestIndices::new(pre)?,
-            ),
+            "0.1.0" => {
+                Exports::V0_1(v0_1::exports::marketplace::webhook::plugin::GuestIndices::new(pre)?)
+            }
             _ => Exports::V0_2 {
                 plugin: (info.roles.handler)
                     .then(|| current::plugin::GuestIndices::new(pre))
@@ -658,14 +658,26 @@ impl Runtime {
                     .map(|o| Response::Outcome(bindings::outcome_from_v0_1(o)))
                     .map_err(bindings::failure_from_v0_1))
             }
-            (Exports::V0_2 { plugin: Some(indices), .. }, Request::Handle(invocation)) => {
+            (
+                Exports::V0_2 {
+                    plugin: Some(indices),
+                    ..
+                },
+                Request::Handle(invocation),
+            ) => {
                 let guest = indices.load(&mut *store, &instance)?;
                 Ok(guest
                     .call_handle(&mut *store, invocation)
                     .await?
                     .map(Response::Outcome))
             }
-            (Exports::V0_2 { transform: Some(indices), .. }, Request::Transform(request)) => {
+            (
+                Exports::V0_2 {
+                    transform: Some(indices),
+                    ..
+                },
+                Request::Transform(request),
+            ) => {
                 let guest = indices.load(&mut *store, &instance)?;
                 Ok(guest
                     .call_transform(&mut *store, request)
@@ -680,9 +692,7 @@ impl Runtime {
                 Request::CheckActivation(parameters),
             ) => {
                 let guest = indices.load(&mut *store, &instance)?;
-                let checked = guest
-                    .call_check_activation(&mut *store, parameters)
-                    .await?;
+                let checked = guest.call_check_activation(&mut *store, parameters).await?;
                 Ok(Ok(Response::Checked(checked)))
             }
             (_, Request::Handle(_)) => Err(not_exported(plugin, "plugin")),

@@ -153,9 +153,10 @@ fn semver(version: &str) -> Option<(u64, u64, u64)> {
 /// for 0.x the same minor version; any patch).
 fn served_as(found: &str) -> Option<&'static str> {
     let (fa, fb, _) = semver(found)?;
-    SERVED.iter().copied().find(|served| {
-        semver(served).is_some_and(|(sa, sb, _)| fa == sa && (fa > 0 || fb == sb))
-    })
+    SERVED
+        .iter()
+        .copied()
+        .find(|served| semver(served).is_some_and(|(sa, sb, _)| fa == sa && (fa > 0 || fb == sb)))
 }
 
 /// The served versions as ranges: `marketplace:webhook@0.1.x and marketplace:webhook@0.2.x`.
@@ -238,9 +239,7 @@ pub fn check(
         match name.interface {
             "plugin" => roles.handler = true,
             "transform" if exportable(served).contains(&"transform") => roles.transform = true,
-            "activation" if exportable(served).contains(&"activation") => {
-                roles.activation = true
-            }
+            "activation" if exportable(served).contains(&"activation") => roles.activation = true,
             _ => return Err(missing()),
         }
     }

@@ -721,13 +721,25 @@ fn admin_activate_runs_the_plugins_activation_checks() {
     let provider = operator_json(
         dir,
         key,
-        &["admin", "create-provider", "--name", "Newsletter AG", "--json"],
+        &[
+            "admin",
+            "create-provider",
+            "--name",
+            "Newsletter AG",
+            "--json",
+        ],
     );
     let provider_id = provider["id"].as_str().unwrap().to_owned();
     let tenant = operator_json(
         dir,
         key,
-        &["admin", "create-tenant", "--name", "Immobilien Muster GmbH", "--json"],
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "Immobilien Muster GmbH",
+            "--json",
+        ],
     );
     let tenant_id = tenant["id"].as_str().unwrap().to_owned();
     let service = operator_json(
@@ -798,5 +810,9 @@ fn admin_activate_runs_the_plugins_activation_checks() {
 
     let out = activate(&["list_id=news-1", "api_key=s3cr3t"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("activated service"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("activated service"),
+        "{}",
+        text(&out.stdout)
+    );
 }

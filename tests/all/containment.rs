@@ -169,11 +169,17 @@ fn a_wit_version_the_host_does_not_serve_is_refused_naming_both_versions() {
         let wasm = std::fs::read(path).unwrap();
         let error = rt.load(&wasm).err().expect("refused");
         assert!(
-            matches!(error, LoadError::Refused(Refusal::UnsupportedVersion { .. })),
+            matches!(
+                error,
+                LoadError::Refused(Refusal::UnsupportedVersion { .. })
+            ),
             "{error}"
         );
         let text = error.to_string();
-        assert!(text.contains(&format!("marketplace:webhook@{found}")), "{text}");
+        assert!(
+            text.contains(&format!("marketplace:webhook@{found}")),
+            "{text}"
+        );
         assert!(
             text.contains("marketplace:webhook@0.1.x and marketplace:webhook@0.2.x"),
             "{text}"

@@ -282,7 +282,10 @@ async fn newsletter_transform_reshapes_skips_and_checks_activations() {
     let (rt, _dir) = runtime();
     let plugin = load(&rt, NEWSLETTER_TRANSFORM);
     let roles = plugin.info.roles;
-    assert!(!roles.handler && roles.transform && roles.activation, "{roles:?}");
+    assert!(
+        !roles.handler && roles.transform && roles.activation,
+        "{roles:?}"
+    );
     let param = |name: &str, value: &str| Param {
         name: name.into(),
         value: value.into(),
@@ -313,7 +316,10 @@ async fn newsletter_transform_reshapes_skips_and_checks_activations() {
     let sent = rt
         .transform(
             &plugin,
-            &request("4711", json!({"Email": "erika@example.com", "newsletter_aktiv": true})),
+            &request(
+                "4711",
+                json!({"Email": "erika@example.com", "newsletter_aktiv": true}),
+            ),
             ctx(),
         )
         .await;
@@ -329,14 +335,19 @@ async fn newsletter_transform_reshapes_skips_and_checks_activations() {
         .iter()
         .map(|h| (h.name.as_str(), h.value.as_str()))
         .collect();
-    assert_eq!(headers, [("X-List-Id", "news-1"), ("X-Api-Key", "nl-secret")]);
+    assert_eq!(
+        headers,
+        [("X-List-Id", "news-1"), ("X-Api-Key", "nl-secret")]
+    );
 
     let skipped = rt
         .transform(&plugin, &request("4712", json!({"Vorname": "Max"})), ctx())
         .await;
     assert_eq!(
         skipped.result,
-        Ok(Transformed::Skip("address 4712 has no e-mail address".into()))
+        Ok(Transformed::Skip(
+            "address 4712 has no e-mail address".into()
+        ))
     );
 
     let checked = rt
@@ -360,5 +371,8 @@ async fn newsletter_transform_reshapes_skips_and_checks_activations() {
         .call(&plugin, &invocation("address", "1", "{}"), ctx())
         .await;
     let error = report.result.unwrap_err().to_string();
-    assert!(error.contains("does not export marketplace:webhook/plugin"), "{error}");
+    assert!(
+        error.contains("does not export marketplace:webhook/plugin"),
+        "{error}"
+    );
 }

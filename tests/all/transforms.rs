@@ -53,9 +53,10 @@ async fn upload(w: &World, path: &str, name: &str) -> Value {
     let response = w
         .host
         .client
-        .post(w.host.url(&format!(
-            "/public/v1/components?name={name}&version=1.0.0"
-        )))
+        .post(
+            w.host
+                .url(&format!("/public/v1/components?name={name}&version=1.0.0")),
+        )
         .bearer_auth(&w.provider_token)
         .header("content-type", "application/wasm")
         .body(std::fs::read(path).unwrap())
@@ -221,8 +222,7 @@ async fn a_transform_reshapes_skips_and_the_signature_covers_what_is_sent(db: Db
         .get(&format!("/public/v1/notifications/webhooks/{id}/calls"))
         .await;
     assert_eq!(
-        listed["data"][0]["skipped"],
-        "address 4712 has not opted in to the newsletter",
+        listed["data"][0]["skipped"], "address 4712 has not opted in to the newsletter",
         "{listed}"
     );
     assert!(listed["data"][1].get("skipped").is_none(), "{listed}");
@@ -250,11 +250,20 @@ async fn activation_checks_refuse_with_the_plugins_messages_and_write_nothing(db
     );
     let store = w.host.store();
     assert!(
-        store.activation(&w.tenant, &service).await.unwrap().is_none(),
+        store
+            .activation(&w.tenant, &service)
+            .await
+            .unwrap()
+            .is_none(),
         "nothing written"
     );
 
-    let (status, _) = activate(&w, &service, json!({"list_id": "news-1", "api_key": API_KEY})).await;
+    let (status, _) = activate(
+        &w,
+        &service,
+        json!({"list_id": "news-1", "api_key": API_KEY}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     // A change of parameters is checked again; refused, the stored ones stay.
     let (status, problem) = activate(&w, &service, json!({"list_id": "news-1"})).await;
@@ -263,8 +272,14 @@ async fn activation_checks_refuse_with_the_plugins_messages_and_write_nothing(db
         .activation_parameters(&w.host.state.key, &w.tenant, &service)
         .await
         .unwrap();
-    assert_eq!(kept.secret.get("api_key").map(String::as_str), Some(API_KEY));
-    assert_eq!(kept.plain.get("list_id").map(String::as_str), Some("news-1"));
+    assert_eq!(
+        kept.secret.get("api_key").map(String::as_str),
+        Some(API_KEY)
+    );
+    assert_eq!(
+        kept.plain.get("list_id").map(String::as_str),
+        Some("news-1")
+    );
 }
 
 async fn transform_failures_are_recorded_and_retried_by_their_kind(db: Db) {
@@ -299,14 +314,22 @@ async fn transform_failures_are_recorded_and_retried_by_their_kind(db: Db) {
     temporary.sort();
     assert_eq!(
         temporary,
-        [(1, "temporary".into()), (2, "temporary".into()), (3, "temporary".into())]
+        [
+            (1, "temporary".into()),
+            (2, "temporary".into()),
+            (3, "temporary".into())
+        ]
     );
     assert_eq!(attempts("deliberate rejection"), [(1, "rejected".into())]);
     assert_eq!(
         attempts("`Authorization` is the host's own"),
         [(1, "invalid-input".into())]
     );
-    assert!(calls.iter().all(|c| c.call.error.is_empty() || c.call.error.starts_with("transform: ")));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.call.error.is_empty() || c.call.error.starts_with("transform: "))
+    );
 
     // Only the request the transform let through was sent, as it returned it.
     let hits = receiver.hits();

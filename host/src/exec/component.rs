@@ -4,15 +4,15 @@
 //! signed and sent.
 
 use super::{Executor, Failure, Outgoing, Output, Trigger};
+use crate::sandbox::Problem;
 use crate::sandbox::{
     CallContext, CallError, Invocation, OutboundPolicy, OutgoingRequest, Param, Plugin, Tenant,
     Transformed,
 };
-use crate::sandbox::Problem;
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use crate::store::{DbKv, Webhook};
 use crate::vocab::FailureKind;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl Executor {
@@ -136,7 +136,12 @@ impl Executor {
             return Ok(Outgoing::Send(trigger, Vec::new()));
         };
         let plugin = self.plugin(component_id).await.map_err(|e| {
-            Failure::host(webhook, "loading the transform", "transform the request", &e)
+            Failure::host(
+                webhook,
+                "loading the transform",
+                "transform the request",
+                &e,
+            )
         })?;
         let (tenant_name, ctx) = self
             .scope(webhook, tenant_id, "transform the request")
@@ -229,7 +234,9 @@ impl Executor {
                 Ok(Ok(())) => {}
                 Ok(Err(found)) => problems.extend(found),
                 Err(error) => {
-                    return Err(format!("the activation check of component {id} failed: {error}"));
+                    return Err(format!(
+                        "the activation check of component {id} failed: {error}"
+                    ));
                 }
             }
         }

@@ -101,7 +101,10 @@ pub fn check(parameters: &[Param]) -> Result<(), Vec<Problem>> {
     };
     let mut problems = Vec::new();
     match value("list_id") {
-        None => problems.push(Problem::new("list_id", "the newsletter list id is required")),
+        None => problems.push(Problem::new(
+            "list_id",
+            "the newsletter list id is required",
+        )),
         Some(list)
             if list.len() > 64
                 || !list
@@ -146,18 +149,23 @@ fn first_text(fields: &Map<String, Value>, names: &[&str]) -> Option<String> {
 /// Whether the record carries a newsletter opt-in (`true`, a non-zero number, `"1"`,
 /// `"ja"`, `"yes"`, `"true"`).
 fn opted_in(fields: &Map<String, Value>) -> bool {
-    ["newsletter_aktiv", "Newsletter_aktiv", "newsletter", "optIn"]
-        .iter()
-        .find_map(|name| fields.get(*name))
-        .is_some_and(|value| match value {
-            Value::Bool(b) => *b,
-            Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
-            Value::String(s) => matches!(
-                s.trim().to_lowercase().as_str(),
-                "1" | "ja" | "yes" | "true" | "j" | "y"
-            ),
-            _ => false,
-        })
+    [
+        "newsletter_aktiv",
+        "Newsletter_aktiv",
+        "newsletter",
+        "optIn",
+    ]
+    .iter()
+    .find_map(|name| fields.get(*name))
+    .is_some_and(|value| match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => matches!(
+            s.trim().to_lowercase().as_str(),
+            "1" | "ja" | "yes" | "true" | "j" | "y"
+        ),
+        _ => false,
+    })
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -183,8 +191,10 @@ mod tests {
         testing::set_config("list_id", "news-1");
         testing::set_config("tags", "onoffice, lead");
         testing::set_secret("api_key", "s3cr3t");
-        let sent = reshape(event(json!({"Email": ["ada@example.com"], "Vorname": "Ada",
-                                        "Name": "Lovelace", "newsletter_aktiv": "1"})))
+        let sent = reshape(event(
+            json!({"Email": ["ada@example.com"], "Vorname": "Ada",
+                                        "Name": "Lovelace", "newsletter_aktiv": "1"}),
+        ))
         .unwrap();
         let Transformed::Send(request) = sent else {
             panic!("skipped: {sent:?}")
@@ -208,8 +218,10 @@ mod tests {
     #[test]
     fn no_e_mail_or_no_opt_in_is_skipped() {
         testing::reset();
-        for elements in [json!({"Vorname": "Ada", "newsletter_aktiv": 1}),
-                         json!({"Email": "ada@example.com", "newsletter_aktiv": "nein"})] {
+        for elements in [
+            json!({"Vorname": "Ada", "newsletter_aktiv": 1}),
+            json!({"Email": "ada@example.com", "newsletter_aktiv": "nein"}),
+        ] {
             let result = reshape(event(elements)).unwrap();
             assert!(matches!(result, Transformed::Skip(_)), "{result:?}");
         }

@@ -560,7 +560,14 @@ async fn spec_of(
         check_role(state, id, "handler.component", |r| r.handler, "plugin").await?;
     }
     if let Some(id) = &spec.transform {
-        check_role(state, id, "transform.component", |r| r.transform, "transform").await?;
+        check_role(
+            state,
+            id,
+            "transform.component",
+            |r| r.transform,
+            "transform",
+        )
+        .await?;
     }
     Ok(spec)
 }
