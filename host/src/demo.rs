@@ -9,7 +9,10 @@
 //!   the plugin uploaded as the provider's component, and a webhook handled by it (`echo` for
 //!   task + calendar with the Ivanti extension `EchoWebhook`, `valuation` for estate,
 //!   `newsletter-connector` for address, `order-validator` as an MPT
-//!   `validatePurchaseOrderDraft` webhook for orders);
+//!   `validatePurchaseOrderDraft` webhook for orders), except `newsletter-transform`, the
+//!   transform of a URL webhook for address that posts to the newsletter sink in the
+//!   service's member format (`marketplace:webhook@0.2.0`; its service declares `api_key`
+//!   secret, and the plugin checks the activation);
 //! - a process template of the tenant (re-value an estate, three days later put the linked
 //!   address on the newsletter) and a start request for it in `samples/process-start.json`.
 //!
@@ -439,15 +442,6 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin], bundle: Bundle) -> anyho
             .collect();
         let service =
             admin::create_service(store, &owner, plugin.service, &accepted, &secret).await?;
-        admin::activate(
-            store,
-            &state.executor,
-            &state.key,
-            &tenant.id,
-            &service.id,
-            &plugin.settings,
-        )
-        .await?;
         let loaded = state
             .runtime
             .load_blocking(wasm.into())
@@ -481,6 +475,17 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin], bundle: Bundle) -> anyho
                 .allowed_hosts(plugin.allowed_hosts.iter().cloned())
         };
         let (webhook, _secret) = store.create_webhook(&state.key, &owner, &spec).await?;
+        // Activated once the webhook exists: the plugin's activation check (if it has one)
+        // sees the settings, as it would for a tenant activating the service.
+        admin::activate(
+            store,
+            &state.executor,
+            &state.key,
+            &tenant.id,
+            &service.id,
+            &plugin.settings,
+        )
+        .await?;
         let transform = plugin.transform_to.as_ref().map(|_| DemoHandler {
             component: Some(format!("{}@{}", component.name, component.version)),
             url: None,

@@ -62,7 +62,7 @@ async fn upload_list_get_delete(db: Db) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|i| i == "marketplace:webhook/types@0.1.0")
+            .any(|i| i == "marketplace:webhook/types@0.2.0")
     );
 
     let again = upload(&host, &token, ECHO, "echo", "1.0.0").await;
