@@ -340,6 +340,22 @@ async fn transform_failures_are_recorded_and_retried_by_their_kind(db: Db) {
     assert_eq!(hit.header("x-transformed"), "yes");
     assert_eq!(hit.query.get("transformed").map(String::as_str), Some("1"));
     hit.verify_signature(&secret).unwrap();
+
+    // A synchronous validation whose transform skips answers with the object as sent.
+    let misbehave = w.upload(MISBEHAVE).await;
+    let spec = w
+        .spec(Handler::Url(receiver.url("/validate")))
+        .kind("validatePurchaseOrderDraft")
+        .object_type("Order")
+        .transform(misbehave);
+    w.register(spec).await;
+    let order = json!({"id": "skip", "lines": []});
+    let (status, answer) = w
+        .as_tenant()
+        .post("/public/v1/validate/validatePurchaseOrderDraft", &order)
+        .await;
+    assert_eq!((status, &answer), (StatusCode::OK, &order));
+    assert_eq!(receiver.hits().len(), 1, "nothing sent");
 }
 
 async fn the_registry_checks_the_transform_field(db: Db) {
