@@ -81,6 +81,7 @@ async fn run(
             kind: None,
             object_type: None,
             handler: Handler::Url(receiver.to_owned()),
+            transform: None,
             modules: vec!["estate".into()],
             extension: None,
             criteria: Default::default(),

@@ -157,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
             limits: None,
             allowed_hosts: Vec::new(),
             retry_policy: None,
+            transform: None,
         };
         store.create_webhook(&key, &scope, &spec).await?;
     }

@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             kind: None,
             object_type: None,
             handler: Handler::Component(component.id),
+            transform: None,
             modules: Vec::new(),
             extension: Some(extension.into()),
             criteria: Default::default(),
@@ -221,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
                     let ctx = hookhost::sandbox::CallContext {
                         limits: runtime.limits_for(None),
                         config: Arc::default(),
+                        secrets: Arc::default(),
                         kv: Arc::new(hookhost::sandbox::MemoryKv::default()),
                         outbound: Default::default(),
                     };

@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             kind: None,
             object_type: None,
             handler: Handler::Url(format!("http://{receiver}/hook/{i}")),
+            transform: None,
             modules: vec!["estate".into()],
             extension: None,
             criteria: Default::default(),

@@ -81,6 +81,7 @@ async fn measure(
     let ctx = CallContext {
         limits: runtime.limits_for(None),
         config: Arc::new(config),
+        secrets: Arc::default(),
         kv,
         outbound: OutboundPolicy::default(),
     };

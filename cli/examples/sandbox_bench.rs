@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
     let ctx = CallContext {
         limits: runtime.limits_for(None),
         config: Arc::default(),
+        secrets: Arc::default(),
         kv,
         outbound: OutboundPolicy::default(),
     };

@@ -1,9 +1,10 @@
 //! # hookhost-sdk: write hookhost webhook plugins in Rust
 //!
 //! A hookhost plugin is a WASI 0.2 component that exports the `plugin` interface of the WIT
-//! package `marketplace:webhook@0.1.0` (world `handler`, in `wit/handler.wit` of the hookhost
-//! repository). This crate hides the component plumbing: a plugin author writes **one**
-//! `impl` of [`Handler`] and **one** [`export!`] call, and uses the typed helpers below for
+//! package `marketplace:webhook@0.2.0` (world `handler`, in `wit/handler.wit` of the hookhost
+//! repository), or its `transform` interface, or both, and may export `activation`. This
+//! crate hides the component plumbing: a plugin author writes **one** `impl` of [`Handler`]
+//! (or [`Transform`]) and **one** [`export!`] call, and uses the typed helpers below for
 //! everything the host offers.
 //!
 //! ```no_run
@@ -27,10 +28,13 @@
 //! ```
 //!
 //! # Layout
-//! - [`Handler`], [`export!`]: the one trait and the one macro a plugin needs.
+//! - [`Handler`], [`export!`]: the one trait and the one macro a plugin needs; [`Transform`]
+//!   and [`ActivationCheck`] for the other roles a component may take (since 0.2).
 //! - [`Invocation`], [`Outcome`], [`Failure`] (and [`Event`], [`Tenant`], [`Param`],
-//!   [`FieldUpdate`], [`Level`]): the WIT types, with helper methods in `types.rs`.
-//! - [`log`], [`config`], [`kv`]: the host's own services (`marketplace:webhook/host`, `/kv`).
+//!   [`FieldUpdate`], [`Level`], [`OutgoingRequest`], [`Transformed`], [`Header`],
+//!   [`Problem`]): the WIT types, with helper methods in `types.rs`.
+//! - [`log`], [`config`], [`secret`], [`kv`]: the host's own services
+//!   (`marketplace:webhook/host`, `/kv`).
 //! - [`http`]: outbound HTTP through `wasi:http/outgoing-handler` (allowlisted hosts only).
 //! - [`time`]: the wall clock, as calendar dates.
 //! - `testing` (native targets only): in-memory stand-ins for every host service, so a
@@ -45,12 +49,18 @@
 //! | hookhost | hookhost-sdk | WIT package |
 //! |---|---|---|
 //! | 0.1.x | 0.1.x | `marketplace:webhook@0.1.0` |
+//! | 0.2.x | 0.2.x | `marketplace:webhook@0.2.0` (and serves 0.1.0 components unchanged) |
+//!
+//! A plugin written for 0.1 compiles unchanged against 0.2. One behaviour changed: since 0.2
+//! [`config::get`] no longer returns the parameters the service declares secret; read them
+//! with [`secret::get`].
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod secret;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -64,6 +74,9 @@ mod types;
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
+    // One world per export, so that a component exports exactly the roles its `export!`
+    // names: the generated `export!` macros embed their world's exports, the modules only
+    // the imports. The types and imports are generated once, here, and shared.
     wit_bindgen::generate!({
         path: "../wit",
         world: "handler",
@@ -71,10 +84,41 @@ pub mod bindings {
         default_bindings_module: "hookhost_sdk::bindings",
         additional_derives: [PartialEq],
     });
+
+    /// The `transform` export (world `transformer`).
+    pub mod transformer {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "transformer",
+            pub_export_macro: true,
+            default_bindings_module: "hookhost_sdk::bindings::transformer",
+            with: {
+                "marketplace:webhook/types@0.2.0": crate::bindings::marketplace::webhook::types,
+                "marketplace:webhook/host@0.2.0": crate::bindings::marketplace::webhook::host,
+                "marketplace:webhook/kv@0.2.0": crate::bindings::marketplace::webhook::kv,
+            },
+        });
+    }
+
+    /// The `activation` export (world `activation-checker`).
+    pub mod checker {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "activation-checker",
+            pub_export_macro: true,
+            default_bindings_module: "hookhost_sdk::bindings::checker",
+            with: {
+                "marketplace:webhook/types@0.2.0": crate::bindings::marketplace::webhook::types,
+                "marketplace:webhook/host@0.2.0": crate::bindings::marketplace::webhook::host,
+                "marketplace:webhook/kv@0.2.0": crate::bindings::marketplace::webhook::kv,
+            },
+        });
+    }
 }
 
 pub use bindings::marketplace::webhook::types::{
-    Event, Failure, FieldUpdate, Invocation, Level, Outcome, Param, Tenant,
+    Event, Failure, FieldUpdate, Header, Invocation, Level, Outcome, OutgoingRequest, Param,
+    Problem, Tenant, Transformed,
 };
 
 /// The one trait a plugin implements: `fn handle(inv: Invocation) -> Result<Outcome, Failure>`.
@@ -84,17 +128,38 @@ pub use bindings::marketplace::webhook::types::{
 /// between calls except what you put in [`kv`].
 pub use bindings::exports::marketplace::webhook::plugin::Guest as Handler;
 
+/// The trait of a transform: `fn transform(request: OutgoingRequest) ->
+/// Result<Transformed, Failure>` (since 0.2).
+///
+/// A URL webhook that names the component as its `transform` hands it every request it is
+/// about to send; the transform returns it changed ([`Transformed::Send`]) or drops it
+/// ([`Transformed::Skip`], recorded as skipped). The host signs what is returned. Export it
+/// with `export!(T: transform)`.
+pub use bindings::transformer::exports::marketplace::webhook::transform::Guest as Transform;
+
+/// The trait of an activation check: `fn check_activation(parameters: Vec<Param>) ->
+/// Result<(), Vec<Problem>>` (since 0.2).
+///
+/// The host calls it when a tenant activates the service or changes the activation's
+/// parameters (secret ones included), and refuses the activation with the problems returned.
+/// Export it with `export!(T: handler, activation)`.
+pub use bindings::checker::exports::marketplace::webhook::activation::Guest as ActivationCheck;
+
 /// The version of the WIT package this SDK is built against (`marketplace:webhook@…`).
 ///
-/// The host serves every `0.1.x` of the package; a component built against another major
-/// version is refused at upload with a message naming both versions.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The host serves this version and the earlier ones it froze (0.1.0); a component built
+/// against a version the host does not know is refused at upload with a message naming its
+/// version and the served ones.
+pub const WIT_VERSION: &str = "0.2.0";
 
-/// Exports a [`Handler`] implementation as the component's `plugin` interface.
+/// Exports a type's implementations as the component's interfaces: `export!(T)` exports its
+/// [`Handler`] as `plugin`; `export!(T: handler, transform, activation)` names the roles
+/// (any of them, at least `handler` or `transform`): [`Handler`], [`Transform`],
+/// [`ActivationCheck`].
 ///
-/// Call it exactly once per plugin crate, at the top level, with the type that implements
-/// [`Handler`]. It generates the canonical-ABI entry point the host calls; without it the
-/// component exports nothing and the host refuses it at upload.
+/// Call it exactly once per plugin crate, at the top level. It generates the canonical-ABI
+/// entry points the host calls; without it the component exports nothing and the host
+/// refuses it at upload.
 ///
 /// ```no_run
 /// use hookhost_sdk::{Failure, Invocation, Outcome};
@@ -112,7 +177,25 @@ pub const WIT_VERSION: &str = "0.1.0";
 #[macro_export]
 macro_rules! export {
     ($plugin:ident) => {
+        $crate::export!($plugin: handler);
+    };
+    ($plugin:ident : $($role:ident),+ $(,)?) => {
+        $( $crate::__export_role!($role $plugin); )+
+    };
+}
+
+/// One role of [`export!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_role {
+    (handler $plugin:ident) => {
         $crate::bindings::export!($plugin with_types_in $crate::bindings);
+    };
+    (transform $plugin:ident) => {
+        $crate::bindings::transformer::export!($plugin with_types_in $crate::bindings::transformer);
+    };
+    (activation $plugin:ident) => {
+        $crate::bindings::checker::export!($plugin with_types_in $crate::bindings::checker);
     };
 }
 

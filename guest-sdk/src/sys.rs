@@ -4,7 +4,7 @@
 //! machine it calls the in-memory fakes of [`crate::testing`]. Keeping the switch here means
 //! the public modules are written once and behave the same in both builds.
 //!
-//! The public modules (`log`, `config`, `kv`, `http`, `time`) reach the host only through the
+//! The public modules (`log`, `config`, `secret`, `kv`, `http`, `time`) reach the host only through the
 //! functions here. The imports are called here and, for outbound HTTP (a few wasi-http calls
 //! per request), in the child module `wasi_http`.
 
@@ -23,6 +23,10 @@ mod imp {
 
     pub(crate) fn config(key: &str) -> Option<String> {
         host::config(key)
+    }
+
+    pub(crate) fn secret(name: &str) -> Option<String> {
+        host::secret(name)
     }
 
     pub(crate) fn kv_get(key: &str) -> Option<Vec<u8>> {
@@ -61,7 +65,7 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub(crate) use crate::testing::fake::{
-        config, http_send, kv_delete, kv_get, kv_list_keys, kv_set, log, now_unix_seconds,
+        config, http_send, kv_delete, kv_get, kv_list_keys, kv_set, log, now_unix_seconds, secret,
     };
 }
 

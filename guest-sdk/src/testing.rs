@@ -1,7 +1,7 @@
 //! In-memory stand-ins for the host, for unit tests on the developer's machine.
 //!
 //! Only compiled for native targets. There, every host service the SDK offers ([`log`],
-//! [`config`], [`kv`], [`http`], [`time`]) is served from per-thread state that tests set up
+//! [`config`], [`secret`], [`kv`], [`http`], [`time`]) is served from per-thread state that tests set up
 //! and inspect with the functions below, so a test can call a plugin's `handle` directly:
 //!
 //! ```
@@ -23,6 +23,7 @@
 //!
 //! [`log`]: crate::log
 //! [`config`]: crate::config
+//! [`secret`]: crate::secret
 //! [`kv`]: crate::kv
 //! [`http`]: crate::http
 //! [`time`]: crate::time
@@ -38,6 +39,7 @@ type HttpHandler = Box<dyn FnMut(&Request) -> Result<Response, Error>>;
 #[derive(Default)]
 struct State {
     config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
     kv: BTreeMap<String, Vec<u8>>,
     logs: Vec<(Level, String)>,
     http: Option<HttpHandler>,
@@ -60,6 +62,16 @@ pub fn set_config(key: &str, value: &str) {
         s.borrow_mut()
             .config
             .insert(key.to_owned(), value.to_owned())
+    });
+}
+
+/// Sets the secret activation parameter `name` that [`secret::get`](crate::secret::get)
+/// returns.
+pub fn set_secret(name: &str, value: &str) {
+    STATE.with(|s| {
+        s.borrow_mut()
+            .secrets
+            .insert(name.to_owned(), value.to_owned())
     });
 }
 
@@ -98,6 +110,27 @@ pub fn set_now(unix_seconds: i64) {
     STATE.with(|s| s.borrow_mut().now = Some(unix_seconds));
 }
 
+/// The request a URL webhook would send for a test call, as a transform gets it: event
+/// `test`, tenant `tenant-test`, webhook `WBH-0000-0000`, delivery `delivery-test`, attempt
+/// 1, no parameters or headers.
+pub fn outgoing_request(module: &str, record_id: &str, body: &str) -> crate::OutgoingRequest {
+    crate::OutgoingRequest {
+        webhook_id: "WBH-0000-0000".to_owned(),
+        tenant: Tenant {
+            id: "tenant-test".to_owned(),
+            name: "Test tenant".to_owned(),
+        },
+        event: Event::Test,
+        module: module.to_owned(),
+        record_id: record_id.to_owned(),
+        delivery_id: "delivery-test".to_owned(),
+        attempt: 1,
+        body: body.to_owned(),
+        parameters: Vec::new(),
+        headers: Vec::new(),
+    }
+}
+
 /// An invocation as the host would build it for a test call: event `test`, tenant
 /// `tenant-test` ("Test tenant"), webhook `WBH-0000-0000`, delivery `delivery-test`,
 /// attempt 1, no parameters. Change the public fields for other cases.
@@ -129,6 +162,10 @@ pub(crate) mod fake {
 
     pub(crate) fn config(key: &str) -> Option<String> {
         STATE.with(|s| s.borrow().config.get(key).cloned())
+    }
+
+    pub(crate) fn secret(name: &str) -> Option<String> {
+        STATE.with(|s| s.borrow().secrets.get(name).cloned())
     }
 
     pub(crate) fn kv_get(key: &str) -> Option<Vec<u8>> {

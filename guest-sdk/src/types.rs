@@ -6,7 +6,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Event, Failure, FieldUpdate, Invocation, Level, Outcome};
+use crate::{
+    Event, Failure, FieldUpdate, Header, Invocation, Level, Outcome, OutgoingRequest, Problem,
+    Transformed,
+};
 
 impl Invocation {
     /// Parses the payload as JSON into `T`.
@@ -45,6 +48,57 @@ impl Invocation {
     /// [`Invocation::delivery_id`] to avoid doing the same thing twice.
     pub fn is_retry(&self) -> bool {
         self.attempt > 1
+    }
+}
+
+impl OutgoingRequest {
+    /// Parses the body as JSON into `T` (an [`Failure::InvalidInput`] when it does not
+    /// parse, as for [`Invocation::payload`]).
+    pub fn body_json<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        serde_json::from_str(&self.body)
+            .map_err(|e| Failure::InvalidInput(format!("invalid body: {e}")))
+    }
+
+    /// The request with `body` serialized as JSON as its body.
+    pub fn with_body_json<T: Serialize + ?Sized>(
+        mut self,
+        body: &T,
+    ) -> Result<OutgoingRequest, Failure> {
+        self.body = serde_json::to_string(body)
+            .map_err(|e| Failure::Temporary(format!("cannot serialize the body: {e}")))?;
+        Ok(self)
+    }
+
+    /// The request with the header `name: value` added (the host's own headers cannot be
+    /// set: `content-type`, `authorization`, `webhook-*`, …).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push(Header {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Send the request as it is now.
+    pub fn send(self) -> Result<Transformed, Failure> {
+        Ok(Transformed::Send(self))
+    }
+}
+
+impl Transformed {
+    /// Send nothing; the call is recorded as skipped with `reason`.
+    pub fn skip(reason: impl Into<String>) -> Transformed {
+        Transformed::Skip(reason.into())
+    }
+}
+
+impl Problem {
+    /// A problem with the activation parameter `parameter`.
+    pub fn new(parameter: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            parameter: parameter.into(),
+            message: message.into(),
+        }
     }
 }
 

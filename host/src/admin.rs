@@ -9,6 +9,7 @@
 //! hashes (and the smartml secret encrypted, for HMAC checks).
 
 use crate::crypto::MasterKey;
+use crate::exec::Executor;
 use crate::store::{Listing, Scope, Store, StoreError, lists};
 use crate::time::format_ms;
 use serde::Serialize;
@@ -34,6 +35,13 @@ pub enum AdminError {
     /// The change conflicts with existing data.
     #[error("{0}")]
     Conflict(String),
+    /// A plugin of the service refused the activation's parameters (its own messages, by
+    /// the JSON name of the parameter: `parameters.list_id`).
+    #[error("the service's plugin refused the activation: {}", refusals(.0))]
+    Refused(Vec<(String, String)>),
+    /// A plugin's activation check could not run (it trapped, timed out, …).
+    #[error("{0}")]
+    CheckFailed(String),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -47,6 +55,15 @@ impl From<StoreError> for AdminError {
             error => AdminError::Store(error),
         }
     }
+}
+
+/// `parameters.list_id: …; parameters.api_key: …`
+fn refusals(problems: &[(String, String)]) -> String {
+    let parts: Vec<String> = problems
+        .iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect();
+    parts.join("; ")
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> AdminError {
@@ -391,9 +408,12 @@ pub async fn list_services_matching(
 ///
 /// Every parameter must be one the service declares (`acceptedParameters`, `secretParameters`,
 /// families such as `price_per_sqm.*` included): anything else would be a typo that no plugin
-/// ever reads. Secret values are sealed with `key`.
+/// ever reads. Then the components of the service's webhooks that export `activation`
+/// (`marketplace:webhook@0.2.0`) check them, and refuse with their own messages: nothing is
+/// written unless every check passes. Secret values are sealed with `key`.
 pub async fn activate(
     store: &Store,
+    checks: &Executor,
     key: &MasterKey,
     tenant_id: &str,
     service_id: &str,
@@ -427,6 +447,25 @@ pub async fn activate(
         return Err(invalid(
             format!("parameters.{name}"),
             format!("service {service_id} does not declare the parameter {name:?}: {accepted}"),
+        ));
+    }
+    let problems = checks
+        .check_activation(tenant_id, service_id, parameters)
+        .await
+        .map_err(AdminError::CheckFailed)?;
+    if !problems.is_empty() {
+        return Err(AdminError::Refused(
+            problems
+                .into_iter()
+                .map(|p| {
+                    let field = if p.parameter.is_empty() {
+                        "parameters".to_owned()
+                    } else {
+                        format!("parameters.{}", p.parameter)
+                    };
+                    (field, p.message)
+                })
+                .collect(),
         ));
     }
     let previous = store.activation(tenant_id, service_id).await?;

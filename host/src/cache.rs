@@ -5,9 +5,9 @@
 //! moved: a change made through this process is seen at once; a change made by another
 //! instance sharing the database is seen within [`TTL`].
 
-use crate::store::{Result, Store, Webhook};
+use crate::store::{ActivationValues, Result, Store, Webhook};
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -108,7 +108,7 @@ struct Inner {
     extensions: Cache<(String, String), Arc<Vec<Webhook>>>,
     module_webhooks: Cache<(String, String), Arc<Vec<Webhook>>>,
     tenant_names: Cache<String, String>,
-    activations: Cache<(String, String), Arc<BTreeMap<String, String>>>,
+    activations: Cache<(String, String), Arc<ActivationValues>>,
 }
 
 impl Lookups {
@@ -194,7 +194,7 @@ impl Lookups {
         &self,
         tenant_id: &str,
         service_id: &str,
-    ) -> Result<Arc<BTreeMap<String, String>>> {
+    ) -> Result<Arc<ActivationValues>> {
         let (store, key) = (&self.store, &self.key);
         self.inner
             .activations

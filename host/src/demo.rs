@@ -9,7 +9,10 @@
 //!   the plugin uploaded as the provider's component, and a webhook handled by it (`echo` for
 //!   task + calendar with the Ivanti extension `EchoWebhook`, `valuation` for estate,
 //!   `newsletter-connector` for address, `order-validator` as an MPT
-//!   `validatePurchaseOrderDraft` webhook for orders);
+//!   `validatePurchaseOrderDraft` webhook for orders), except `newsletter-transform`, the
+//!   transform of a URL webhook for address that posts to the newsletter sink in the
+//!   service's member format (`marketplace:webhook@0.2.0`; its service declares `api_key`
+//!   secret, and the plugin checks the activation);
 //! - a process template of the tenant (re-value an estate, three days later put the linked
 //!   address on the newsletter) and a start request for it in `samples/process-start.json`.
 //!
@@ -106,15 +109,22 @@ pub struct DemoWebhook {
     pub extension: Option<String>,
     /// smartml modules it listens to.
     pub modules: Vec<String>,
-    /// `{"component": "name@version"}`.
+    /// `{"component": "name@version"}`, or `{"url": "…"}` for a URL webhook.
     pub handler: DemoHandler,
+    /// `{"component": "name@version"}` of a URL webhook's transform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<DemoHandler>,
 }
 
-/// A webhook's handler in `demo.json`.
+/// A webhook's handler (or transform) in `demo.json`: a component or a URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DemoHandler {
     /// `name@version` of the component.
-    pub component: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// The URL of a URL webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// How the demo sets up one bundled plugin.
@@ -129,6 +139,9 @@ struct DemoPlugin {
     secret_parameters: &'static [&'static str],
     /// The tenant's activation parameters (what `config` answers).
     settings: BTreeMap<String, String>,
+    /// A transform: the webhook is a URL webhook calling this URL, and the plugin transforms
+    /// its requests (instead of handling the calls itself).
+    transform_to: Option<String>,
     /// The webhook.
     description: &'static str,
     modules: &'static [&'static str],
@@ -167,6 +180,7 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             accepted_parameters: &[],
             secret_parameters: &[],
             settings: BTreeMap::new(),
+            transform_to: None,
             description: "Echo for tasks and appointments; Ivanti extension EchoWebhook",
             modules: &["task", "calendar"],
             extension: Some("EchoWebhook"),
@@ -189,6 +203,7 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             accepted_parameters: &["price_per_sqm.default", "asking_price_weight"],
             secret_parameters: &[],
             settings: settings(&[("price_per_sqm.default", "3400")]),
+            transform_to: None,
             description: "Market value (marktwert) of saved estates",
             modules: &["estate"],
             extension: None,
@@ -209,6 +224,7 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             accepted_parameters: &["newsletter_url", "tags", "tag"],
             secret_parameters: &["api_key"],
             settings: settings(&[("newsletter_url", sink_url), ("tags", "onoffice,demo")]),
+            transform_to: None,
             description: "Subscribes opted-in addresses to the newsletter",
             modules: &["address"],
             extension: None,
@@ -224,11 +240,39 @@ fn demo_plugins(sink_url: &str, sink_host: &str) -> Vec<DemoPlugin> {
             }),
         },
         DemoPlugin {
+            name: "newsletter-transform",
+            service: "Newsletter members (a URL webhook with a transform)",
+            accepted_parameters: &["list_id", "tags"],
+            secret_parameters: &["api_key"],
+            settings: settings(&[
+                ("list_id", "demo-list"),
+                ("tags", "onoffice,demo"),
+                ("api_key", "demo-newsletter-key"),
+            ]),
+            transform_to: Some(sink_url.to_owned()),
+            description: "Posts opted-in addresses to the newsletter service in its member format",
+            modules: &["address"],
+            extension: None,
+            kind: None,
+            object_type: None,
+            allowed_hosts: Vec::new(),
+            module: "address",
+            record: "4712",
+            event: "update",
+            sample: json!({
+                "tenant": {"id": "TEN-0000-0000", "name": "Immobilien Muster GmbH"},
+                "module": "address", "recordId": "4712", "event": "update",
+                "elements": {"Email": "max.mustermann@example.com", "Vorname": "Max",
+                             "Name": "Mustermann", "newsletter_aktiv": "1"}
+            }),
+        },
+        DemoPlugin {
             name: "order-validator",
             service: "Order validation",
             accepted_parameters: &["max_quantity", "required_parameters"],
             secret_parameters: &[],
             settings: settings(&[("max_quantity", "100")]),
+            transform_to: None,
             description: "Validates purchase order drafts",
             modules: &[],
             extension: None,
@@ -398,7 +442,6 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin], bundle: Bundle) -> anyho
             .collect();
         let service =
             admin::create_service(store, &owner, plugin.service, &accepted, &secret).await?;
-        admin::activate(store, &state.key, &tenant.id, &service.id, &plugin.settings).await?;
         let loaded = state
             .runtime
             .load_blocking(wasm.into())
@@ -407,24 +450,53 @@ async fn seed(state: &AppState, plugins: &[DemoPlugin], bundle: Bundle) -> anyho
         let component = store
             .insert_component(&owner, plugin.name, PLUGIN_VERSION, &loaded.info, wasm)
             .await?;
+        let named = DemoHandler {
+            component: Some(format!("{}@{}", component.name, component.version)),
+            url: None,
+        };
+        let (handler, transform, shown) = match &plugin.transform_to {
+            None => (Handler::Component(component.id.clone()), None, named),
+            Some(url) => {
+                let shown = DemoHandler {
+                    component: None,
+                    url: Some(url.clone()),
+                };
+                (Handler::Url(url.clone()), Some(component.id.clone()), shown)
+            }
+        };
         let spec = WebhookSpec {
             kind: plugin.kind.map(str::to_owned),
             object_type: plugin.object_type.map(str::to_owned),
             extension: plugin.extension.map(str::to_owned),
-            ..WebhookSpec::new(&service.id, Handler::Component(component.id.clone()))
+            transform,
+            ..WebhookSpec::new(&service.id, handler)
                 .description(plugin.description)
                 .modules(plugin.modules.iter().copied())
                 .allowed_hosts(plugin.allowed_hosts.iter().cloned())
         };
         let (webhook, _secret) = store.create_webhook(&state.key, &owner, &spec).await?;
+        // Activated once the webhook exists: the plugin's activation check (if it has one)
+        // sees the settings, as it would for a tenant activating the service.
+        admin::activate(
+            store,
+            &state.executor,
+            &state.key,
+            &tenant.id,
+            &service.id,
+            &plugin.settings,
+        )
+        .await?;
+        let transform = plugin.transform_to.as_ref().map(|_| DemoHandler {
+            component: Some(format!("{}@{}", component.name, component.version)),
+            url: None,
+        });
         webhooks.push(SeededWebhook {
             demo: DemoWebhook {
                 id: webhook.id,
                 extension: webhook.extension,
                 modules: webhook.modules,
-                handler: DemoHandler {
-                    component: format!("{}@{}", component.name, component.version),
-                },
+                handler: shown,
+                transform,
             },
             plugin: plugin.name,
             service_id: service.id,
@@ -644,10 +716,21 @@ fn render(
         if let Some(extension) = &w.demo.extension {
             let _ = write!(what, ", Ivanti extension {extension}");
         }
+        let handler = match (&w.demo.handler.component, &w.demo.transform) {
+            (Some(component), _) => component.clone(),
+            (
+                None,
+                Some(DemoHandler {
+                    component: Some(transform),
+                    ..
+                }),
+            ) => format!("url, transform {transform}"),
+            (None, _) => "url".to_owned(),
+        };
         let _ = writeln!(
             out,
             "  {}  {:<28} {}  (service {})",
-            w.demo.id, w.demo.handler.component, what, w.service_id
+            w.demo.id, handler, what, w.service_id
         );
     }
 
@@ -708,7 +791,10 @@ fn render(
         let Some(plugin) = plugins.iter().find(|p| p.name == webhook.plugin) else {
             continue;
         };
-        if !matches!(plugin.name, "valuation" | "newsletter-connector") {
+        if !matches!(
+            plugin.name,
+            "valuation" | "newsletter-connector" | "newsletter-transform"
+        ) {
             continue;
         }
         let body = json!({"tenantId": t.id, "recordId": plugin.record, "payload": plugin.sample});
@@ -724,7 +810,8 @@ fn render(
     }
     let _ = writeln!(
         out,
-        "  # what the newsletter connector delivered to the demo's newsletter service\n  curl -s {sink_url}"
+        "  # what the demo's newsletter service received (from the connector, and the transformed\n  \
+         # requests of the URL webhook)\n  curl -s {sink_url}"
     );
     if let Some(echo) = seeded.webhooks.iter().find(|w| w.plugin == "echo") {
         let action = "urn:onoffice-de-ns:smart:2.5:smartml:action:do";
@@ -768,7 +855,12 @@ fn render(
             sh(&path_text(&sample)),
         );
         for (name, value) in &plugin.settings {
-            let _ = write!(command, " --set {}", sh(&format!("{name}={value}")));
+            let flag = if plugin.secret_parameters.contains(&name.as_str()) {
+                "--secret"
+            } else {
+                "--set"
+            };
+            let _ = write!(command, " {flag} {}", sh(&format!("{name}={value}")));
         }
         for host in &plugin.allowed_hosts {
             let _ = write!(command, " --allow-host {}", sh(host));

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::sandbox::Egress;
 use crate::sandbox::{
     CallContext, CallError, CallReport, ComponentInfo, Event, Invocation, KvStore, Limits,
-    MemoryKv, OutboundPolicy, Param, Runtime, Tenant,
+    MemoryKv, OutboundPolicy, Param, Runtime, Tenant, Transformed,
 };
 use anyhow::Context as _;
 use serde_json::json;
@@ -32,6 +32,9 @@ pub struct RunRequest {
     pub params: Vec<(String, String)>,
     /// Activation parameter values served by `host.config`.
     pub config: BTreeMap<String, String>,
+    /// Secret activation parameter values served by `host.secret` (and by 0.1.0's
+    /// `host.config`).
+    pub secrets: BTreeMap<String, String>,
     /// Hosts outbound HTTP may reach (checked like a webhook's `allowedHosts`).
     pub allow_hosts: Vec<String>,
     /// The guard outbound HTTP goes through (production's, unless the provider allowed
@@ -109,10 +112,16 @@ pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow:
     let ctx = CallContext {
         limits,
         config: Arc::new(request.config),
+        secrets: Arc::new(request.secrets),
         kv,
         outbound: OutboundPolicy::new(request.egress, &request.allow_hosts),
     };
-    let report = runtime.call(&plugin, &invocation, ctx).await;
+    // A component that only transforms runs its transform, the payload as the request's body.
+    let report = if !plugin.info.roles.handler && plugin.info.roles.transform {
+        transform(runtime, &plugin, invocation, ctx).await
+    } else {
+        runtime.call(&plugin, &invocation, ctx).await
+    };
     Ok(RunResult {
         info: plugin.info.clone(),
         load_time,
@@ -120,6 +129,76 @@ pub async fn run(runtime: &Runtime, path: &Path, request: RunRequest) -> anyhow:
         limits,
         report,
     })
+}
+
+/// Runs `plugin`'s transform on the request a URL webhook would send for `invocation`; the
+/// outcome's body says what it decided: `{"send": {"body", "parameters", "headers"}}` (the
+/// body as JSON when it is JSON) or `{"skip": "reason"}`.
+async fn transform(
+    runtime: &Runtime,
+    plugin: &crate::sandbox::Plugin,
+    invocation: Invocation,
+    ctx: CallContext,
+) -> CallReport {
+    let request = crate::sandbox::OutgoingRequest {
+        webhook_id: invocation.webhook_id,
+        tenant: invocation.tenant,
+        event: invocation.event,
+        module: invocation.module,
+        record_id: invocation.record_id,
+        delivery_id: invocation.delivery_id,
+        attempt: invocation.attempt,
+        body: invocation.payload,
+        parameters: invocation.parameters,
+        headers: Vec::new(),
+    };
+    let report = runtime.transform(plugin, &request, ctx).await;
+    let decided = report.result.map(|transformed| {
+        let body = match transformed {
+            Transformed::Send(sent) => {
+                let body = serde_json::from_str::<serde_json::Value>(&sent.body)
+                    .unwrap_or(serde_json::Value::String(sent.body));
+                let pairs = |pairs: Vec<(String, String)>| {
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect::<serde_json::Map<_, _>>()
+                };
+                json!({"send": {
+                    "body": body,
+                    "parameters": pairs(sent.parameters.into_iter().map(|p| (p.name, p.value)).collect()),
+                    "headers": pairs(sent.headers.into_iter().map(|h| (h.name, h.value)).collect()),
+                }})
+            }
+            Transformed::Skip(reason) => json!({ "skip": reason }),
+        };
+        crate::sandbox::Outcome {
+            body: body.to_string(),
+            updates: Vec::new(),
+        }
+    });
+    CallReport {
+        result: decided,
+        duration: report.duration,
+        fuel_used: report.fuel_used,
+        peak_memory_bytes: report.peak_memory_bytes,
+        log: report.log,
+    }
+}
+
+/// What a component offers, as `plugin check` prints it: `handler, transform, activation`.
+pub fn roles(roles: &crate::sandbox::Roles) -> String {
+    let named = [
+        (roles.handler, "handler (plugin)"),
+        (roles.transform, "transform"),
+        (roles.activation, "activation check"),
+    ];
+    let names: Vec<&str> = named
+        .iter()
+        .filter(|(has, _)| *has)
+        .map(|(_, name)| *name)
+        .collect();
+    names.join(", ")
 }
 
 /// Parses an event name as the CLI takes it (the WIT spelling, as everywhere).

@@ -7,7 +7,9 @@
 //!
 //! The Python and JavaScript plugins are built too when their toolchains are present
 //! (componentize-py, node with componentize-js installed in the plugin folder; `.ci/run`
-//! installs both); otherwise their constants are `None` and the build warns.
+//! installs both); otherwise their constants are `None` and the build warns. They target the
+//! frozen `wit/since_v0.1.0/`, as does `echo-v0-1` (with the frozen 0.1 SDK): the host's
+//! promise to keep serving 0.1.0 components is tested in three languages.
 //!
 //! Nothing compiled is committed: a fresh clone builds its components here.
 
@@ -25,9 +27,13 @@ const PLUGINS: &[(&str, &str, bool)] = &[
     ("valuation", "VALUATION", true),
     ("newsletter-connector", "NEWSLETTER_CONNECTOR", true),
     ("order-validator", "ORDER_VALIDATOR", true),
+    ("newsletter-transform", "NEWSLETTER_TRANSFORM", true),
     ("misbehave", "MISBEHAVE", false),
     ("foreign-import", "FOREIGN_IMPORT", false),
     ("future-major", "FUTURE_MAJOR", false),
+    ("future-minor", "FUTURE_MINOR", false),
+    // `echo` as released for marketplace:webhook@0.1.0, with the frozen 0.1 SDK.
+    ("echo-v0-1", "ECHO_V0_1", false),
 ];
 
 fn main() {
@@ -196,7 +202,7 @@ mod languages {
             let mut cmd = Command::new(&tool);
             cmd.current_dir(&staging)
                 .arg("-d")
-                .arg(root.join("wit"))
+                .arg(wit_v0_1(root))
                 .args(["-w", "handler", "componentize", "app", "-o"])
                 .arg(tmp);
             cmd
@@ -324,8 +330,14 @@ mod languages {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// The Python and JavaScript plugins stay on `marketplace:webhook@0.1.0`, frozen: they
+    /// prove that the host serves 0.1.0 components of other languages too.
+    fn wit_v0_1(root: &Path) -> PathBuf {
+        root.join("wit").join("since_v0.1.0")
+    }
+
     fn wit_files(root: &Path) -> Vec<PathBuf> {
-        files(&root.join("wit"), &|p| {
+        files(&wit_v0_1(root), &|p| {
             p.extension().is_some_and(|e| e == "wit")
         })
     }

@@ -15,7 +15,7 @@ const out = resolve(process.argv[2] ?? resolve(here, 'dist', 'js_reminder.wasm')
 
 const { component } = await componentize({
   sourcePath: resolve(here, 'src', 'reminder.js'),
-  witPath: resolve(here, '..', '..', 'wit'),
+  witPath: resolve(here, '..', '..', 'wit', 'since_v0.1.0'),
   worldName: 'handler',
   // No fetch() and no wasi:http server export: the plugin formats text, it does not call out.
   disableFeatures: ['http', 'fetch-event'],

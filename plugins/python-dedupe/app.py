@@ -1,8 +1,9 @@
 """python-dedupe: a hookhost plugin in Python that finds duplicate addresses.
 
-Built with componentize-py against `wit/` (world `handler`):
+Built with componentize-py against the frozen `wit/since_v0.1.0/` (world `handler`,
+`marketplace:webhook@0.1.0`: the host keeps serving it):
 
-    componentize-py -d ../../wit -w handler componentize app -o python_dedupe.wasm
+    componentize-py -d ../../wit/since_v0.1.0 -w handler componentize app -o python_dedupe.wasm
 
 For every address it computes a fingerprint of the normalised match fields (`dedupe.py`) and
 keeps `fingerprint -> record id` in the host's key-value store, which is scoped to the tenant

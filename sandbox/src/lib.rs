@@ -16,7 +16,8 @@
 //!
 //! # Layout
 //! - this file: [`Runtime`]: load (compile or cache), call (limits, classification).
-//! - [`bindings`]: `bindgen!` for the WIT world.
+//! - [`bindings`]: `bindgen!` for each served version of the WIT package (0.2.0, and the
+//!   frozen 0.1.0), and the conversions of the old types to the current ones.
 //! - `state`: per-call store state; the host side of `host` and `kv`; the memory limiter.
 //! - `validate`: import, export and version checks at load ([`ComponentInfo`], [`Refusal`]).
 //! - `engine`: engine configuration, pooling fallback, epoch ticker.
@@ -41,7 +42,10 @@ mod state;
 mod validate;
 
 pub use artifacts::ArtifactCache;
-pub use bindings::{Event, FieldUpdate, Invocation, Outcome, Param, Tenant};
+pub use bindings::{
+    Event, FieldUpdate, Header, Invocation, Outcome, OutgoingRequest, Param, Problem, Tenant,
+    Transformed,
+};
 pub use calllog::{CapturedLog, LogLine, LogSource};
 pub use egress::{Egress, EgressConfig};
 pub use engine::Allocator;
@@ -49,9 +53,9 @@ pub use kv::{KvRefused, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, MemoryKv};
 pub use limits::Limits;
 use outbound::OutboundCall;
 pub use outbound::OutboundPolicy;
-pub use validate::{ComponentInfo, Refusal};
+pub use validate::{ComponentInfo, Refusal, Roles};
 
-use bindings::{Failure, HandlerPre};
+use bindings::{Failure, PACKAGE, v0_1, v0_2};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use state::{CallState, HostServiceError, MemoryLimiter};
@@ -60,7 +64,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -234,19 +238,22 @@ impl CallError {
 pub struct CallContext {
     /// The limits of this call (already clamped to the ceilings by [`Runtime::limits_for`]).
     pub limits: Limits,
-    /// The activation's parameter values (`host.config`).
+    /// The activation's parameter values that are not secret (`host.config`).
     pub config: Arc<BTreeMap<String, String>>,
+    /// The activation's secret parameter values (`host.secret`; 0.1.0's `host.config`).
+    pub secrets: Arc<BTreeMap<String, String>>,
     /// The (tenant, service) scope of the key-value store.
     pub kv: Arc<dyn KvStore>,
     /// Hosts outbound HTTP may reach.
     pub outbound: OutboundPolicy,
 }
 
-/// The result of one call and what it cost.
+/// The result of one call and what it cost: `T` is an [`Outcome`] for `handle`, a
+/// [`Transformed`] request for `transform`.
 #[derive(Debug, Clone)]
-pub struct CallReport {
+pub struct CallReport<T = Outcome> {
     /// The outcome, or why there is none.
-    pub result: Result<Outcome, CallError>,
+    pub result: Result<T, CallError>,
     /// Wall-clock time from store creation to result.
     pub duration: Duration,
     /// Fuel used, when the engine meters fuel.
@@ -257,11 +264,103 @@ pub struct CallReport {
     pub log: CapturedLog,
 }
 
+impl<T> CallReport<T> {
+    /// The same report with its answer turned into another.
+    fn map<U>(self, f: impl FnOnce(T) -> Result<U, CallError>) -> CallReport<U> {
+        CallReport {
+            result: self.result.and_then(f),
+            duration: self.duration,
+            fuel_used: self.fuel_used,
+            peak_memory_bytes: self.peak_memory_bytes,
+            log: self.log,
+        }
+    }
+}
+
 /// A loaded component, ready to be instantiated for calls.
 pub struct Plugin {
-    pre: HandlerPre<CallState>,
+    pre: InstancePre<CallState>,
+    exports: Exports,
     /// What it is.
     pub info: ComponentInfo,
+}
+
+/// Where a component's exports are, by the version it is built against.
+enum Exports {
+    V0_1(v0_1::exports::marketplace::webhook::plugin::GuestIndices),
+    V0_2 {
+        plugin: Option<v0_2::exports::marketplace::webhook::plugin::GuestIndices>,
+        transform: Option<v0_2::exports::marketplace::webhook::transform::GuestIndices>,
+        activation: Option<v0_2::exports::marketplace::webhook::activation::GuestIndices>,
+    },
+}
+
+impl Exports {
+    fn of(pre: &InstancePre<CallState>, info: &ComponentInfo) -> wasmtime::Result<Self> {
+        use v0_2::exports::marketplace::webhook as current;
+        Ok(match validate::served_version(info) {
+            "0.1.0" => {
+                Exports::V0_1(v0_1::exports::marketplace::webhook::plugin::GuestIndices::new(pre)?)
+            }
+            _ => Exports::V0_2 {
+                plugin: (info.roles.handler)
+                    .then(|| current::plugin::GuestIndices::new(pre))
+                    .transpose()?,
+                transform: (info.roles.transform)
+                    .then(|| current::transform::GuestIndices::new(pre))
+                    .transpose()?,
+                activation: (info.roles.activation)
+                    .then(|| current::activation::GuestIndices::new(pre))
+                    .transpose()?,
+            },
+        })
+    }
+}
+
+/// What one call into a component asks for.
+enum Request<'a> {
+    Handle(&'a Invocation),
+    Transform(&'a OutgoingRequest),
+    CheckActivation(&'a [Param]),
+}
+
+/// What it returned, converted to the current types.
+enum Response {
+    Outcome(Outcome),
+    Transformed(Transformed),
+    Checked(Result<(), Vec<Problem>>),
+}
+
+impl Response {
+    /// The bytes it hands back, checked against `max_output_bytes`.
+    fn size(&self) -> u64 {
+        let pairs = |pairs: &mut dyn Iterator<Item = (&String, &String)>| {
+            pairs.map(|(a, b)| (a.len() + b.len()) as u64).sum::<u64>()
+        };
+        match self {
+            Response::Outcome(o) => {
+                o.body.len() as u64 + pairs(&mut o.updates.iter().map(|u| (&u.field, &u.value)))
+            }
+            Response::Transformed(Transformed::Send(r)) => {
+                r.body.len() as u64
+                    + pairs(&mut r.parameters.iter().map(|p| (&p.name, &p.value)))
+                    + pairs(&mut r.headers.iter().map(|h| (&h.name, &h.value)))
+            }
+            Response::Transformed(Transformed::Skip(reason)) => reason.len() as u64,
+            Response::Checked(Ok(())) => 0,
+            Response::Checked(Err(problems)) => {
+                pairs(&mut problems.iter().map(|p| (&p.parameter, &p.message)))
+            }
+        }
+    }
+}
+
+/// Why a component cannot answer a request: it does not export what the request needs.
+fn not_exported(plugin: &Plugin, what: &str) -> wasmtime::Error {
+    wasmtime::format_err!(
+        "the component ({PACKAGE}@{}) does not export {PACKAGE}/{what}",
+        plugin.info.wit_version
+    )
 }
 
 /// Counters that make the compile cache observable.
@@ -367,7 +466,10 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)?;
-        bindings::Handler::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+        // Every served version's imports: a component links against the ones it names.
+        v0_2::Full::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+        v0_1::Handler::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
         let artifacts = cache_dir
             .map(|dir| ArtifactCache::open(dir, &engine))
@@ -457,8 +559,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = HandlerPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let plugin = Arc::new(Plugin { pre, info });
+        let exports = Exports::of(&pre, &info).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let plugin = Arc::new(Plugin { pre, exports, info });
         let capacity = inner.config.loaded_components.max(1);
         self.plugins().insert(digest, plugin.clone(), capacity);
         Ok(plugin)
@@ -486,17 +588,130 @@ impl Runtime {
         self.0.plugins.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs one invocation in a fresh instance of `plugin`.
+    /// Runs one invocation in a fresh instance of `plugin` (its `handle`).
     pub async fn call(
         &self,
         plugin: &Plugin,
         invocation: &Invocation,
         ctx: CallContext,
     ) -> CallReport {
+        let size = invocation.payload.len() as u64;
+        self.run(plugin, Request::Handle(invocation), size, ctx)
+            .await
+            .map(|response| match response {
+                Response::Outcome(outcome) => Ok(outcome),
+                _ => unreachable!("handle answers with an outcome"),
+            })
+    }
+
+    /// Runs `plugin`'s `transform` on the request a URL webhook is about to send, in a fresh
+    /// instance under the same limits as a call (the request's body counts as the payload).
+    pub async fn transform(
+        &self,
+        plugin: &Plugin,
+        request: &OutgoingRequest,
+        ctx: CallContext,
+    ) -> CallReport<Transformed> {
+        let size = request.body.len() as u64;
+        self.run(plugin, Request::Transform(request), size, ctx)
+            .await
+            .map(|response| match response {
+                Response::Transformed(transformed) => Ok(transformed),
+                _ => unreachable!("transform answers with a request or a skip"),
+            })
+    }
+
+    /// Runs `plugin`'s `check-activation` on a tenant's activation parameters.
+    pub async fn check_activation(
+        &self,
+        plugin: &Plugin,
+        parameters: &[Param],
+        ctx: CallContext,
+    ) -> CallReport<Result<(), Vec<Problem>>> {
+        let size = parameters
+            .iter()
+            .map(|p| (p.name.len() + p.value.len()) as u64)
+            .sum();
+        self.run(plugin, Request::CheckActivation(parameters), size, ctx)
+            .await
+            .map(|response| match response {
+                Response::Checked(checked) => Ok(checked),
+                _ => unreachable!("check-activation answers with problems or none"),
+            })
+    }
+
+    /// The exported function `request` needs, called through the bindings of the version
+    /// `plugin` is built against, its answer converted to the current types.
+    async fn dispatch(
+        plugin: &Plugin,
+        store: &mut Store<CallState>,
+        request: Request<'_>,
+    ) -> wasmtime::Result<Result<Response, Failure>> {
+        let instance = plugin.pre.instantiate_async(&mut *store).await?;
+        match (&plugin.exports, request) {
+            (Exports::V0_1(indices), Request::Handle(invocation)) => {
+                let guest = indices.load(&mut *store, &instance)?;
+                let invocation = bindings::invocation_for_v0_1(invocation);
+                Ok(guest
+                    .call_handle(&mut *store, &invocation)
+                    .await?
+                    .map(|o| Response::Outcome(bindings::outcome_from_v0_1(o)))
+                    .map_err(bindings::failure_from_v0_1))
+            }
+            (
+                Exports::V0_2 {
+                    plugin: Some(indices),
+                    ..
+                },
+                Request::Handle(invocation),
+            ) => {
+                let guest = indices.load(&mut *store, &instance)?;
+                Ok(guest
+                    .call_handle(&mut *store, invocation)
+                    .await?
+                    .map(Response::Outcome))
+            }
+            (
+                Exports::V0_2 {
+                    transform: Some(indices),
+                    ..
+                },
+                Request::Transform(request),
+            ) => {
+                let guest = indices.load(&mut *store, &instance)?;
+                Ok(guest
+                    .call_transform(&mut *store, request)
+                    .await?
+                    .map(Response::Transformed))
+            }
+            (
+                Exports::V0_2 {
+                    activation: Some(indices),
+                    ..
+                },
+                Request::CheckActivation(parameters),
+            ) => {
+                let guest = indices.load(&mut *store, &instance)?;
+                let checked = guest.call_check_activation(&mut *store, parameters).await?;
+                Ok(Ok(Response::Checked(checked)))
+            }
+            (_, Request::Handle(_)) => Err(not_exported(plugin, "plugin")),
+            (_, Request::Transform(_)) => Err(not_exported(plugin, "transform")),
+            (_, Request::CheckActivation(_)) => Err(not_exported(plugin, "activation")),
+        }
+    }
+
+    /// Runs `request` in a fresh instance of `plugin` under the context's limits.
+    async fn run(
+        &self,
+        plugin: &Plugin,
+        request: Request<'_>,
+        payload_size: u64,
+        ctx: CallContext,
+    ) -> CallReport<Response> {
         let started = Instant::now();
         let limits = ctx.limits;
         let log = calllog::CallLog::new(limits.max_log_bytes);
-        let payload_size = invocation.payload.len() as u64;
         if payload_size > limits.max_payload_bytes {
             return CallReport {
                 result: Err(CallError::PayloadTooLarge {
@@ -530,6 +745,7 @@ impl Runtime {
             limiter: MemoryLimiter::new(limits.memory_bytes as usize),
             log: log.clone(),
             config: ctx.config,
+            secrets: ctx.secrets,
             kv: ctx.kv,
             clock: self.0.share.clock(deadline),
         };
@@ -556,13 +772,7 @@ impl Runtime {
         store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().clock.tick()));
         store.set_epoch_deadline(1);
 
-        let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .marketplace_webhook_plugin()
-                .call_handle(&mut store, invocation)
-                .await
-        };
+        let run = Self::dispatch(plugin, &mut store, request);
         // A panic in a host function (a bug of the host, or of a crate it uses) fails this
         // call with a reason; it never takes down the connection or the worker.
         let run = catch_unwind(run);
@@ -581,20 +791,15 @@ impl Runtime {
                 "the host failed while serving the call ({}); the call was stopped",
                 panic_message(&*panic)
             ))),
-            Ok(Ok(Ok(Ok(outcome)))) => {
-                let size = outcome.body.len() as u64
-                    + outcome
-                        .updates
-                        .iter()
-                        .map(|u| (u.field.len() + u.value.len()) as u64)
-                        .sum::<u64>();
+            Ok(Ok(Ok(Ok(response)))) => {
+                let size = response.size();
                 if size > limits.max_output_bytes {
                     Err(CallError::OutputTooLarge {
                         size,
                         limit: limits.max_output_bytes,
                     })
                 } else {
-                    Ok(outcome)
+                    Ok(response)
                 }
             }
             Ok(Ok(Ok(Err(failure)))) => Err(match failure {

@@ -1,6 +1,8 @@
-//! The per-call store state and the host side of the `host` and `kv` interfaces.
+//! The per-call store state and the host side of the `host` and `kv` interfaces, for every
+//! served version of the contract (0.1.0 delegates to the current one).
 
-use super::bindings::marketplace::webhook::{host, kv, types};
+use super::bindings::v0_1::marketplace::webhook as v0_1;
+use super::bindings::v0_2::marketplace::webhook::{host, kv, types};
 use super::calllog::{CallLog, LogSource};
 use super::kv::{KvRefused, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use super::outbound::OutboundCall;
@@ -20,8 +22,11 @@ pub struct CallState {
     pub(super) outbound: OutboundCall,
     pub(super) limiter: MemoryLimiter,
     pub(super) log: CallLog,
-    /// The activation's parameter values, read through `host.config`.
+    /// The activation's parameter values that are not secret, read through `host.config`.
     pub(super) config: Arc<BTreeMap<String, String>>,
+    /// The activation's secret parameter values, read through `host.secret` (and, for 0.1.0
+    /// guests, through `host.config` as before).
+    pub(super) secrets: Arc<BTreeMap<String, String>>,
     pub(super) kv: Arc<dyn KvStore>,
     /// Guest time used, and the permit of a long call.
     pub(super) clock: GuestClock,
@@ -115,6 +120,46 @@ impl host::Host for CallState {
 
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         Ok(self.config.get(&key).cloned())
+    }
+
+    fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.secrets.get(&name).cloned())
+    }
+}
+
+impl v0_1::types::Host for CallState {}
+
+impl v0_1::host::Host for CallState {
+    fn log(&mut self, level: v0_1::types::Level, message: String) -> wasmtime::Result<()> {
+        host::Host::log(self, super::bindings::level_from_v0_1(level), message)
+    }
+
+    /// 0.1.0 had no `secret`: its `config` returns secret parameters too, as it always did.
+    fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self
+            .config
+            .get(&key)
+            .or_else(|| self.secrets.get(&key))
+            .cloned())
+    }
+}
+
+/// 0.1.0's key-value store is the current one.
+impl v0_1::kv::Host for CallState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        kv::Host::get(self, key).await
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        kv::Host::set(self, key, value).await
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        kv::Host::delete(self, key).await
+    }
+
+    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
+        kv::Host::list_keys(self, prefix).await
     }
 }
 

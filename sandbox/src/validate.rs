@@ -3,7 +3,7 @@
 //! Refusing at load (rather than failing at the first call) gives the provider the verdict at
 //! upload time, with the offending import or both WIT versions named.
 
-use super::bindings::{PACKAGE, VERSION};
+use super::bindings::{PACKAGE, SERVED, VERSION};
 use serde::Serialize;
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -22,19 +22,34 @@ pub enum Refusal {
     },
     /// It targets a WIT version this host does not serve.
     #[error(
-        "component is built against {PACKAGE}@{found}, but this host serves {PACKAGE}@{served} \
-         (compatible with {served_range}); rebuild the plugin with a matching hookhost-sdk"
+        "component is built against {PACKAGE}@{found}, but this host serves {served} \
+         (the current version is {PACKAGE}@{current}); rebuild the plugin with a hookhost-sdk \
+         for one of them"
     )]
     UnsupportedVersion {
         /// The version the component was built against.
         found: String,
-        /// The version this host serves.
+        /// The versions this host serves, spelled out (`marketplace:webhook@0.1.x, …`).
         served: String,
-        /// The range of versions this host accepts.
-        served_range: String,
+        /// The current version.
+        current: String,
     },
-    /// It does not export the `plugin` interface.
-    #[error("component does not export {PACKAGE}/plugin (its exports: {exports})")]
+    /// It mixes versions of the contract (an export of one, an import of another).
+    #[error(
+        "component mixes versions of {PACKAGE}: it exports {PACKAGE}@{exported} and imports \
+         `{import}`; build it against one version"
+    )]
+    MixedVersions {
+        /// The version of its exports.
+        exported: String,
+        /// The import of another version.
+        import: String,
+    },
+    /// It exports neither `plugin` nor `transform`.
+    #[error(
+        "component exports neither {PACKAGE}/plugin nor {PACKAGE}/transform (its exports: \
+         {exports})"
+    )]
     MissingExport {
         /// What it exports instead.
         exports: String,
@@ -51,10 +66,24 @@ pub struct ComponentInfo {
     pub size: u64,
     /// The `marketplace:webhook` version it was built against.
     pub wit_version: String,
+    /// What it offers: handling calls, transforming requests, checking activations.
+    pub roles: Roles,
     /// Everything it imports.
     pub imports: Vec<String>,
     /// Everything it exports.
     pub exports: Vec<String>,
+}
+
+/// The interfaces of ours a component exports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Roles {
+    /// It exports `plugin`: it can be a webhook's handler.
+    pub handler: bool,
+    /// It exports `transform` (since 0.2.0): it can be a URL webhook's transform.
+    pub transform: bool,
+    /// It exports `activation` (since 0.2.0): the host asks it to check activations.
+    pub activation: bool,
 }
 
 /// WASI 0.2 interfaces guests may import, as `package/interface`.
@@ -120,32 +149,50 @@ fn semver(version: &str) -> Option<(u64, u64, u64)> {
     Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
-/// Whether `found` can be served by a host built for `served` (semver rules: the same major
-/// version, and for 0.x the same minor version).
-fn compatible(found: &str, served: &str) -> bool {
-    match (semver(found), semver(served)) {
-        (Some((fa, fb, _)), Some((sa, sb, _))) => fa == sa && (fa > 0 || fb == sb),
-        _ => false,
-    }
+/// The served version `found` belongs to, if any (semver rules: the same major version, and
+/// for 0.x the same minor version; any patch).
+fn served_as(found: &str) -> Option<&'static str> {
+    let (fa, fb, _) = semver(found)?;
+    SERVED
+        .iter()
+        .copied()
+        .find(|served| semver(served).is_some_and(|(sa, sb, _)| fa == sa && (fa > 0 || fb == sb)))
 }
 
-fn served_range() -> String {
-    match semver(VERSION) {
-        Some((0, minor, _)) => format!("0.{minor}.x"),
-        Some((major, _, _)) => format!("{major}.x"),
-        None => VERSION.to_owned(),
+/// The served versions as ranges: `marketplace:webhook@0.1.x and marketplace:webhook@0.2.x`.
+fn served_ranges() -> String {
+    let ranges: Vec<String> = SERVED
+        .iter()
+        .map(|v| match semver(v) {
+            Some((0, minor, _)) => format!("{PACKAGE}@0.{minor}.x"),
+            Some((major, _, _)) => format!("{PACKAGE}@{major}.x"),
+            None => format!("{PACKAGE}@{v}"),
+        })
+        .collect();
+    match ranges.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
 fn version_refusal(found: &str) -> Refusal {
     Refusal::UnsupportedVersion {
         found: found.to_owned(),
-        served: VERSION.to_owned(),
-        served_range: served_range(),
+        served: served_ranges(),
+        current: VERSION.to_owned(),
     }
 }
 
-/// Checks `component` against the world and describes it.
+/// Our interfaces a component of `version` may export: 0.1.0 knew only `plugin`.
+fn exportable(version: &str) -> &'static [&'static str] {
+    match version {
+        "0.1.0" => &["plugin"],
+        _ => &["plugin", "transform", "activation"],
+    }
+}
+
+/// Checks `component` against the world of the version it exports and describes it.
 pub fn check(
     engine: &Engine,
     component: &Component,
@@ -160,38 +207,58 @@ pub fn check(
         .exports(engine)
         .map(|(name, _)| name.to_owned())
         .collect();
+    let missing = || Refusal::MissingExport {
+        exports: if exports.is_empty() {
+            "none".into()
+        } else {
+            exports.join(", ")
+        },
+    };
 
-    // The export first: a component for another major version fails here with both versions
-    // named, rather than on its first import.
-    let plugin_export = exports
+    // The exports first: they say which version the component is built against, and a
+    // component of a version this host does not serve fails here with the versions named,
+    // rather than on its first import.
+    let ours: Vec<Name<'_>> = exports
         .iter()
         .filter_map(|e| split(e))
-        .find(|n| n.package == PACKAGE && n.interface == "plugin");
-    let wit_version = match plugin_export {
-        Some(Name {
-            version: Some(v), ..
-        }) if compatible(v, VERSION) => v.to_owned(),
-        Some(Name {
-            version: Some(v), ..
-        }) => return Err(version_refusal(v)),
-        Some(Name { version: None, .. }) => return Err(version_refusal("(unversioned)")),
-        None => {
-            return Err(Refusal::MissingExport {
-                exports: if exports.is_empty() {
-                    "none".into()
-                } else {
-                    exports.join(", ")
-                },
-            });
-        }
+        .filter(|n| n.package == PACKAGE)
+        .collect();
+    let Some(first) = ours.first() else {
+        return Err(missing());
     };
+    let found = first.version.unwrap_or("(unversioned)");
+    let Some(served) = served_as(found) else {
+        return Err(version_refusal(found));
+    };
+    let mut roles = Roles::default();
+    for name in &ours {
+        let version = name.version.unwrap_or("(unversioned)");
+        if served_as(version) != Some(served) {
+            return Err(version_refusal(version));
+        }
+        match name.interface {
+            "plugin" => roles.handler = true,
+            "transform" if exportable(served).contains(&"transform") => roles.transform = true,
+            "activation" if exportable(served).contains(&"activation") => roles.activation = true,
+            _ => return Err(missing()),
+        }
+    }
+    if !roles.handler && !roles.transform {
+        return Err(missing());
+    }
 
     for import in &imports {
         let allowed = match split(import) {
             Some(n) if n.package == PACKAGE && OWN_IMPORTS.contains(&n.interface) => {
-                match n.version {
-                    Some(v) if compatible(v, VERSION) => true,
-                    Some(v) => return Err(version_refusal(v)),
+                match n.version.map(served_as) {
+                    Some(Some(version)) if version == served => true,
+                    Some(Some(_)) => {
+                        return Err(Refusal::MixedVersions {
+                            exported: found.to_owned(),
+                            import: import.clone(),
+                        });
+                    }
+                    Some(None) => return Err(version_refusal(n.version.unwrap_or_default())),
                     None => false,
                 }
             }
@@ -214,10 +281,16 @@ pub fn check(
     Ok(ComponentInfo {
         digest: super::digest(wasm),
         size: wasm.len() as u64,
-        wit_version,
+        wit_version: found.to_owned(),
+        roles,
         imports,
         exports,
     })
+}
+
+/// The served version a checked component's `wit_version` belongs to.
+pub(super) fn served_version(info: &ComponentInfo) -> &'static str {
+    served_as(&info.wit_version).unwrap_or(VERSION)
 }
 
 #[cfg(test)]
@@ -225,14 +298,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn semver_compatibility() {
-        assert!(compatible("0.1.0", "0.1.0"));
-        assert!(compatible("0.1.7", "0.1.0"));
-        assert!(!compatible("0.2.0", "0.1.0"));
-        assert!(!compatible("1.0.0", "0.1.0"));
-        assert!(compatible("1.4.0", "1.0.0"));
-        assert!(!compatible("2.0.0", "1.0.0"));
-        assert!(!compatible("garbage", "0.1.0"));
+    fn versions_are_served_by_their_minor_for_0_x() {
+        assert_eq!(served_as("0.1.0"), Some("0.1.0"));
+        assert_eq!(served_as("0.1.7"), Some("0.1.0"));
+        assert_eq!(served_as("0.2.0"), Some("0.2.0"));
+        assert_eq!(served_as("0.2.3-rc.1"), Some("0.2.0"));
+        assert_eq!(served_as("0.3.0"), None);
+        assert_eq!(served_as("1.0.0"), None);
+        assert_eq!(served_as("garbage"), None);
+    }
+
+    #[test]
+    fn a_refusal_names_the_found_and_the_served_versions() {
+        let text = version_refusal("0.3.0").to_string();
+        assert!(text.contains("marketplace:webhook@0.3.0"), "{text}");
+        assert!(
+            text.contains("marketplace:webhook@0.1.x and marketplace:webhook@0.2.x"),
+            "{text}"
+        );
+        assert!(text.contains("marketplace:webhook@0.2.0"), "{text}");
     }
 
     #[test]

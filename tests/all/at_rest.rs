@@ -104,19 +104,24 @@ async fn secret_parameters_are_sealed_masked_and_still_reach_the_handlers(db: Db
         .await
         .unwrap();
     let (_, key) = store.create_api_key(&tenant_id).await.unwrap();
-    let answer: Value = host
-        .client
-        .post(host.url("/api/rest/Webhooks/Execute?extension=Config"))
-        .header("authorization", format!("rest_api_key={key}"))
-        .header("content-type", "application/json")
-        .body(json!({"action": "config", "key": "api_key"}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = |action: &'static str, name: &'static str| {
+        let request = host
+            .client
+            .post(host.url("/api/rest/Webhooks/Execute?extension=Config"))
+            .header("authorization", format!("rest_api_key={key}"))
+            .header("content-type", "application/json")
+            .body(json!({"action": action, "key": name}).to_string());
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // A 0.2.0 component reads it with `secret`; its `config` has the plain ones only.
+    let answer = read("secret", "api_key").await;
     assert_eq!(answer["value"], SECRET, "{answer}");
+    let answer = read("config", "api_key").await;
+    assert_eq!(answer["value"], Value::Null, "{answer}");
+    let answer = read("config", "newsletter_url").await;
+    assert_eq!(answer["value"], "https://news.example.com", "{answer}");
+    let answer = read("secret", "newsletter_url").await;
+    assert_eq!(answer["value"], Value::Null, "{answer}");
 
     // A URL handler gets it on the URL of the call, yet the outbox never holds it.
     let receiver = Receiver::start().await;

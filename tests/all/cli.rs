@@ -26,12 +26,13 @@ fn plugin_check_describes_a_valid_component_and_refuses_a_foreign_one() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("wit: marketplace:webhook@0.1.0"),
+        stdout.contains("wit: marketplace:webhook@0.2.0"),
         "{stdout}"
     );
+    assert!(stdout.contains("roles: handler (plugin)\n"), "{stdout}");
     assert!(stdout.contains("digest: sha256:"), "{stdout}");
     assert!(
-        stdout.contains("marketplace:webhook/types@0.1.0"),
+        stdout.contains("marketplace:webhook/types@0.2.0"),
         "{stdout}"
     );
 
@@ -437,8 +438,18 @@ async fn demo_serves_a_seeded_registry_and_writes_its_credentials() {
     let webhooks = demo["webhooks"].as_array().unwrap();
     assert!(webhooks.len() >= 4, "{demo}");
     for webhook in webhooks {
-        assert_eq!(keys(webhook), ["extension", "handler", "id", "modules"]);
-        assert_eq!(keys(&webhook["handler"]), ["component"]);
+        // A component webhook, or a URL webhook with a transform.
+        if webhook["handler"].get("url").is_some() {
+            assert_eq!(
+                keys(webhook),
+                ["extension", "handler", "id", "modules", "transform"]
+            );
+            assert_eq!(keys(&webhook["handler"]), ["url"]);
+            assert_eq!(keys(&webhook["transform"]), ["component"]);
+        } else {
+            assert_eq!(keys(webhook), ["extension", "handler", "id", "modules"]);
+            assert_eq!(keys(&webhook["handler"]), ["component"]);
+        }
         assert!(webhook["extension"].is_null() || webhook["extension"].is_string());
     }
     assert!(
@@ -453,14 +464,22 @@ async fn demo_serves_a_seeded_registry_and_writes_its_credentials() {
             "no webhook for {module}: {demo}"
         );
     }
-    let handlers: Vec<&str> = webhooks
-        .iter()
-        .map(|w| w["handler"]["component"].as_str().unwrap())
-        .collect();
+    // The component of each: its handler's, or its transform's.
+    let component_of = |w: &Value| {
+        let handler = &w["handler"]["component"];
+        let named = if handler.is_null() {
+            &w["transform"]["component"]
+        } else {
+            handler
+        };
+        named.as_str().unwrap().to_owned()
+    };
+    let handlers: Vec<String> = webhooks.iter().map(component_of).collect();
     for plugin in [
         "echo",
         "valuation",
         "newsletter-connector",
+        "newsletter-transform",
         "order-validator",
     ] {
         assert!(
@@ -496,14 +515,19 @@ async fn demo_serves_a_seeded_registry_and_writes_its_credentials() {
             .iter()
             .find(|w| w["id"] == webhook["id"])
             .unwrap_or_else(|| panic!("{} not listed: {list}", webhook["id"]));
-        let component = &listed["handler"]["component"];
+        let component = if webhook["handler"].get("url").is_some() {
+            assert_eq!(listed["handler"]["url"], webhook["handler"]["url"]);
+            &listed["transform"]["component"]
+        } else {
+            &listed["handler"]["component"]
+        };
         assert_eq!(
             format!(
                 "{}@{}",
                 component["name"].as_str().unwrap(),
                 component["version"].as_str().unwrap()
             ),
-            webhook["handler"]["component"].as_str().unwrap(),
+            component_of(webhook),
             "{listed}"
         );
         assert_eq!(listed["modules"], webhook["modules"]);
@@ -683,4 +707,112 @@ async fn a_closed_stdout_ends_the_printing_quietly() {
     let out = demo.wait_with_output().await.unwrap();
     let stderr = text(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `hookhost admin activate` runs the activation checks of the service's plugins in its own
+/// sandbox, as the admin API does: a refusal prints the plugin's messages, exits 1 and writes
+/// nothing.
+#[test]
+fn admin_activate_runs_the_plugins_activation_checks() {
+    use hookhost::store::{Handler, Scope, Store, WebhookSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let key = hookhost::crypto::MasterKey::generate_base64();
+    let (dir, key) = (dir.path(), key.as_str());
+    let provider = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "create-provider",
+            "--name",
+            "Newsletter AG",
+            "--json",
+        ],
+    );
+    let provider_id = provider["id"].as_str().unwrap().to_owned();
+    let tenant = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "create-tenant",
+            "--name",
+            "Immobilien Muster GmbH",
+            "--json",
+        ],
+    );
+    let tenant_id = tenant["id"].as_str().unwrap().to_owned();
+    let service = operator_json(
+        dir,
+        key,
+        &[
+            "admin",
+            "create-service",
+            "--name",
+            "Newsletter members",
+            "--provider",
+            &provider_id,
+            "--param",
+            "list_id",
+            "--secret-param",
+            "api_key",
+            "--json",
+        ],
+    );
+    let service_id = service["id"].as_str().unwrap().to_owned();
+
+    // The provider's URL webhook with the newsletter transform, written to the same database.
+    let url = format!("sqlite://{}?mode=rwc", dir.join("hookhost.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(Store::open(&url)).unwrap();
+    let wasm = std::fs::read(hookhost_plugins::NEWSLETTER_TRANSFORM).unwrap();
+    let (runtime, _cache) = crate::support::runtime();
+    let info = runtime.load(&wasm).unwrap().info.clone();
+    let owner = Scope::Provider(provider_id);
+    let master = hookhost::crypto::MasterKey::from_base64(key).unwrap();
+    rt.block_on(async {
+        let component = store
+            .insert_component(&owner, "newsletter-transform", "1.0.0", &info, &wasm)
+            .await
+            .unwrap();
+        let spec = WebhookSpec::new(
+            &service_id,
+            Handler::Url("https://news.example.com/members".into()),
+        )
+        .transform(component.id);
+        store.create_webhook(&master, &owner, &spec).await.unwrap();
+    });
+
+    let activate = |settings: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "activate",
+            "--tenant",
+            &tenant_id,
+            "--service",
+            &service_id,
+        ];
+        for setting in settings {
+            args.extend(["--set", setting]);
+        }
+        operator(dir, key, &args)
+    };
+    let out = activate(&["list_id=no spaces"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("parameters.list_id: a list id is 1 to 64 letters")
+            && stderr.contains("parameters.api_key: the newsletter service's API key is required"),
+        "{stderr}"
+    );
+    let written = rt.block_on(store.activation(&tenant_id, &service_id));
+    assert!(written.unwrap().is_none(), "nothing written");
+
+    let out = activate(&["list_id=news-1", "api_key=s3cr3t"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("activated service"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -53,7 +53,7 @@ async fn upload_list_get_delete(db: Db) {
     let id = created["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("CMP-"));
     assert_eq!(created["name"], "echo");
-    assert_eq!(created["witVersion"], "0.1.0");
+    assert_eq!(created["witVersion"], "0.2.0");
     assert_eq!(created["size"], std::fs::metadata(ECHO).unwrap().len());
     let digest = hookhost::sandbox::digest(&std::fs::read(ECHO).unwrap());
     assert_eq!(created["digest"], format!("sha256:{digest}"));
@@ -62,7 +62,7 @@ async fn upload_list_get_delete(db: Db) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|i| i == "marketplace:webhook/types@0.1.0")
+            .any(|i| i == "marketplace:webhook/types@0.2.0")
     );
 
     let again = upload(&host, &token, ECHO, "echo", "1.0.0").await;
@@ -148,7 +148,7 @@ async fn invalid_uploads_are_refused_and_leave_nothing(db: Db) {
         .unwrap()
         .to_owned();
     assert!(
-        detail.contains("@1.0.0") && detail.contains("@0.1.0"),
+        detail.contains("@1.0.0") && detail.contains("@0.1.x") && detail.contains("@0.2.x"),
         "{detail}"
     );
 

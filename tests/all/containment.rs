@@ -4,7 +4,7 @@ use crate::support::{
     Ctx, Receiver, Reply, call, invocation, load, ok_body, runtime, runtime_with,
 };
 use hookhost::sandbox::{Allocator, CallError, LoadError, Refusal, SandboxConfig};
-use hookhost_plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR, MISBEHAVE};
+use hookhost_plugins::{ECHO, FOREIGN_IMPORT, FUTURE_MAJOR, FUTURE_MINOR, MISBEHAVE};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,13 +163,29 @@ fn a_foreign_import_is_refused_at_load_with_the_import_named() {
 }
 
 #[test]
-fn a_wit_major_version_mismatch_is_refused_naming_both_versions() {
+fn a_wit_version_the_host_does_not_serve_is_refused_naming_both_versions() {
     let (rt, _dir) = runtime();
-    let wasm = std::fs::read(FUTURE_MAJOR).unwrap();
-    let error = rt.load(&wasm).err().expect("refused");
-    let text = error.to_string();
-    assert!(text.contains("marketplace:webhook@1.0.0"), "{text}");
-    assert!(text.contains("marketplace:webhook@0.1.0"), "{text}");
+    for (path, found) in [(FUTURE_MAJOR, "1.0.0"), (FUTURE_MINOR, "0.3.0")] {
+        let wasm = std::fs::read(path).unwrap();
+        let error = rt.load(&wasm).err().expect("refused");
+        assert!(
+            matches!(
+                error,
+                LoadError::Refused(Refusal::UnsupportedVersion { .. })
+            ),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains(&format!("marketplace:webhook@{found}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("marketplace:webhook@0.1.x and marketplace:webhook@0.2.x"),
+            "{text}"
+        );
+        assert!(text.contains("marketplace:webhook@0.2.0"), "{text}");
+    }
 }
 
 #[test]

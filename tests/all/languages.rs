@@ -274,6 +274,20 @@ async fn js_reminder_formats_localised_reminders() {
     assert_eq!(body["remindAt"], "2026-12-24T08:00:00+00:00");
 }
 
+/// 0.1.0 had no `secret`: a 0.1.0 component's `config` still returns the parameters the
+/// service declares secret, as it always did.
+#[tokio::test]
+async fn a_0_1_component_reads_secret_parameters_through_config() {
+    let Some(path) = js() else { return };
+    let (rt, _dir) = runtime();
+    let plugin = load(&rt, path);
+    assert_eq!(plugin.info.wit_version, "0.1.0");
+    let inv = invocation("task", "TSK-17", &task().to_string());
+    let ctx = Ctx::new(&rt).secret("utc_offset", "+01:00");
+    let body = ok_body(&call(&rt, &plugin, &inv, ctx).await);
+    assert_eq!(body["remindAt"], "2026-12-01T13:30:00+01:00", "{body}");
+}
+
 #[tokio::test]
 async fn js_reminder_failures_rejected_invalid_and_an_exception() {
     let Some(path) = js() else { return };
@@ -533,7 +547,8 @@ fn scaffold(name: &str, lang: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, project)
 }
 
-/// `plugin check` and `plugin run` (a success and a rejection) on a scaffolded component.
+/// `plugin check` and `plugin run` (a success and a rejection) on a scaffolded component: a
+/// `marketplace:webhook@0.2.0` project that reads a secret apart from its configuration.
 fn check_and_run(data_dir: &Path, project: &Path, wasm: &Path) {
     let wasm = wasm.to_str().unwrap();
     let stdout = succeeded(
@@ -541,9 +556,10 @@ fn check_and_run(data_dir: &Path, project: &Path, wasm: &Path) {
         &hookhost(data_dir, &["plugin", "check", wasm]),
     );
     assert!(
-        stdout.contains("wit: marketplace:webhook@0.1.0"),
+        stdout.contains("wit: marketplace:webhook@0.2.0"),
         "{stdout}"
     );
+    assert!(stdout.contains("roles: handler (plugin)\n"), "{stdout}");
 
     let payload = project.join("payload.json");
     let args = [
@@ -558,6 +574,8 @@ fn check_and_run(data_dir: &Path, project: &Path, wasm: &Path) {
         payload.to_str().unwrap(),
         "--set",
         "greeting=Moin",
+        "--secret",
+        "api_key=s3cr3t",
         "--json",
     ];
     let stdout = succeeded("plugin run", &hookhost(data_dir, &args));
@@ -568,9 +586,16 @@ fn check_and_run(data_dir: &Path, project: &Path, wasm: &Path) {
             &body["greeting"],
             &body["recordId"],
             &body["fields"],
-            &body["calls"]
+            &body["calls"],
+            &body["apiKeySet"]
         ),
-        (&json!("Moin"), &json!("4711"), &json!(5), &json!(1)),
+        (
+            &json!("Moin"),
+            &json!("4711"),
+            &json!(5),
+            &json!(1),
+            &json!(true)
+        ),
         "{stdout}"
     );
     assert!(

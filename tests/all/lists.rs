@@ -689,6 +689,7 @@ fn call(success: bool, status: u16, at: &str) -> Call {
         response: String::new(),
         reason_phrase: String::new(),
         http_status_code: status,
+        skipped: None,
     }
 }
 

@@ -39,4 +39,6 @@ mod quotas;
 mod registry;
 mod store;
 mod support;
+mod transforms;
 mod validate;
+mod versions;

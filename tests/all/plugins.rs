@@ -2,7 +2,9 @@
 
 use crate::support::{Ctx, Receiver, Reply, call, invocation, load, ok_body, runtime};
 use hookhost::sandbox::{KvStore, MemoryKv, Param};
-use hookhost_plugins::{ECHO, NEWSLETTER_CONNECTOR, ORDER_VALIDATOR, VALUATION};
+use hookhost_plugins::{
+    ECHO, NEWSLETTER_CONNECTOR, NEWSLETTER_TRANSFORM, ORDER_VALIDATOR, VALUATION,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -129,7 +131,7 @@ async fn newsletter_connector_posts_the_subscriber_to_the_configured_url() {
     let host = newsletter.addr();
     let ctx = Ctx::new(&rt)
         .set("newsletter_url", &format!("http://{host}/subscribers"))
-        .set("api_key", "nl-secret")
+        .secret("api_key", "nl-secret")
         .allow(host)
         .insecure();
     let report = call(
@@ -272,4 +274,105 @@ async fn order_validator_marks_invalid_orders_and_passes_valid_ones() {
     )
     .await;
     assert_eq!(report.result.unwrap_err().kind(), "invalid-input");
+}
+
+#[tokio::test]
+async fn newsletter_transform_reshapes_skips_and_checks_activations() {
+    use hookhost::sandbox::{OutgoingRequest, Problem, Transformed};
+    let (rt, _dir) = runtime();
+    let plugin = load(&rt, NEWSLETTER_TRANSFORM);
+    let roles = plugin.info.roles;
+    assert!(
+        !roles.handler && roles.transform && roles.activation,
+        "{roles:?}"
+    );
+    let param = |name: &str, value: &str| Param {
+        name: name.into(),
+        value: value.into(),
+    };
+    let request = |record: &str, elements: serde_json::Value| {
+        let inv = invocation("address", record, "");
+        OutgoingRequest {
+            webhook_id: inv.webhook_id,
+            tenant: inv.tenant,
+            event: inv.event,
+            module: inv.module,
+            record_id: inv.record_id,
+            delivery_id: inv.delivery_id,
+            attempt: 1,
+            body: json!({"module": "address", "recordId": record, "elements": elements})
+                .to_string(),
+            parameters: vec![param("list_id", "news-1"), param("api_key", "k")],
+            headers: Vec::new(),
+        }
+    };
+    let ctx = || {
+        Ctx::new(&rt)
+            .set("list_id", "news-1")
+            .secret("api_key", "nl-secret")
+            .build()
+    };
+
+    let sent = rt
+        .transform(
+            &plugin,
+            &request(
+                "4711",
+                json!({"Email": "erika@example.com", "newsletter_aktiv": true}),
+            ),
+            ctx(),
+        )
+        .await;
+    let Ok(Transformed::Send(sent)) = sent.result else {
+        panic!("not sent: {:?}", sent.result)
+    };
+    let member: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(member["email_address"], "erika@example.com");
+    assert_eq!(member["external_id"], "TEN-1/4711");
+    assert!(sent.parameters.is_empty(), "{:?}", sent.parameters);
+    let headers: Vec<(&str, &str)> = sent
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
+    assert_eq!(
+        headers,
+        [("X-List-Id", "news-1"), ("X-Api-Key", "nl-secret")]
+    );
+
+    let skipped = rt
+        .transform(&plugin, &request("4712", json!({"Vorname": "Max"})), ctx())
+        .await;
+    assert_eq!(
+        skipped.result,
+        Ok(Transformed::Skip(
+            "address 4712 has no e-mail address".into()
+        ))
+    );
+
+    let checked = rt
+        .check_activation(&plugin, &[param("list_id", "news 1")], ctx())
+        .await;
+    assert_eq!(
+        checked.result,
+        Ok(Err(vec![
+            Problem {
+                parameter: "list_id".into(),
+                message: "a list id is 1 to 64 letters, digits, `-` or `_`".into()
+            },
+            Problem {
+                parameter: "api_key".into(),
+                message: "the newsletter service's API key is required".into()
+            },
+        ]))
+    );
+    // It handles no calls: a call is refused as such.
+    let report = rt
+        .call(&plugin, &invocation("address", "1", "{}"), ctx())
+        .await;
+    let error = report.result.unwrap_err().to_string();
+    assert!(
+        error.contains("does not export marketplace:webhook/plugin"),
+        "{error}"
+    );
 }

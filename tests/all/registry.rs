@@ -1054,6 +1054,7 @@ fn sample_call(success: bool) -> Call {
         }
         .into(),
         http_status_code: if success { 200 } else { 500 },
+        skipped: None,
     }
 }
 

@@ -206,6 +206,7 @@ fn call(success: bool) -> Call {
             "Internal Server Error".into()
         },
         http_status_code: if success { 200 } else { 500 },
+        skipped: None,
     }
 }
 

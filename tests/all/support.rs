@@ -63,6 +63,7 @@ pub fn invocation(module: &str, record: &str, payload: &str) -> Invocation {
 pub struct Ctx {
     pub limits: Limits,
     pub config: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
     pub kv: Arc<dyn KvStore>,
     pub hosts: Vec<String>,
     pub insecure: bool,
@@ -73,6 +74,7 @@ impl Ctx {
         Ctx {
             limits: runtime.limits_for(None),
             config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             kv: Arc::new(MemoryKv::default()),
             hosts: Vec::new(),
             insecure: false,
@@ -81,6 +83,12 @@ impl Ctx {
 
     pub fn set(mut self, key: &str, value: &str) -> Self {
         self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// A secret activation parameter (`host.secret`; 0.1.0's `host.config`).
+    pub fn secret(mut self, key: &str, value: &str) -> Self {
+        self.secrets.insert(key.into(), value.into());
         self
     }
 
@@ -109,6 +117,7 @@ impl Ctx {
         CallContext {
             limits: self.limits,
             config: Arc::new(self.config),
+            secrets: Arc::new(self.secrets),
             kv: self.kv,
             outbound: OutboundPolicy::new(
                 Egress::new(EgressConfig {

@@ -76,6 +76,14 @@ impl From<AdminError> for Problem {
             AdminError::NotFound(what) => Problem::not_found(what),
             AdminError::Forbidden(message) => Problem::forbidden(message),
             AdminError::Conflict(message) => Problem::new(StatusCode::CONFLICT, message),
+            refused @ AdminError::Refused(_) => {
+                let detail = refused.to_string();
+                let AdminError::Refused(errors) = refused else {
+                    unreachable!()
+                };
+                Problem::refused(detail, errors)
+            }
+            AdminError::CheckFailed(message) => Problem::new(StatusCode::BAD_GATEWAY, message),
             AdminError::Store(error) => error.into(),
         }
     }
@@ -335,7 +343,7 @@ async fn post_service(
     path = "/admin/v1/activations",
     tag = "admin",
     summary = "Activate a service for a tenant",
-    description = "Again for an activated service: replaces its parameters. Only parameters the service declares are accepted; secret ones are sealed at rest and masked.",
+    description = "Again for an activated service: replaces its parameters. Only parameters the service declares are accepted; secret ones are sealed at rest and masked. The components of the service's webhooks that export `activation` (marketplace:webhook@0.2.0) check the parameters first: a refusal is a 422 with their messages by parameter, and nothing is written.",
     request_body(content = ActivationBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Activated.", body = crate::admin::ActivationView),
@@ -346,6 +354,8 @@ async fn post_service(
         (status = 404, description = "No such tenant or service.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 2 MiB.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
+        (status = 422, description = "A plugin of the service refused the parameters: its messages in `errors`, by `parameters.<name>`.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 502, description = "A plugin's activation check could not run (it trapped or timed out).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("admin_token" = [])),
 )]
@@ -356,6 +366,7 @@ async fn post_activation(
 ) -> Result<Response, Problem> {
     let (activation, new) = admin::activate(
         &state.store,
+        &state.executor,
         &state.key,
         &body.tenant_id,
         &body.service_id,

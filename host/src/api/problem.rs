@@ -54,6 +54,16 @@ impl Problem {
         problem
     }
 
+    /// 422 with a message per field: well-formed input that a plugin refused (its own
+    /// messages, e.g. an activation's parameters).
+    pub fn refused(detail: impl Into<String>, errors: Vec<(String, String)>) -> Self {
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
+        for (field, message) in errors {
+            problem.errors.entry(field).or_default().push(message);
+        }
+        problem
+    }
+
     /// 401: missing or wrong credentials.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "missing or invalid credentials")

@@ -157,7 +157,13 @@ async fn validate(
             ),
         )
     })?;
-    if !serde_json::from_str::<Value>(&output.body).is_ok_and(|v| v.is_object()) {
+    // A URL webhook's transform that skipped the call has nothing to say about the object:
+    // it comes back as it was sent.
+    let body = match output.skipped {
+        Some(_) => text.to_owned(),
+        None => output.body,
+    };
+    if !serde_json::from_str::<Value>(&body).is_ok_and(|v| v.is_object()) {
         return Err(Problem::new(
             StatusCode::BAD_GATEWAY,
             format!(
@@ -172,7 +178,7 @@ async fn validate(
             (header::CONTENT_TYPE, "application/json".to_owned()),
             (WEBHOOK_HEADER, webhook.id.clone()),
         ],
-        output.body,
+        body,
     )
         .into_response())
 }

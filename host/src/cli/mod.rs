@@ -218,6 +218,10 @@ pub struct RunArgs {
     /// Activation parameter served by `config` (`key=value`, repeatable).
     #[arg(long = "set", value_parser = key_value)]
     pub settings: Vec<(String, String)>,
+    /// Secret activation parameter served by `secret` (and by a 0.1.0 component's `config`)
+    /// (`key=value`, repeatable).
+    #[arg(long = "secret", value_parser = key_value)]
+    pub secrets: Vec<(String, String)>,
     /// Host outbound HTTP may reach, `name` or `name:port` (repeatable); requests go through
     /// the production egress guard (https only, public addresses only).
     #[arg(long = "allow-host")]
@@ -280,6 +284,7 @@ pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
                     say!("digest: sha256:{}", info.digest);
                     say!("size: {} bytes", info.size);
                     say!("wit: marketplace:webhook@{}", info.wit_version);
+                    say!("roles: {}", runner::roles(&info.roles));
                     say!("imports:");
                     for import in &info.imports {
                         say!("  {import}");
@@ -371,8 +376,18 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
         } => {
             let parameters: BTreeMap<String, String> = settings.into_iter().collect();
             let key = config.master_key().context("loading the master key")?;
-            let (activation, new) =
-                admin::activate(&store, &key, &tenant, &service, &parameters).await?;
+            // The plugins of the service check the parameters in this process's sandbox,
+            // as the admin API does in the server's.
+            let state = server::build_state(config.clone()).await?;
+            let (activation, new) = admin::activate(
+                &store,
+                &state.executor,
+                &key,
+                &tenant,
+                &service,
+                &parameters,
+            )
+            .await?;
             print_created(json, &activation, || {
                 let what = if new { "activated" } else { "re-parameterized" };
                 let mut text = format!("{what} service {service} for tenant {tenant}");
@@ -571,6 +586,7 @@ async fn plugin_run(config: &Config, args: RunArgs) -> anyhow::Result<i32> {
         payload,
         params: args.params,
         config: args.settings.into_iter().collect::<BTreeMap<_, _>>(),
+        secrets: args.secrets.into_iter().collect::<BTreeMap<_, _>>(),
         allow_hosts: args.allow_hosts,
         egress,
         limits: Some(limits),

@@ -1,7 +1,7 @@
 //! Running one webhook once, whatever its handler: the one path shared by the synchronous
 //! execute endpoints, the delivery workers and test calls.
 //!
-//! - [`component`]: a component handler, in the sandbox.
+//! - [`component`]: a component handler, in the sandbox; a URL webhook's transform, too.
 //! - [`remote`]: a URL handler: egress guard, signing, timeouts.
 //! - [`criteria`]: which of the webhooks a trigger reaches apply to its payload.
 //!
@@ -104,6 +104,30 @@ pub struct Output {
     pub content_type: String,
     /// Record field updates (component handlers).
     pub updates: Vec<(String, String)>,
+    /// Why nothing was sent, when the webhook's transform dropped the request (the body is
+    /// then empty).
+    pub skipped: Option<String>,
+}
+
+impl Output {
+    /// A call the webhook's transform dropped, saying why.
+    fn skipped(reason: String) -> Self {
+        Output {
+            body: String::new(),
+            content_type: "text/plain; charset=utf-8".into(),
+            updates: Vec::new(),
+            skipped: Some(reason),
+        }
+    }
+}
+
+/// What a URL webhook sends, once its transform (if any) had its say.
+enum Outgoing<'t> {
+    /// This request: the trigger's payload as the body, its parameters on the URL, and these
+    /// extra headers.
+    Send(Cow<'t, Trigger>, Vec<(String, String)>),
+    /// Nothing, for this reason.
+    Skip(String),
 }
 
 /// One attempt: the result and the MPT Call object describing it.
@@ -199,15 +223,40 @@ impl Executor {
         let started = now_ms();
         let result = match &webhook.handler {
             Handler::Component(id) => self.run_component(webhook, id, tenant_id, trigger).await,
-            Handler::Url(url) => match self.url_trigger(webhook, tenant_id, trigger).await {
-                Ok(trigger) => {
-                    return self.remote.call(&self.store, webhook, url, &trigger).await;
+            Handler::Url(url) => {
+                let outgoing = match self.url_trigger(webhook, tenant_id, trigger).await {
+                    Ok(trigger) => self.transformed(webhook, tenant_id, trigger).await,
+                    Err(failure) => Err(failure),
+                };
+                match outgoing {
+                    // Signed in `remote`, over what the transform returned.
+                    Ok(Outgoing::Send(trigger, headers)) => {
+                        return self
+                            .remote
+                            .call(&self.store, webhook, url, &trigger, &headers)
+                            .await;
+                    }
+                    Ok(Outgoing::Skip(reason)) => Ok(Output::skipped(reason)),
+                    Err(failure) => Err(failure),
                 }
-                Err(failure) => Err(failure),
-            },
+            }
         };
         let finished = now_ms();
         let call = match &result {
+            Ok(Output {
+                skipped: Some(reason),
+                ..
+            }) => Call {
+                success: true,
+                call_time: format_ms(started),
+                response_time: Some(format_ms(finished)),
+                headers: String::new(),
+                error: String::new(),
+                response: String::new(),
+                reason_phrase: "Skipped".into(),
+                http_status_code: 0,
+                skipped: Some(reason.clone()),
+            },
             Ok(output) => Call {
                 success: true,
                 call_time: format_ms(started),
@@ -217,6 +266,7 @@ impl Executor {
                 response: excerpt(&output.body),
                 reason_phrase: "OK".into(),
                 http_status_code: 200,
+                skipped: None,
             },
             Err(failure) => Call {
                 success: false,
@@ -227,6 +277,7 @@ impl Executor {
                 response: String::new(),
                 reason_phrase: failure.kind.to_string(),
                 http_status_code: 0,
+                skipped: None,
             },
         };
         Attempt { result, call }
@@ -257,9 +308,9 @@ impl Executor {
                 Failure::host(webhook, "reading the activation", "call the webhook", &e)
             })?;
         let mut parameters: Vec<(String, String)> = activation
-            .iter()
-            .filter(|(name, _)| !trigger.parameters.iter().any(|(n, _)| n == *name))
-            .map(|(name, value)| (name.clone(), value.clone()))
+            .all()
+            .into_iter()
+            .filter(|(name, _)| !trigger.parameters.iter().any(|(n, _)| n == name))
             .collect();
         parameters.extend(trigger.parameters.iter().cloned());
         Ok(Cow::Owned(Trigger {

@@ -204,16 +204,18 @@ impl RemoteClient {
         }
     }
 
-    /// Calls `url` for `webhook` with the trigger's payload; parameters go on the URL.
+    /// Calls `url` for `webhook` with the trigger's payload; parameters go on the URL, and
+    /// `headers` (a transform's, checked) beside the host's own.
     pub async fn call(
         &self,
         store: &Store,
         webhook: &Webhook,
         url: &str,
         trigger: &Trigger,
+        headers: &[(String, String)],
     ) -> Attempt {
         let started = now_ms();
-        let result = self.send(store, webhook, url, trigger).await;
+        let result = self.send(store, webhook, url, trigger, headers).await;
         let finished = now_ms();
         match result {
             Ok((status, reason, headers, body, outcome)) => Attempt {
@@ -230,6 +232,7 @@ impl RemoteClient {
                     response: super::excerpt(&body),
                     reason_phrase: reason,
                     http_status_code: status,
+                    skipped: None,
                 },
                 result: outcome,
             },
@@ -243,6 +246,7 @@ impl RemoteClient {
                     response: String::new(),
                     reason_phrase: f.kind.to_string(),
                     http_status_code: 0,
+                    skipped: None,
                 },
                 result: Err(f),
             },
@@ -256,6 +260,7 @@ impl RemoteClient {
         webhook: &Webhook,
         url: &str,
         trigger: &Trigger,
+        extra_headers: &[(String, String)],
     ) -> Result<(u16, String, String, String, Result<Output, Failure>), Failure> {
         let mut target = self.config.egress.vet(url).await.map_err(|e| match e {
             Refusal::Name { .. } => failure(FailureKind::RefusedAddress, e.to_string(), false),
@@ -313,9 +318,11 @@ impl RemoteClient {
             } else {
                 "text/plain; charset=utf-8"
             };
-        let response = self
-            .client
-            .post(target)
+        let mut request = self.client.post(target);
+        for (name, value) in extra_headers {
+            request = request.header(name, value);
+        }
+        let response = request
             .header("webhook-id", &trigger.delivery_id)
             .header("webhook-timestamp", now.to_string())
             .header("webhook-signature", signatures.join(" "))
@@ -347,6 +354,7 @@ impl RemoteClient {
                 body: body.clone(),
                 content_type,
                 updates: Vec::new(),
+                skipped: None,
             }),
         };
         Ok((status.as_u16(), reason, headers_text, body, outcome))

@@ -363,6 +363,7 @@ mod tests {
                 response: String::new(),
                 reason_phrase: String::new(),
                 http_status_code: if success { 200 } else { 500 },
+                skipped: None,
             },
         }
     }

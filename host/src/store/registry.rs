@@ -6,6 +6,27 @@ use crate::time::now_ms;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A tenant's activation parameter values, opened: the plain ones and those the service
+/// declares secret, apart, because plugins read them through different functions (`config`,
+/// `secret`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivationValues {
+    /// Parameters that are not secret.
+    pub plain: Arc<BTreeMap<String, String>>,
+    /// Secret parameters (sealed at rest), opened.
+    pub secret: Arc<BTreeMap<String, String>>,
+}
+
+impl ActivationValues {
+    /// Every parameter, plain and secret (a secret one wins should a name be in both).
+    pub fn all(&self) -> BTreeMap<String, String> {
+        let mut all = (*self.plain).clone();
+        all.extend(self.secret.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all
+    }
+}
 
 /// A marketplace provider.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -592,14 +613,14 @@ impl Store {
     }
 
     /// The parameter values of the tenant's activation of a service, secret ones opened with
-    /// `key`: what plugins read through `config` and URL handlers get on the URL. Empty when
-    /// the service is not activated.
+    /// `key`: what plugins read through `config` and `secret` and URL handlers get on the
+    /// URL. Empty when the service is not activated.
     pub async fn activation_parameters(
         &self,
         key: &MasterKey,
         tenant_id: &str,
         service_id: &str,
-    ) -> Result<BTreeMap<String, String>> {
+    ) -> Result<ActivationValues> {
         let row = sqlx::query(
             "SELECT parameters, secret_parameters FROM activations \
              WHERE tenant_id = $1 AND service_id = $2",
@@ -609,18 +630,24 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else {
-            return Ok(BTreeMap::new());
+            return Ok(ActivationValues::default());
         };
-        let mut parameters: BTreeMap<String, String> =
+        let plain: BTreeMap<String, String> =
             from_json_text(&row.try_get::<String, _>("parameters")?)?;
+        let mut secret = BTreeMap::new();
         if let Some(sealed) = row.try_get::<Option<Vec<u8>>, _>("secret_parameters")? {
             let text = key
                 .open_string(&sealed)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let secrets: BTreeMap<String, String> = from_json_text(&text)?;
-            parameters.extend(secrets);
+            secret = from_json_text(&text)?;
         }
-        Ok(parameters)
+        // The plain column shows secret ones masked (as every API does): they are not plain.
+        let mut plain = plain;
+        plain.retain(|name, _| !secret.contains_key(name));
+        Ok(ActivationValues {
+            plain: Arc::new(plain),
+            secret: Arc::new(secret),
+        })
     }
 
     /// Creates a smartml API user for a tenant; the token and secret are shown once.
@@ -910,7 +937,8 @@ impl Store {
         }
         // Every user blocks the deletion; only the owner's own webhooks are named.
         let users = sqlx::query(
-            "SELECT id, owner_kind, owner_id FROM webhooks WHERE component_id = $1 ORDER BY id",
+            "SELECT id, owner_kind, owner_id FROM webhooks \
+             WHERE component_id = $1 OR transform_component_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&mut *tx)

@@ -45,8 +45,13 @@ pub struct Call {
     pub response: String,
     /// The HTTP reason phrase (or the failure kind of a component call).
     pub reason_phrase: String,
-    /// The HTTP status code (components: 200 on success, 0 when they failed).
+    /// The HTTP status code (components: 200 on success, 0 when they failed; 0 when
+    /// skipped).
     pub http_status_code: u16,
+    /// Why nothing was sent: the webhook's transform dropped the request (a skipped call
+    /// counts as a success, not a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Statistics of a webhook's calls.
@@ -83,6 +88,9 @@ pub struct Webhook {
     pub object_type: Option<String>,
     /// What handles calls.
     pub handler: Handler,
+    /// The component (`CMP-…`) that transforms a URL handler's requests before they are
+    /// signed and sent (since `marketplace:webhook@0.2.0`).
+    pub transform: Option<String>,
     /// smartml modules it listens to.
     pub modules: Vec<String>,
     /// Ivanti endpoint extension (case-sensitive).
@@ -139,6 +147,8 @@ pub struct WebhookSpec {
     pub object_type: Option<String>,
     /// What handles calls.
     pub handler: Handler,
+    /// The component that transforms a URL handler's requests.
+    pub transform: Option<String>,
     /// smartml modules.
     pub modules: Vec<String>,
     /// Ivanti extension.
@@ -175,6 +185,7 @@ impl WebhookSpec {
             kind: None,
             object_type: None,
             handler,
+            transform: None,
             modules: Vec::new(),
             extension: None,
             criteria: BTreeMap::new(),
@@ -211,6 +222,12 @@ impl WebhookSpec {
     /// With this MPT object type (`Order`, `Request`, `Account`).
     pub fn object_type(mut self, object_type: impl Into<String>) -> Self {
         self.object_type = Some(object_type.into());
+        self
+    }
+
+    /// A URL handler's requests go through this transform component (`CMP-…`) first.
+    pub fn transform(mut self, component_id: impl Into<String>) -> Self {
+        self.transform = Some(component_id.into());
         self
     }
 
@@ -260,13 +277,14 @@ impl WebhookSpec {
 }
 
 const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status, type, object_type, \
-    url, component_id, modules, extension, criteria, limits, allowed_hosts, retry_policy, revision, \
-    created_at, updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
+    url, component_id, transform_component_id, modules, extension, criteria, limits, allowed_hosts, \
+    retry_policy, revision, created_at, updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
     stat_failures_since, last_success, last_failure, last_call";
 
 /// [`COLUMNS`] qualified with the alias `w`, for queries that join.
 pub(super) const COLUMNS_W: &str = "w.id, w.owner_kind, w.owner_id, w.service_id, w.description, \
-    w.status, w.type, w.object_type, w.url, w.component_id, w.modules, w.extension, w.criteria, \
+    w.status, w.type, w.object_type, w.url, w.component_id, w.transform_component_id, w.modules, \
+    w.extension, w.criteria, \
     w.limits, w.allowed_hosts, w.retry_policy, w.revision, w.created_at, w.updated_at, \
     w.enabled_at, w.disabled_at, w.stat_total, w.stat_successes, w.stat_failures, \
     w.stat_failures_since, w.last_success, w.last_failure, w.last_call";
@@ -319,6 +337,7 @@ pub(super) fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
         kind: row.try_get("type")?,
         object_type: row.try_get("object_type")?,
         handler,
+        transform: row.try_get("transform_component_id")?,
         modules: parse(&row.try_get::<String, _>("modules")?)?,
         extension: row.try_get("extension")?,
         criteria: parse(&row.try_get::<String, _>("criteria")?)?,
@@ -371,6 +390,23 @@ fn url_and_component(handler: &Handler) -> (Option<&str>, Option<&str>) {
 }
 
 impl Store {
+    /// The components a service's webhooks use, as handlers or transforms, each once, in id
+    /// order: those that may check the service's activations.
+    pub async fn service_components(&self, service_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT component_id AS id FROM webhooks \
+             WHERE service_id = $1 AND component_id IS NOT NULL \
+             UNION SELECT transform_component_id AS id FROM webhooks \
+             WHERE service_id = $1 AND transform_component_id IS NOT NULL ORDER BY id",
+        )
+        .bind(service_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
     /// Checks that `spec` refers to things `owner` may use; returns a conflict/forbidden error
     /// naming what is wrong.
     async fn check_spec(
@@ -400,6 +436,17 @@ impl Store {
             }
         }
         if let Handler::Component(id) = &spec.handler {
+            self.component(owner, id).await.map_err(|e| match e {
+                StoreError::NotFound => StoreError::Forbidden(format!("no component {id}")),
+                e => e,
+            })?;
+        }
+        if let Some(id) = &spec.transform {
+            if !matches!(spec.handler, Handler::Url(_)) {
+                return Err(StoreError::Forbidden(
+                    "only a URL webhook has requests to transform".into(),
+                ));
+            }
             self.component(owner, id).await.map_err(|e| match e {
                 StoreError::NotFound => StoreError::Forbidden(format!("no component {id}")),
                 e => e,
@@ -527,9 +574,10 @@ impl Store {
         sqlx::query(
             "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
              object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
-             retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at) \
+             retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at, \
+             transform_component_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
-             $18, $18, $19, $20)",
+             $18, $18, $19, $20, $21)",
         )
         .bind(&id)
         .bind(owner.kind())
@@ -551,6 +599,7 @@ impl Store {
         .bind(now)
         .bind(spec.enabled.then_some(now))
         .bind((!spec.enabled).then_some(now))
+        .bind(&spec.transform)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -670,7 +719,8 @@ impl Store {
             "UPDATE webhooks SET service_id = $2, description = $3, status = $4, type = $5, \
              object_type = $6, url = $7, component_id = $8, modules = $9, extension = $10, \
              criteria = $11, limits = $12, allowed_hosts = $13, retry_policy = $14, \
-             updated_at = $15, enabled_at = $16, disabled_at = $17, revision = revision + 1 \
+             updated_at = $15, enabled_at = $16, disabled_at = $17, revision = revision + 1, \
+             transform_component_id = $20 \
              WHERE {} AND id = $18 AND revision = $19",
             owned(scope)
         );
@@ -694,6 +744,7 @@ impl Store {
             .bind(disabled_at)
             .bind(id)
             .bind(revision)
+            .bind(&spec.transform)
             .execute(self.pool())
             .await?;
         if done.rows_affected() == 0 {
@@ -812,6 +863,7 @@ mod tests {
                 kind: None,
                 object_type: None,
                 handler: Handler::Url("https://example.com/hook".into()),
+                transform: None,
                 modules: Vec::new(),
                 extension: None,
                 criteria: BTreeMap::new(),
@@ -849,6 +901,7 @@ mod tests {
                 kind: Some("validatePurchaseOrderDraft".into()),
                 object_type: Some("Order".into()),
                 handler: Handler::Component("CMP-1".into()),
+                transform: None,
                 modules: vec!["estate".into(), "address".into()],
                 extension: Some("OrderCheck".into()),
                 criteria: BTreeMap::from([

@@ -30,6 +30,9 @@ class Plugin(exports.Plugin):
             raise Err(Failure_Rejected("the record has no fields"))
         # Activation parameters of the tenant (`hookhost plugin run --set greeting=…`).
         greeting = host.config("greeting") or "Hallo"
+        # Secret parameters (sealed at rest, masked in every API) are read apart
+        # (`hookhost plugin run --secret api_key=…`); `config` does not return them.
+        api_key_set = host.secret("api_key") is not None
         # The key-value store is scoped to the tenant and the service.
         calls = int((kv.get("calls") or b"0").decode()) + 1
         kv.set("calls", str(calls).encode())
@@ -43,5 +46,6 @@ class Plugin(exports.Plugin):
             "recordId": invocation.record_id,
             "fields": len(payload),
             "calls": calls,
+            "apiKeySet": api_key_set,
         }
         return Outcome(json.dumps(body), [])

@@ -1,9 +1,11 @@
 //! {{name}}: a hookhost plugin.
 //!
 //! The host calls `handle` once per webhook call; see the hookhost-sdk docs for the
-//! invocation, the outcome, the failures and the host services (log, config, kv, http).
+//! invocation, the outcome, the failures and the host services (log, config, secret, kv,
+//! http). `export!(Plugin: handler, activation)` would also export an activation check
+//! (`impl hookhost_sdk::ActivationCheck`), `export!(T: transform)` a transform.
 
-use hookhost_sdk::{Failure, Handler, Invocation, Outcome, config, kv, log};
+use hookhost_sdk::{Failure, Handler, Invocation, Outcome, config, kv, log, secret};
 use serde_json::{Value, json};
 
 struct Plugin;
@@ -19,6 +21,9 @@ impl Handler for Plugin {
         }
         // Activation parameters of the tenant (`hookhost plugin run --set greeting=…`).
         let greeting = config::get_or("greeting", "Hallo");
+        // Secret parameters (sealed at rest, masked in every API) are read apart
+        // (`hookhost plugin run --secret api_key=…`); `config` does not return them.
+        let api_key_set = secret::get("api_key").is_some();
         // The key-value store is scoped to the tenant and the service.
         let calls = kv::get("calls")
             .and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok())
@@ -37,6 +42,7 @@ impl Handler for Plugin {
             "recordId": inv.record_id,
             "fields": fields,
             "calls": calls,
+            "apiKeySet": api_key_set,
         }))
     }
 }

@@ -17,7 +17,8 @@
 //! ## Configuration
 //! - `newsletter_url` (required): where subscribers are POSTed (must be on the webhook's
 //!   allowlist of outbound hosts);
-//! - `api_key` (optional): sent as `Authorization: Bearer <api_key>`;
+//! - `api_key` (optional): sent as `Authorization: Bearer <api_key>`; read with `secret` when
+//!   the service declares it secret (as it should), else with `config`;
 //! - `tags` (optional): comma-separated tags for every subscriber; a call parameter `tag`
 //!   (e.g. from a process step) adds one more.
 //!
@@ -35,7 +36,7 @@
 //! the allowlist: `rejected` naming the host.
 
 use hookhost_sdk::http::{self, Request};
-use hookhost_sdk::{Failure, Handler, Invocation, Outcome, config};
+use hookhost_sdk::{Failure, Handler, Invocation, Outcome, config, secret};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -91,7 +92,8 @@ fn run(inv: &Invocation) -> Result<Outcome, Failure> {
         .header("Idempotency-Key", &inv.delivery_id)
         .timeout(REQUEST_TIMEOUT)
         .json(&subscriber)?;
-    if let Some(key) = config::get("api_key").filter(|k| !k.trim().is_empty()) {
+    let key = secret::get("api_key").or_else(|| config::get("api_key"));
+    if let Some(key) = key.filter(|k| !k.trim().is_empty()) {
         request = request.bearer_auth(key.trim());
     }
     let response = http::send(request).map_err(|e| match e {

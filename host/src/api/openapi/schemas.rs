@@ -186,8 +186,13 @@ pub struct Call {
     pub response: String,
     /// The HTTP reason phrase (or the failure kind of a component call).
     pub reason_phrase: String,
-    /// The HTTP status code (components: 200 on success, 0 when they failed).
+    /// The HTTP status code (components: 200 on success, 0 when they failed; 0 when
+    /// skipped).
     pub http_status_code: u16,
+    /// Why nothing was sent: the webhook's transform dropped the request (a skipped call
+    /// counts as a success). Absent when the request was sent.
+    #[schema(required = false)]
+    pub skipped: Option<String>,
 }
 
 /// An entry of a webhook's call log: the MPT Call object with where it came from.
@@ -216,8 +221,13 @@ pub struct LoggedCall {
     pub response: String,
     /// The HTTP reason phrase (or the failure kind of a component call).
     pub reason_phrase: String,
-    /// The HTTP status code (components: 200 on success, 0 when they failed).
+    /// The HTTP status code (components: 200 on success, 0 when they failed; 0 when
+    /// skipped).
     pub http_status_code: u16,
+    /// Why nothing was sent: the webhook's transform dropped the request (a skipped call
+    /// counts as a success). Absent when the request was sent.
+    #[schema(required = false)]
+    pub skipped: Option<String>,
 }
 
 /// Retry schedule of a webhook.
@@ -804,6 +814,7 @@ mod tests {
                 response: String::new(),
                 reason_phrase: String::new(),
                 http_status_code: 200,
+                skipped: Some("not subscribed".into()),
             })
         );
         let logged = crate::store::LoggedCall {
@@ -820,6 +831,7 @@ mod tests {
                 response: String::new(),
                 reason_phrase: String::new(),
                 http_status_code: 200,
+                skipped: Some("not subscribed".into()),
             },
         };
         assert_eq!(properties::<LoggedCall>(), keys(&logged));

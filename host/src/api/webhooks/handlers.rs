@@ -22,7 +22,8 @@ pub(super) async fn method_not_allowed() -> Problem {
     )
 }
 
-/// Looks up the component records behind component handlers, once per id and request.
+/// Looks up the component records behind component handlers and transforms, once per id and
+/// request.
 ///
 /// Looked up in the webhook owner's scope: a tenant reading a provider's webhook still sees
 /// which component handles it.
@@ -35,8 +36,9 @@ impl Components {
         state: &AppState,
         webhook: &Webhook,
     ) -> Result<Option<ComponentRecord>, Problem> {
-        let Handler::Component(id) = &webhook.handler else {
-            return Ok(None);
+        let id = match (&webhook.handler, &webhook.transform) {
+            (Handler::Component(id), _) | (Handler::Url(_), Some(id)) => id,
+            (Handler::Url(_), None) => return Ok(None),
         };
         if let Some(known) = self.0.get(id) {
             return Ok(known.clone());
@@ -544,14 +546,56 @@ async fn spec_of(
         sandbox: &state.config.sandbox,
         egress: state.executor.remote().egress(),
     };
-    input::spec_from(input, &rules, async |reference: &str| {
-        match state.store.resolve_component(scope, reference).await {
+    let spec = input::spec_from(input, &rules, |reference: String| async move {
+        match state.store.resolve_component(scope, &reference).await {
             Ok(record) => Ok(Some(record.id)),
             Err(StoreError::NotFound) => Ok(None),
             Err(error) => Err(error.into()),
         }
     })
-    .await
+    .await?;
+    // A component takes the role it is named for only when it exports that role's interface
+    // (a 0.2.0 component may export `transform` alone; 0.1.0 ones only `plugin`).
+    if let Handler::Component(id) = &spec.handler {
+        check_role(state, id, "handler.component", |r| r.handler, "plugin").await?;
+    }
+    if let Some(id) = &spec.transform {
+        check_role(
+            state,
+            id,
+            "transform.component",
+            |r| r.transform,
+            "transform",
+        )
+        .await?;
+    }
+    Ok(spec)
+}
+
+/// Refuses component `id` for `field` unless it exports `interface` (`has` reads its roles).
+async fn check_role(
+    state: &AppState,
+    id: &str,
+    field: &str,
+    has: impl Fn(&crate::sandbox::Roles) -> bool,
+    interface: &str,
+) -> Result<(), Problem> {
+    let plugin = state
+        .executor
+        .plugin(id)
+        .await
+        .map_err(|error| Problem::internal("loading a component", format!("{error:#}")))?;
+    if has(&plugin.info.roles) {
+        return Ok(());
+    }
+    Err(Problem::invalid(
+        field,
+        format!(
+            "component {id} (marketplace:webhook@{}) does not export \
+             marketplace:webhook/{interface}",
+            plugin.info.wit_version
+        ),
+    ))
 }
 
 #[cfg(test)]

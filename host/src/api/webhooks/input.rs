@@ -2,7 +2,7 @@
 //! error names its field, nothing is written before the whole body passed. Pure apart from
 //! the component reference, which the caller resolves in its own scope.
 
-use super::wire::{LimitsIn, WebhookIn};
+use super::wire::{LimitsIn, TransformIn, WebhookIn};
 use crate::api::problem::Problem;
 use crate::sandbox::{Egress, Limits, SandboxConfig};
 use crate::store::{Handler, RetryPolicy, WebhookSpec};
@@ -89,8 +89,7 @@ fn check_url(field: &str, url: &str, allow_insecure: bool) -> Result<String, Pro
 
 /// A component reference: `name@version`, `sha256:<digest>`, a `CMP-…` id, or the component
 /// object of a GET answer (its id wins, then its digest, then name and version).
-fn component_reference(value: &Value) -> Result<String, Problem> {
-    const FIELD: &str = "handler.component";
+fn component_reference(value: &Value, field: &str) -> Result<String, Problem> {
     let reference = match value {
         Value::String(reference) => reference.clone(),
         Value::Object(object) => {
@@ -99,7 +98,7 @@ fn component_reference(value: &Value) -> Result<String, Problem> {
                 .find(|k| !["id", "name", "version", "digest"].contains(&k.as_str()))
             {
                 return Err(Problem::invalid(
-                    FIELD,
+                    field,
                     format!("unknown field `{unknown}`, expected id, name, version or digest"),
                 ));
             }
@@ -108,7 +107,7 @@ fn component_reference(value: &Value) -> Result<String, Problem> {
                     None | Some(Value::Null) => Ok(None),
                     Some(Value::String(s)) => Ok(Some(s.as_str())),
                     Some(_) => Err(Problem::invalid(
-                        &format!("{FIELD}.{key}"),
+                        &format!("{field}.{key}"),
                         "must be a string",
                     )),
                 }
@@ -125,7 +124,7 @@ fn component_reference(value: &Value) -> Result<String, Problem> {
                 (None, None, Some(name), Some(version)) => format!("{name}@{version}"),
                 _ => {
                     return Err(Problem::invalid(
-                        FIELD,
+                        field,
                         "give id, digest, or name and version",
                     ));
                 }
@@ -133,13 +132,13 @@ fn component_reference(value: &Value) -> Result<String, Problem> {
         }
         _ => {
             return Err(Problem::invalid(
-                FIELD,
+                field,
                 "must be a reference (name@version, sha256:<digest> or CMP-… id) or an object",
             ));
         }
     };
     if reference.is_empty() || reference.len() > 200 {
-        return Err(Problem::invalid(FIELD, "must be 1-200 characters"));
+        return Err(Problem::invalid(field, "must be 1-200 characters"));
     }
     Ok(reference)
 }
@@ -156,11 +155,14 @@ fn criteria_key_ok(key: &str) -> bool {
 /// Turns a request body into the store's [`WebhookSpec`], checking every field under
 /// `rules`. `resolve` finds a component reference among the caller's components: its id, or
 /// `None` when there is none. Reads only: nothing is written before this succeeds.
-pub(super) async fn spec_from(
+pub(super) async fn spec_from<F>(
     input: WebhookIn,
     rules: &Rules<'_>,
-    resolve: impl AsyncFnOnce(&str) -> Result<Option<String>, Problem>,
-) -> Result<WebhookSpec, Problem> {
+    resolve: impl Fn(String) -> F,
+) -> Result<WebhookSpec, Problem>
+where
+    F: Future<Output = Result<Option<String>, Problem>>,
+{
     let description = input.description.unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Problem::invalid(
@@ -233,8 +235,8 @@ pub(super) async fn spec_from(
         }
         (Some(url), None) => Handler::Url(check_url("url", &url, rules.allow_insecure)?),
         (None, Some(component)) => {
-            let reference = component_reference(&component)?;
-            match resolve(&reference).await? {
+            let reference = component_reference(&component, "handler.component")?;
+            match resolve(reference.clone()).await? {
                 Some(id) => Handler::Component(id),
                 None => {
                     return Err(Problem::invalid(
@@ -248,6 +250,31 @@ pub(super) async fn spec_from(
         }
     };
     let is_component = matches!(handler, Handler::Component(_));
+
+    let transform = match input.transform {
+        None => None,
+        Some(_) if is_component => {
+            return Err(Problem::invalid(
+                "transform",
+                "only a URL webhook's requests are transformed; a component handler shapes \
+                 its own answers",
+            ));
+        }
+        Some(TransformIn { component }) => {
+            let reference = component_reference(&component, "transform.component")?;
+            match resolve(reference.clone()).await? {
+                Some(id) => Some(id),
+                None => {
+                    return Err(Problem::invalid(
+                        "transform.component",
+                        format!(
+                            "no component {reference:?} among yours (give name@version, sha256:<digest> or a CMP-… id)"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
 
     let mut modules: Vec<String> = Vec::new();
     for module in input.modules.unwrap_or_default() {
@@ -370,6 +397,7 @@ pub(super) async fn spec_from(
         kind,
         object_type,
         handler,
+        transform,
         modules,
         extension,
         criteria,
@@ -456,8 +484,9 @@ mod tests {
             egress: &egress,
         };
         let input: WebhookIn = serde_json::from_value(body).expect("a well-formed body");
-        let resolve =
-            async |reference: &str| Ok((reference == "echo@1.0.0").then(|| "CMP-1".into()));
+        let resolve = |reference: String| async move {
+            Ok((reference == "echo@1.0.0").then(|| "CMP-1".into()))
+        };
         block_on(spec_from(input, &rules, resolve))
     }
 

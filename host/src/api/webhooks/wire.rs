@@ -53,6 +53,12 @@ pub(super) struct ComponentOut {
     pub(super) digest: Option<String>,
 }
 
+/// `{"component": {…}}`: a URL webhook's transform.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TransformOut {
+    pub(super) component: ComponentOut,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) enum HandlerOut {
@@ -95,6 +101,9 @@ pub(super) struct WebhookOut {
     /// `null` when the webhook belongs to its owner as a whole.
     pub(super) service: Option<ServiceOut>,
     pub(super) handler: HandlerOut,
+    /// The component that transforms a URL webhook's requests before they are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) transform: Option<TransformOut>,
     pub(super) modules: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) extension: Option<String>,
@@ -125,7 +134,19 @@ pub(super) struct PageOut {
     pub(super) data: Vec<WebhookOut>,
 }
 
-/// Renders `webhook` for `viewer`; `secret` is the plaintext on create only.
+/// A component reference as shown: the id always, the rest when the component is still there.
+fn component_out(id: String, component: Option<&ComponentRecord>) -> ComponentOut {
+    ComponentOut {
+        id,
+        name: component.map(|c| c.name.clone()),
+        version: component.map(|c| c.version.clone()),
+        digest: component.map(|c| format!("sha256:{}", c.digest)),
+    }
+}
+
+/// Renders `webhook` for `viewer`; `component` is the record of its handler's or its
+/// transform's component (a webhook has one or the other); `secret` is the plaintext on
+/// create only.
 pub(super) fn render(
     webhook: Webhook,
     viewer: &Scope,
@@ -137,16 +158,11 @@ pub(super) fn render(
     let owner = webhook.owner == *viewer;
     let (url, handler) = match webhook.handler {
         Handler::Url(url) => (Some(url.clone()), HandlerOut::Url(url)),
-        Handler::Component(id) => (
-            None,
-            HandlerOut::Component(ComponentOut {
-                id,
-                name: component.map(|c| c.name.clone()),
-                version: component.map(|c| c.version.clone()),
-                digest: component.map(|c| format!("sha256:{}", c.digest)),
-            }),
-        ),
+        Handler::Component(id) => (None, HandlerOut::Component(component_out(id, component))),
     };
+    let transform = webhook.transform.map(|id| TransformOut {
+        component: component_out(id, component),
+    });
     WebhookOut {
         href: format!("/notifications/webhooks/{}", webhook.id),
         id: webhook.id,
@@ -169,6 +185,7 @@ pub(super) fn render(
         },
         service: webhook.service_id.map(|id| ServiceOut { id }),
         handler,
+        transform,
         modules: webhook.modules,
         extension: webhook.extension,
         limits: webhook.limits.map(|l| LimitsOut {
@@ -199,6 +216,14 @@ pub(super) struct HandlerIn {
     pub(super) url: Option<String>,
     #[schema(value_type = Option<serde_json::Value>)]
     pub(super) component: Option<Value>,
+}
+
+/// `{"component": …}`: a URL webhook's transform.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TransformIn {
+    #[schema(value_type = serde_json::Value)]
+    pub(super) component: Value,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -232,6 +257,9 @@ pub(super) struct WebhookIn {
     pub(super) service: Option<ServiceIn>,
     pub(super) service_id: Option<String>,
     pub(super) handler: Option<HandlerIn>,
+    /// `{"component": "name@version"}` (or a `sha256:…` digest, a `CMP-…` id, the object a
+    /// GET returned); `null` or absent: none.
+    pub(super) transform: Option<TransformIn>,
     pub(super) modules: Option<Vec<String>>,
     pub(super) extension: Option<String>,
     pub(super) limits: Option<LimitsIn>,
