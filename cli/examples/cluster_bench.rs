@@ -87,6 +87,7 @@ async fn run(
             limits: None,
             allowed_hosts: Vec::new(),
             retry_policy: None,
+            event_types: None,
         };
         store.create_webhook(&key, &provider, &spec).await?;
     }

@@ -121,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
             limits: None,
             allowed_hosts: Vec::new(),
             retry_policy: None,
+            event_types: None,
         };
         store.create_webhook(&state.key, &provider, &spec).await?;
     }

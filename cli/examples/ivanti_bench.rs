@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         limits: None,
         allowed_hosts: Vec::new(),
         retry_policy: None,
+        event_types: None,
     };
     store.create_webhook(&state.key, &provider, &spec).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

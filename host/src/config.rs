@@ -188,6 +188,18 @@ impl Config {
             "delivery.prune_interval_ms must be positive"
         );
         anyhow::ensure!(
+            d.circuit_failures >= 0,
+            "delivery.circuit_failures must be 0 (never) or more"
+        );
+        anyhow::ensure!(
+            d.circuit_probe_ms > 0 && d.circuit_probe_max_ms >= d.circuit_probe_ms,
+            "delivery.circuit_probe_ms must be positive and at most delivery.circuit_probe_max_ms"
+        );
+        anyhow::ensure!(
+            d.circuit_disable_after_hours >= 0.0,
+            "delivery.circuit_disable_after_hours must be 0 (never) or more"
+        );
+        anyhow::ensure!(
             self.smartml.max_actions > 0,
             "smartml.max_actions must be at least 1"
         );

@@ -7,16 +7,30 @@
 //! as `webhook-id`, the receiver's idempotency key. A crash redelivers at most what was in
 //! flight (`delivery.concurrency` per process).
 //!
-//! When the host disables a webhook by itself (410 Gone, or `auto_disable_after` failures in
-//! a row) it writes a notification for the owner in the same transaction and logs a warning.
+//! When the host disables a webhook by itself (410 Gone, `auto_disable_after` failures in a
+//! row, or a circuit open for `circuit_disable_after_hours`) it writes a notification for the
+//! owner and plans the `webhook.disabled` operational event in the same transaction, and logs
+//! a warning.
+//!
+//! Circuit breaking: after `circuit_failures` failures in a row a webhook's circuit opens
+//! (its pending deliveries are made due at the next probe time); a delivery claimed while it
+//! is open waits for that time without counting an attempt, and the first one due after it
+//! takes the probe (a compare-and-set on the webhook row, so one in the cluster). A failed
+//! probe doubles the wait; a successful one closes the circuit and makes the paused
+//! deliveries due at once. The claim and end of the outbox do not change: the breaker only
+//! costs a row update when a call fails or a probe ends.
 //! A sibling task prunes what retention no longer keeps (call log, finished deliveries,
 //! notifications, expired secrets) every `prune_interval_ms`.
 
 use crate::cache::Cache;
+use crate::events::EventType;
 use crate::exec::{Executor, Trigger};
 use crate::recorder::Recorder;
-use crate::store::{AttemptEnd, CallRecord, Claim, Delivery, Handler, Store, StoreError, Webhook};
-use crate::time::now_ms;
+use crate::store::{
+    AttemptEnd, CallRecord, Circuit, Claim, Delivery, Handler, Store, StoreError, Webhook,
+};
+use crate::time::{format_ms, now_ms};
+use crate::vocab::{CircuitState, OpsEvent};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -48,6 +62,14 @@ pub struct DeliveryConfig {
     pub retention_days: i64,
     /// How often the retention task runs, in ms.
     pub prune_interval_ms: u64,
+    /// Failures in a row that open a webhook's circuit (0: never).
+    pub circuit_failures: i64,
+    /// The first wait before a probe call, in ms (doubled after every failed probe).
+    pub circuit_probe_ms: i64,
+    /// The longest wait between probes, in ms.
+    pub circuit_probe_max_ms: i64,
+    /// Disable a webhook whose circuit has been open this long, in hours (0: never).
+    pub circuit_disable_after_hours: f64,
 }
 
 impl Default for DeliveryConfig {
@@ -61,6 +83,10 @@ impl Default for DeliveryConfig {
             auto_disable_after: 100,
             retention_days: 30,
             prune_interval_ms: 300_000,
+            circuit_failures: 5,
+            circuit_probe_ms: 5_000,
+            circuit_probe_max_ms: 3_600_000,
+            circuit_disable_after_hours: 120.0,
         }
     }
 }
@@ -421,6 +447,12 @@ impl Deliverer {
         if !webhook.enabled {
             return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot).await;
         }
+        let probe = match self.circuit_gate(&webhook).await {
+            Gate::Run => false,
+            Gate::Probe => true,
+            // Paused: due again at the next probe time, without counting an attempt.
+            Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), slot).await,
+        };
         let spec = &delivery.spec;
         let trigger = Trigger {
             source: spec.trigger,
@@ -448,7 +480,7 @@ impl Deliverer {
                     "The webhook was disabled because its endpoint answered 410 Gone (delivery {}).",
                     delivery.id
                 );
-                self.disable(&webhook.id, "gone", &message, None).await;
+                self.disable(&webhook, "gone", &message, None).await;
                 AttemptEnd::Failed(failure.message.clone())
             }
             Err(failure) if !failure.retryable => AttemptEnd::Failed(failure.message.clone()),
@@ -458,7 +490,7 @@ impl Deliverer {
                     .as_ref()
                     .map(|p| p.schedule_seconds.as_slice())
                     .unwrap_or(DEFAULT_SCHEDULE);
-                match retry_delay(schedule, attempt as usize) {
+                match retry_delay(schedule, (attempt - delivery.retry_base) as usize) {
                     Some(delay) => {
                         let delay = failure.retry_after.map_or(delay, |after| after.max(delay));
                         AttemptEnd::RetryAt(
@@ -474,6 +506,17 @@ impl Deliverer {
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
         shared.finish(&delivery.id, end, Some(record), slot).await;
+        match &result.result {
+            Ok(_) if probe => self.probe_succeeded(&webhook).await,
+            Err(failure) if !failure.gone => {
+                if probe {
+                    self.probe_failed(&webhook, &failure.message).await;
+                } else {
+                    self.maybe_open_circuit(&webhook, &failure.message).await;
+                }
+            }
+            _ => {}
+        }
         if let Err(failure) = &result.result
             && !failure.gone
             && self.config.auto_disable_after > 0
@@ -483,10 +526,7 @@ impl Deliverer {
                 "The webhook was disabled after {n} failed calls in a row; the last one: {}",
                 failure.message
             );
-            if self
-                .disable(&webhook.id, "failing", &message, Some(n))
-                .await
-            {
+            if self.disable(&webhook, "failing", &message, Some(n)).await {
                 // The retry just planned will not run: end the delivery here, saying why.
                 let reason = format!(
                     "the webhook was disabled after {n} failures in a row: {}",
@@ -503,22 +543,155 @@ impl Deliverer {
         }
     }
 
-    /// Disables webhook `id` and notifies its owner (only when `min_failures`, if given, is
+    /// Whether a delivery of `webhook` may run now, as its circuit says.
+    async fn circuit_gate(&self, webhook: &Webhook) -> Gate {
+        let circuit = webhook.circuit;
+        if self.config.circuit_failures == 0 || circuit.state == CircuitState::Closed {
+            return Gate::Run;
+        }
+        let now = now_ms();
+        // Never sooner than this: a paused delivery must not spin through claims.
+        let later = |at: Option<i64>| Gate::Wait(at.unwrap_or(now).max(now + 100));
+        let interval = circuit.interval_ms.unwrap_or(self.config.circuit_probe_ms);
+        if circuit.probe_at.is_some_and(|at| at > now) {
+            return match circuit.state {
+                // The probe holds the circuit for a lease; its answer comes much sooner.
+                CircuitState::Probing => later(Some(now + interval)),
+                _ => later(circuit.probe_at),
+            };
+        }
+        match self
+            .store
+            .take_probe(&webhook.id, self.config.lease_ms)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(webhook = %webhook.id, "probing an open circuit");
+                Gate::Probe
+            }
+            // Another delivery probes (here or on another instance): wait for the time the
+            // circuit names now.
+            Ok(false) => match self.store.circuit(&webhook.id).await {
+                Ok(fresh) if fresh.state == CircuitState::Closed => Gate::Run,
+                Ok(fresh) if fresh.state == CircuitState::Probing => {
+                    later(Some(now + fresh.interval_ms.unwrap_or(interval)))
+                }
+                Ok(fresh) => later(fresh.probe_at),
+                Err(_) => later(Some(now + 1_000)),
+            },
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "taking a circuit probe failed");
+                later(Some(now + 1_000))
+            }
+        }
+    }
+
+    /// After a failure outside a probe: opens the webhook's circuit when the run of failures
+    /// reached `circuit_failures` (the database decides, once for every instance).
+    async fn maybe_open_circuit(&self, webhook: &Webhook, reason: &str) {
+        let n = self.config.circuit_failures;
+        if n == 0 || webhook.circuit.state != CircuitState::Closed {
+            return;
+        }
+        match self
+            .store
+            .open_circuit(&webhook.id, n, self.config.circuit_probe_ms)
+            .await
+        {
+            Ok(true) => {
+                let message = format!(
+                    "The webhook's deliveries are paused after {n} failures in a row; one probe call in {} s decides when they resume. The last failure: {reason}",
+                    self.config.circuit_probe_ms / 1000
+                );
+                tracing::warn!(webhook = %webhook.id, "circuit opened: {message}");
+                self.tell(webhook, OpsEvent::CircuitOpened, &message).await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "opening a circuit failed")
+            }
+        }
+    }
+
+    /// The probe call succeeded: the circuit closes and the paused deliveries run.
+    async fn probe_succeeded(&self, webhook: &Webhook) {
+        match self.store.close_circuit(&webhook.id).await {
+            Ok(true) => {
+                let message =
+                    "A probe call succeeded: the webhook's deliveries run again.".to_owned();
+                tracing::info!(webhook = %webhook.id, "circuit closed");
+                self.tell(webhook, OpsEvent::CircuitClosed, &message).await;
+                self.wake.notify_waiters();
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "closing a circuit failed")
+            }
+        }
+    }
+
+    /// The probe call failed: the next one waits twice as long, and a circuit open for
+    /// `circuit_disable_after_hours` disables the webhook.
+    async fn probe_failed(&self, webhook: &Webhook, reason: &str) {
+        let circuit = match self
+            .store
+            .probe_failed(&webhook.id, self.config.circuit_probe_max_ms)
+            .await
+        {
+            Ok(circuit) => circuit,
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "reopening a circuit failed");
+                return;
+            }
+        };
+        let hours = self.config.circuit_disable_after_hours;
+        let open_ms = now_ms() - circuit.opened_at.unwrap_or(i64::MAX);
+        if hours > 0.0 && open_ms as f64 >= hours * 3_600_000.0 {
+            let message = format!(
+                "The webhook was disabled: its deliveries have failed for {} (circuit open since {}); the last failure: {reason}",
+                human_duration(open_ms),
+                format_ms(circuit.opened_at.unwrap_or_default())
+            );
+            self.disable(webhook, "failing", &message, None).await;
+        }
+    }
+
+    /// Tells `webhook`'s owner about `event`: a notification, and the operational event for
+    /// the owner's webhooks that subscribe to it.
+    async fn tell(&self, webhook: &Webhook, event: OpsEvent, message: &str) {
+        let circuit = self.store.circuit(&webhook.id).await.ok();
+        let payload = operational_payload(webhook, event, circuit, message);
+        match self
+            .store
+            .notify_owner(&webhook.id, event, message, &payload)
+            .await
+        {
+            Ok(_) => self.wake.notify_waiters(),
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "notifying the owner failed")
+            }
+        }
+    }
+
+    /// Disables `webhook` and notifies its owner (only when `min_failures`, if given, is
     /// reached); true when this call disabled it.
     async fn disable(
         &self,
-        id: &str,
+        webhook: &Webhook,
         kind: &str,
         message: &str,
         min_failures: Option<i64>,
     ) -> bool {
+        let id = &webhook.id;
+        let payload = operational_payload(webhook, OpsEvent::Disabled, None, message);
         match self
             .store
-            .disable_webhook_automatically(id, kind, message, min_failures)
+            .disable_webhook_automatically(id, kind, message, min_failures, &payload)
             .await
         {
             Ok(Some(notification)) => {
                 tracing::warn!(webhook = %id, notification = %notification.id, kind, "webhook disabled automatically: {message}");
+                self.wake.notify_waiters();
                 true
             }
             Ok(None) => false,
@@ -527,5 +700,57 @@ impl Deliverer {
                 false
             }
         }
+    }
+}
+
+/// What [`Deliverer::circuit_gate`] decides for a delivery.
+enum Gate {
+    /// The circuit is closed: call.
+    Run,
+    /// This delivery is the probe call of an open circuit.
+    Probe,
+    /// Paused until this time (Unix ms).
+    Wait(i64),
+}
+
+/// The body of an operational event about `webhook` (the `webhook.*` event types).
+fn operational_payload(
+    webhook: &Webhook,
+    event: OpsEvent,
+    circuit: Option<Circuit>,
+    message: &str,
+) -> String {
+    let url = match &webhook.handler {
+        Handler::Url(url) => Some(url.as_str()),
+        Handler::Component(_) => None,
+    };
+    let mut body = serde_json::json!({
+        "type": EventType::Operational(event).name(),
+        "webhook": {"id": webhook.id, "description": webhook.description},
+        "message": message,
+        "at": format_ms(now_ms()),
+    });
+    if let Some(url) = url {
+        body["webhook"]["url"] = url.into();
+    }
+    if let Some(circuit) = circuit {
+        body["circuit"] = serde_json::json!({
+            "state": circuit.state,
+            "openedAt": circuit.opened_at.map(format_ms),
+            "nextProbeAt": circuit.probe_at.map(format_ms),
+        });
+    }
+    body.to_string()
+}
+
+/// `3 days 4 h`, `2 h 5 min`, `40 s`: how long a webhook has been failing.
+fn human_duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} days {h} h"),
     }
 }

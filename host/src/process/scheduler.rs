@@ -20,6 +20,7 @@ use super::ProcessConfig;
 use super::mail::Mailer;
 use super::manage::activity;
 use super::template::{responsible_label, step_label, step_record};
+use crate::events::EventType;
 use crate::sandbox::Event;
 use crate::store::{NewDelivery, Process, ProcessStep, StepEnd, Store};
 use crate::time::{format_ms, now_ms};
@@ -183,6 +184,7 @@ impl Scheduler {
         let webhooks: Vec<String> = reached
             .into_iter()
             .filter(|w| w.modules.iter().any(|m| m == module.as_str()))
+            .filter(|w| w.subscribes_to(EventType::ProcessStep(module)))
             .filter(|w| crate::exec::criteria_match(&w.criteria, &body))
             .map(|w| w.id)
             .collect();

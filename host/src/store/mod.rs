@@ -12,11 +12,14 @@
 //! - [`webhooks`]: the webhook objects, their statistics and last calls.
 //! - [`reach`]: which webhooks a tenant reaches (the execute paths' lookups).
 //! - [`outbox`]: planned deliveries, leases, attempt ends, resends.
+//! - [`redelivery`]: queuing finished deliveries again (recover, bulk retry), idempotently.
 //! - [`calls`]: the call log and the statistics written with it.
+//! - [`circuits`]: webhooks' circuit breakers, shared by every instance.
 //! - [`secrets`]: webhook signing secrets and their rotation.
 //! - [`notifications`]: what the host tells webhook owners.
 //! - [`replay`]: smartml HMACs seen, for replay protection.
 //! - [`retention`]: deleting what is past retention.
+//! - [`erasure`]: erasing a tenant's payloads and call-log bodies on request.
 //! - [`processes`]: process templates, processes, steps, the activity log.
 //! - [`quotas`]: per-owner limits checked in the writing transaction.
 //! - [`kv`]: the plugins' key-value store.
@@ -24,6 +27,8 @@
 //! - [`lists`]: what each list endpoint filters and orders by.
 
 mod calls;
+mod circuits;
+mod erasure;
 mod kv;
 mod listing;
 pub mod lists;
@@ -32,6 +37,7 @@ mod outbox;
 mod processes;
 mod quotas;
 mod reach;
+mod redelivery;
 mod registry;
 mod replay;
 mod retention;
@@ -39,12 +45,14 @@ mod secrets;
 mod webhooks;
 
 pub use calls::*;
+pub use erasure::*;
 pub use kv::DbKv;
 pub use listing::{Field, Fields, Kind, Listing};
 pub use notifications::*;
 pub use outbox::*;
 pub use processes::*;
 pub use quotas::{QuotaExceeded, Quotas};
+pub use redelivery::*;
 pub use registry::*;
 pub use retention::*;
 pub use secrets::*;

@@ -16,6 +16,8 @@ pub struct PruneReport {
     pub notifications: u64,
     /// Rotated-out secrets past their grace period.
     pub secrets: u64,
+    /// Idempotency keys of redelivery requests.
+    pub redelivery_keys: u64,
 }
 
 impl Store {
@@ -56,7 +58,15 @@ impl Store {
                 now,
             )
             .await?;
+        let redelivery_keys = self
+            .delete_batched(
+                "DELETE FROM redelivery_keys WHERE (caller, key) IN (SELECT caller, key FROM \
+                 redelivery_keys WHERE created_at < $1 LIMIT $2)",
+                before,
+            )
+            .await?;
         Ok(PruneReport {
+            redelivery_keys,
             replay,
             calls,
             deliveries,

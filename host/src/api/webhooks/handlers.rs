@@ -196,6 +196,8 @@ const PROPERTIES: &[&str] = &[
     "limits",
     "allowedHosts",
     "retryPolicy",
+    "eventTypes",
+    "circuit",
 ];
 
 fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Result<i64, Problem> {

@@ -4,6 +4,7 @@
 
 use super::wire::{LimitsIn, WebhookIn};
 use crate::api::problem::Problem;
+use crate::events::EventType;
 use crate::sandbox::{Egress, Limits, SandboxConfig};
 use crate::store::{Handler, RetryPolicy, WebhookSpec};
 use crate::vocab::{Module, MptType, ObjectType, WebhookStatus};
@@ -363,6 +364,35 @@ pub(super) async fn spec_from(
         }
     };
 
+    let event_types = match input.event_types {
+        None => None,
+        Some(names) if names.is_empty() => {
+            return Err(Problem::invalid(
+                "eventTypes",
+                "must name at least one event type (leave it out to receive every event)",
+            ));
+        }
+        Some(names) => {
+            let mut types = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let field = format!("eventTypes[{i}]");
+                let event_type = word(&field, name, EventType::parse)?;
+                if matches!(event_type, EventType::Operational(_))
+                    && !matches!(handler, Handler::Url(_))
+                {
+                    return Err(Problem::invalid(
+                        &field,
+                        format!("{event_type}: operational events go to URL handlers only"),
+                    ));
+                }
+                if !types.contains(&event_type) {
+                    types.push(event_type);
+                }
+            }
+            Some(types)
+        }
+    };
+
     Ok(WebhookSpec {
         service_id,
         description,
@@ -376,6 +406,7 @@ pub(super) async fn spec_from(
         limits,
         allowed_hosts,
         retry_policy,
+        event_types,
     })
 }
 

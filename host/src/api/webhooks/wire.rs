@@ -2,9 +2,10 @@
 //! the bodies of create and PUT. Nothing but serde here: checks live in [`super::input`].
 
 use super::MASKED_SECRET;
+use crate::events::EventType;
 use crate::store::{Call, ComponentRecord, Handler, RetryPolicy, Scope, Statistics, Webhook};
 use crate::time::format_ms;
-use crate::vocab::WebhookStatus;
+use crate::vocab::{CircuitState, WebhookStatus};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -70,6 +71,20 @@ pub(super) struct LimitsOut {
     pub(super) fuel: Option<u64>,
 }
 
+/// A webhook's circuit breaker: `closed` (deliveries run), `open` (a run of failures paused
+/// them until the next probe call), `probing` (the probe call is being made).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CircuitOut {
+    pub(super) state: CircuitState,
+    /// When it opened (the start of the failing period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) opened_at: Option<String>,
+    /// When the next probe call may run (open), or until when the probe in flight holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) next_probe_at: Option<String>,
+}
+
 /// The webhook object, fields in the seed's order, then our extensions.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Webhook)]
@@ -103,6 +118,12 @@ pub(super) struct WebhookOut {
     pub(super) allowed_hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) retry_policy: Option<RetryPolicy>,
+    /// The event types it receives (`GET /public/v1/event-types`); absent: every event its
+    /// modules, type or extension bring it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub(super) event_types: Option<Vec<EventType>>,
+    pub(super) circuit: CircuitOut,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -178,6 +199,12 @@ pub(super) fn render(
         }),
         allowed_hosts: webhook.allowed_hosts,
         retry_policy: webhook.retry_policy,
+        event_types: webhook.event_types,
+        circuit: CircuitOut {
+            state: webhook.circuit.state,
+            opened_at: webhook.circuit.opened_at.map(format_ms),
+            next_probe_at: webhook.circuit.probe_at.map(format_ms),
+        },
     }
 }
 
@@ -237,6 +264,9 @@ pub(super) struct WebhookIn {
     pub(super) limits: Option<LimitsIn>,
     pub(super) allowed_hosts: Option<Vec<String>>,
     pub(super) retry_policy: Option<RetryPolicyIn>,
+    /// Names from the event-type catalogue (`GET /public/v1/event-types`), any case; at least
+    /// one. Leave it out to receive every event.
+    pub(super) event_types: Option<Vec<String>>,
     /// Checked against the mask (or the webhook's own secret), never stored.
     pub(super) secret: Option<String>,
     // Read-only: accepted so that a GET answer can be PUT back, and ignored.
@@ -261,4 +291,7 @@ pub(super) struct WebhookIn {
     #[serde(rename = "audit")]
     #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _audit: Option<IgnoredAny>,
+    #[serde(rename = "circuit")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub(super) _circuit: Option<IgnoredAny>,
 }
