@@ -25,7 +25,7 @@ fn path(webhook: &str, rest: &str) -> String {
 async fn settled(w: &World, webhook: &str) -> BTreeMap<String, DeliveryState> {
     eventually("every delivery to finish", async || {
         let counts = w.host.store().delivery_counts().await.unwrap();
-        (counts.get("pending").is_none() && counts.get("in_flight").is_none()).then_some(())
+        (!counts.contains_key("pending") && !counts.contains_key("in_flight")).then_some(())
     })
     .await;
     w.host.state.recorder.flush().await;

@@ -84,14 +84,13 @@ impl Store {
         };
 
         let mut tx = self.begin_write().await?;
-        let mut erased = Erased::default();
-        erased.in_flight = bind(format!(
+        let in_flight = bind(format!(
             "SELECT COUNT(*) AS n FROM deliveries WHERE {selected} AND status = 'in_flight'"
         ))
         .fetch_one(&mut *tx)
         .await?
         .try_get::<i64, _>("n")? as u64;
-        erased.cancelled = bind(format!(
+        let cancelled = bind(format!(
             "UPDATE deliveries SET status = 'failed', next_attempt_at = ${next}, \
              updated_at = ${next}, last_error = '{ERASED}', payload = '', parameters = '[]', \
              erased_at = ${next} WHERE {selected} AND status = 'pending'"
@@ -109,7 +108,12 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        erased.deliveries = finished + erased.cancelled;
+        let mut erased = Erased {
+            deliveries: finished + cancelled,
+            cancelled,
+            calls: 0,
+            in_flight,
+        };
 
         // The call log: by record, the calls of the selected deliveries; by time alone,
         // every call of the tenant in the range (synchronous ones included).
