@@ -88,6 +88,7 @@ async fn run(
             allowed_hosts: Vec::new(),
             retry_policy: None,
             event_types: None,
+            rate_limit: None,
         };
         store.create_webhook(&key, &provider, &spec).await?;
     }

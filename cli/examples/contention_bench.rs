@@ -144,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
             allowed_hosts: Vec::new(),
             retry_policy: None,
             event_types: None,
+            rate_limit: None,
         };
         store.create_webhook(&state.key, &provider, &spec).await?;
     }

@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         allowed_hosts: Vec::new(),
         retry_policy: None,
         event_types: None,
+        rate_limit: None,
     };
     store.create_webhook(&state.key, &provider, &spec).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -19,6 +19,11 @@
 //! probe doubles the wait; a successful one closes the circuit and makes the paused
 //! deliveries due at once. The claim and end of the outbox do not change: the breaker only
 //! costs a row update when a call fails or a probe ends.
+//!
+//! Rate limits: a webhook with a rate (its own or `default_rate_per_minute`) takes each call
+//! from its window's count in the database (in batches, kept in `tokens`); a delivery over the
+//! rate waits for the next window without counting an attempt. A 429 or a `Retry-After`
+//! lowers the rate for `rate_lowered_ms`. Webhooks without a rate cost nothing here.
 //! A sibling task prunes what retention no longer keeps (call log, finished deliveries,
 //! notifications, expired secrets) every `prune_interval_ms`.
 
@@ -27,10 +32,11 @@ use crate::events::EventType;
 use crate::exec::{Executor, Trigger};
 use crate::recorder::Recorder;
 use crate::store::{
-    AttemptEnd, CallRecord, Circuit, Claim, Delivery, Handler, Store, StoreError, Webhook,
+    AttemptEnd, CallRecord, Circuit, Claim, Delivery, Handler, RateLimit, Store, StoreError,
+    Webhook,
 };
 use crate::time::{format_ms, now_ms};
-use crate::vocab::{CircuitState, OpsEvent};
+use crate::vocab::{CircuitState, FailureKind, OpsEvent};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -70,6 +76,10 @@ pub struct DeliveryConfig {
     pub circuit_probe_max_ms: i64,
     /// Disable a webhook whose circuit has been open this long, in hours (0: never).
     pub circuit_disable_after_hours: f64,
+    /// Calls per minute of webhooks without a rate limit of their own (0: unlimited).
+    pub default_rate_per_minute: u64,
+    /// How long a receiver's 429 lowers its webhook's rate, in ms.
+    pub rate_lowered_ms: i64,
 }
 
 impl Default for DeliveryConfig {
@@ -87,6 +97,8 @@ impl Default for DeliveryConfig {
             circuit_probe_ms: 5_000,
             circuit_probe_max_ms: 3_600_000,
             circuit_disable_after_hours: 120.0,
+            default_rate_per_minute: 0,
+            rate_lowered_ms: 60_000,
         }
     }
 }
@@ -133,6 +145,9 @@ pub struct Deliverer {
     pub worker_id: String,
     /// Calls in flight per webhook.
     pub busy: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Calls this process may still make per rate-limited webhook: (window start, count),
+    /// taken from the database's count of the window in small batches.
+    pub tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
 
 /// Holds one of a webhook's concurrency slots; gives it back when dropped.
@@ -453,6 +468,10 @@ impl Deliverer {
             // Paused: due again at the next probe time, without counting an attempt.
             Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), slot).await,
         };
+        if !probe && let Some(at) = self.rate_gate(&webhook).await {
+            // Over its rate: due again in the next window, without counting an attempt.
+            return finish(AttemptEnd::Postponed(at), slot).await;
+        }
         let spec = &delivery.spec;
         let trigger = Trigger {
             source: spec.trigger,
@@ -506,6 +525,11 @@ impl Deliverer {
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
         shared.finish(&delivery.id, end, Some(record), slot).await;
+        if let Err(failure) = &result.result
+            && (failure.kind == FailureKind::Http(429) || failure.retry_after.is_some())
+        {
+            self.slow_down(&webhook, failure.retry_after).await;
+        }
         match &result.result {
             Ok(_) if probe => self.probe_succeeded(&webhook).await,
             Err(failure) if !failure.gone => {
@@ -584,6 +608,85 @@ impl Deliverer {
                 later(Some(now + 1_000))
             }
         }
+    }
+
+    /// The rate `webhook` may be called at now: its own or the default, divided while its
+    /// receiver asked to slow down.
+    fn rate_of(&self, webhook: &Webhook) -> Option<(i64, i64)> {
+        let limit = webhook
+            .rate_limit
+            .or(match self.config.default_rate_per_minute {
+                0 => None,
+                n => Some(RateLimit::PerMinute(n)),
+            })?;
+        let divisor = match webhook.rate_lowered {
+            Some((divisor, until)) if until > now_ms() => divisor.max(1),
+            _ => 1,
+        };
+        Some((limit.window_ms(), (limit.calls() as i64 / divisor).max(1)))
+    }
+
+    /// `None` when `webhook` may be called now under its rate limit (one call is counted);
+    /// otherwise the start of the next window.
+    async fn rate_gate(&self, webhook: &Webhook) -> Option<i64> {
+        let (window_ms, calls) = self.rate_of(webhook)?;
+        let now = now_ms();
+        let window = now - now % window_ms;
+        {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, left)) = tokens.get_mut(&webhook.id)
+                && *at == window
+                && *left > 0
+            {
+                *left -= 1;
+                return None;
+            }
+        }
+        // Batches of a twentieth of the window's calls: few writes, and what one instance
+        // holds back unused is little. The last calls of a window go one at a time.
+        let batch = (calls / 20).max(1);
+        for want in [batch, 1] {
+            match self
+                .store
+                .take_rate_tokens(&webhook.id, window, want, calls)
+                .await
+            {
+                Ok(true) => {
+                    let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+                    tokens.insert(webhook.id.clone(), (window, want - 1));
+                    return None;
+                }
+                Ok(false) if want > 1 => continue,
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::warn!(webhook = %webhook.id, error = %error, "counting a rate-limited call failed");
+                    break;
+                }
+            }
+        }
+        // Spread over the next window's first 100 ms rather than all at its first instant.
+        Some(window + window_ms + rand::rng().random_range(0..100))
+    }
+
+    /// The receiver answered 429 or asked for a pause: the webhook's rate is lowered for
+    /// `rate_lowered_ms` (or the pause, if longer), and with `Retry-After` its pending
+    /// deliveries wait that long.
+    async fn slow_down(&self, webhook: &Webhook, retry_after: Option<Duration>) {
+        let now = now_ms();
+        let pause = retry_after.map_or(0, |d| d.as_millis() as i64);
+        let until = now + self.config.rate_lowered_ms.max(pause);
+        if let Err(error) = self.store.lower_rate(&webhook.id, until).await {
+            tracing::warn!(webhook = %webhook.id, error = %error, "lowering a rate failed");
+        }
+        if pause > 0
+            && let Err(error) = self.store.pause_webhook(&webhook.id, now + pause).await
+        {
+            tracing::warn!(webhook = %webhook.id, error = %error, "pausing a webhook failed");
+        }
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&webhook.id);
     }
 
     /// After a failure outside a probe: opens the webhook's circuit when the run of failures

@@ -39,6 +39,7 @@ mod plugins;
 mod process;
 mod processes;
 mod quotas;
+mod rates;
 mod redelivery;
 mod registry;
 mod store;

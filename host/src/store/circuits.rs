@@ -180,7 +180,11 @@ async fn circuit_in(connection: &mut sqlx::AnyConnection, id: &str) -> Result<Ci
 
 /// Makes webhook `id`'s pending deliveries due at `until` at the earliest: paused until the
 /// next probe. (Those due later keep their time.)
-async fn pause_deliveries(tx: &mut sqlx::AnyConnection, id: &str, until: i64) -> Result<()> {
+pub(super) async fn pause_deliveries(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    until: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE deliveries SET next_attempt_at = $1 WHERE webhook_id = $2 \
          AND status = 'pending' AND next_attempt_at < $1",

@@ -15,6 +15,7 @@
 //! - [`redelivery`]: queuing finished deliveries again (recover, bulk retry), idempotently.
 //! - [`calls`]: the call log and the statistics written with it.
 //! - [`circuits`]: webhooks' circuit breakers, shared by every instance.
+//! - [`rates`]: rate limits per webhook, counted per window for every instance.
 //! - [`secrets`]: webhook signing secrets and their rotation.
 //! - [`notifications`]: what the host tells webhook owners.
 //! - [`replay`]: smartml HMACs seen, for replay protection.
@@ -36,6 +37,7 @@ mod notifications;
 mod outbox;
 mod processes;
 mod quotas;
+mod rates;
 mod reach;
 mod redelivery;
 mod registry;
@@ -52,6 +54,7 @@ pub use notifications::*;
 pub use outbox::*;
 pub use processes::*;
 pub use quotas::{QuotaExceeded, Quotas};
+pub use rates::RateLimit;
 pub use redelivery::*;
 pub use registry::*;
 pub use retention::*;

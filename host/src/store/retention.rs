@@ -18,6 +18,8 @@ pub struct PruneReport {
     pub secrets: u64,
     /// Idempotency keys of redelivery requests.
     pub redelivery_keys: u64,
+    /// Rate-limit windows that ended.
+    pub rate_windows: u64,
 }
 
 impl Store {
@@ -65,7 +67,16 @@ impl Store {
                 before,
             )
             .await?;
+        // A minute's window is over a minute after it started.
+        let rate_windows = self
+            .delete_batched(
+                "DELETE FROM rate_windows WHERE (webhook_id, window_start) IN (SELECT webhook_id, \
+                 window_start FROM rate_windows WHERE window_start < $1 LIMIT $2)",
+                now - 120_000,
+            )
+            .await?;
         Ok(PruneReport {
+            rate_windows,
             redelivery_keys,
             replay,
             calls,

@@ -1,5 +1,6 @@
 //! Webhooks: the MPT object with our extensions, its statistics and last calls.
 
+use super::RateLimit;
 use super::{Result, Scope, Store, StoreError, new_id};
 use crate::crypto::{MasterKey, new_webhook_secret};
 use crate::events::EventType;
@@ -124,6 +125,10 @@ pub struct Webhook {
     pub event_types: Option<Vec<EventType>>,
     /// Its circuit breaker, shared by every instance.
     pub circuit: Circuit,
+    /// How many calls it may receive (`None`: the operator's default, if any).
+    pub rate_limit: Option<RateLimit>,
+    /// While its receiver asked to slow down (429): the rate is divided by `.0` until `.1`.
+    pub rate_lowered: Option<(i64, i64)>,
     /// Optimistic-concurrency revision: bumped by every change.
     pub revision: i64,
     /// Creation time, Unix ms.
@@ -189,6 +194,8 @@ pub struct WebhookSpec {
     pub retry_policy: Option<RetryPolicy>,
     /// The event types it subscribes to (`None`: all).
     pub event_types: Option<Vec<EventType>>,
+    /// How many calls it may receive (`None`: the operator's default, if any).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Building a spec in code (seeds, tests): start from [`WebhookSpec::new`] and name only what
@@ -220,6 +227,7 @@ impl WebhookSpec {
             allowed_hosts: Vec::new(),
             retry_policy: None,
             event_types: None,
+            rate_limit: None,
         }
     }
 
@@ -288,6 +296,12 @@ impl WebhookSpec {
         self
     }
 
+    /// Receiving at most this many calls.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// Receiving only events of these types.
     pub fn event_types(mut self, types: impl IntoIterator<Item = EventType>) -> Self {
         self.event_types = Some(types.into_iter().collect());
@@ -306,15 +320,17 @@ impl WebhookSpec {
 
 const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status, type, object_type, \
     url, component_id, modules, extension, criteria, limits, allowed_hosts, retry_policy, event_types, \
-    circuit_state, circuit_opened_at, circuit_probe_at, circuit_interval_ms, revision, created_at, \
-    updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
-    stat_failures_since, last_success, last_failure, last_call";
+    circuit_state, circuit_opened_at, circuit_probe_at, circuit_interval_ms, rate_limit, \
+    rate_divisor, rate_lowered_until, revision, created_at, updated_at, enabled_at, disabled_at, \
+    stat_total, stat_successes, stat_failures, stat_failures_since, last_success, last_failure, \
+    last_call";
 
 /// [`COLUMNS`] qualified with the alias `w`, for queries that join.
 pub(super) const COLUMNS_W: &str = "w.id, w.owner_kind, w.owner_id, w.service_id, w.description, \
     w.status, w.type, w.object_type, w.url, w.component_id, w.modules, w.extension, w.criteria, \
     w.limits, w.allowed_hosts, w.retry_policy, w.event_types, w.circuit_state, \
-    w.circuit_opened_at, w.circuit_probe_at, w.circuit_interval_ms, w.revision, w.created_at, w.updated_at, \
+    w.circuit_opened_at, w.circuit_probe_at, w.circuit_interval_ms, w.rate_limit, \
+    w.rate_divisor, w.rate_lowered_until, w.revision, w.created_at, w.updated_at, \
     w.enabled_at, w.disabled_at, w.stat_total, w.stat_successes, w.stat_failures, \
     w.stat_failures_since, w.last_success, w.last_failure, w.last_call";
 
@@ -379,6 +395,11 @@ pub(super) fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
             probe_at: row.try_get("circuit_probe_at")?,
             interval_ms: row.try_get("circuit_interval_ms")?,
         },
+        rate_limit: parse_opt(row.try_get("rate_limit")?)?,
+        rate_lowered: row
+            .try_get::<Option<i64>, _>("rate_lowered_until")?
+            .map(|until| Ok::<_, StoreError>((row.try_get("rate_divisor")?, until)))
+            .transpose()?,
         revision: row.try_get("revision")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -582,8 +603,8 @@ impl Store {
             "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
              object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
              retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at, \
-             event_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17, 1, $18, $18, $19, $20, $21)",
+             event_types, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15, $16, $17, 1, $18, $18, $19, $20, $21, $22)",
         )
         .bind(&id)
         .bind(owner.kind())
@@ -606,6 +627,7 @@ impl Store {
         .bind(spec.enabled.then_some(now))
         .bind((!spec.enabled).then_some(now))
         .bind(spec.event_types.as_ref().map(json))
+        .bind(spec.rate_limit.as_ref().map(json))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -726,7 +748,7 @@ impl Store {
              object_type = $6, url = $7, component_id = $8, modules = $9, extension = $10, \
              criteria = $11, limits = $12, allowed_hosts = $13, retry_policy = $14, \
              updated_at = $15, enabled_at = $16, disabled_at = $17, revision = revision + 1, \
-             event_types = $20 WHERE {} AND id = $18 AND revision = $19",
+             event_types = $20, rate_limit = $21 WHERE {} AND id = $18 AND revision = $19",
             owned(scope)
         );
         let done = sqlx::query(AssertSqlSafe(sql))
@@ -750,6 +772,7 @@ impl Store {
             .bind(id)
             .bind(revision)
             .bind(spec.event_types.as_ref().map(json))
+            .bind(spec.rate_limit.as_ref().map(json))
             .execute(self.pool())
             .await?;
         if done.rows_affected() == 0 {
@@ -884,6 +907,7 @@ mod tests {
                 allowed_hosts: Vec::new(),
                 retry_policy: None,
                 event_types: None,
+                rate_limit: None,
             }
         );
     }
@@ -927,6 +951,7 @@ mod tests {
                     schedule_seconds: vec![1, 5],
                 }),
                 event_types: None,
+                rate_limit: None,
             }
         );
     }

@@ -198,6 +198,9 @@ const PROPERTIES: &[&str] = &[
     "retryPolicy",
     "eventTypes",
     "circuit",
+    "rateLimit",
+    "rateLoweredUntil",
+    "rateDivisor",
 ];
 
 fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Result<i64, Problem> {

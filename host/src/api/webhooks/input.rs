@@ -6,7 +6,7 @@ use super::wire::{LimitsIn, WebhookIn};
 use crate::api::problem::Problem;
 use crate::events::EventType;
 use crate::sandbox::{Egress, Limits, SandboxConfig};
-use crate::store::{Handler, RetryPolicy, WebhookSpec};
+use crate::store::{Handler, RateLimit, RetryPolicy, WebhookSpec};
 use crate::vocab::{Module, MptType, ObjectType, WebhookStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,6 +25,8 @@ const MAX_ALLOWED_HOSTS: usize = 50;
 /// Retry schedule bounds: Standard Webhooks retries for days, not weeks.
 const MAX_RETRIES: usize = 20;
 const MAX_RETRY_DELAY_SECONDS: u64 = 86_400 * 7;
+/// The largest `rateLimit` (calls per second or per minute).
+const MAX_RATE: u64 = 1_000_000;
 /// The smallest memory a component can run in: one wasm page.
 const MIN_MEMORY_BYTES: u64 = 64 << 10;
 
@@ -393,6 +395,26 @@ pub(super) async fn spec_from(
         }
     };
 
+    let rate_limit = match input.rate_limit {
+        None => None,
+        Some(limit) => {
+            let (limit, field) = match (limit.per_second, limit.per_minute) {
+                (Some(n), None) => (RateLimit::PerSecond(n), "rateLimit.perSecond"),
+                (None, Some(n)) => (RateLimit::PerMinute(n), "rateLimit.perMinute"),
+                _ => {
+                    return Err(Problem::invalid(
+                        "rateLimit",
+                        "must name exactly one of perSecond and perMinute",
+                    ));
+                }
+            };
+            if !(1..=MAX_RATE).contains(&limit.calls()) {
+                return Err(Problem::invalid(field, format!("must be 1 to {MAX_RATE}")));
+            }
+            Some(limit)
+        }
+    };
+
     Ok(WebhookSpec {
         service_id,
         description,
@@ -407,6 +429,7 @@ pub(super) async fn spec_from(
         allowed_hosts,
         retry_policy,
         event_types,
+        rate_limit,
     })
 }
 

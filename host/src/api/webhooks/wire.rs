@@ -3,7 +3,9 @@
 
 use super::MASKED_SECRET;
 use crate::events::EventType;
-use crate::store::{Call, ComponentRecord, Handler, RetryPolicy, Scope, Statistics, Webhook};
+use crate::store::{
+    Call, ComponentRecord, Handler, RateLimit, RetryPolicy, Scope, Statistics, Webhook,
+};
 use crate::time::format_ms;
 use crate::vocab::{CircuitState, WebhookStatus};
 use serde::de::IgnoredAny;
@@ -124,6 +126,16 @@ pub(super) struct WebhookOut {
     #[schema(value_type = Option<Vec<String>>)]
     pub(super) event_types: Option<Vec<EventType>>,
     pub(super) circuit: CircuitOut,
+    /// `{"perSecond": n}` or `{"perMinute": n}`: at most this many calls, across every
+    /// instance; above it deliveries wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RateLimitIn>)]
+    pub(super) rate_limit: Option<RateLimit>,
+    /// Until when the receiver's 429 lowered the rate (divided by `rateDivisor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) rate_lowered_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) rate_divisor: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -205,6 +217,9 @@ pub(super) fn render(
             opened_at: webhook.circuit.opened_at.map(format_ms),
             next_probe_at: webhook.circuit.probe_at.map(format_ms),
         },
+        rate_limit: webhook.rate_limit,
+        rate_lowered_until: webhook.rate_lowered.map(|(_, until)| format_ms(until)),
+        rate_divisor: webhook.rate_lowered.map(|(divisor, _)| divisor),
     }
 }
 
@@ -234,6 +249,14 @@ pub(super) struct LimitsIn {
     pub(super) timeout_ms: Option<u64>,
     pub(super) memory_bytes: Option<u64>,
     pub(super) fuel: Option<u64>,
+}
+
+/// Exactly one of the two.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RateLimitIn {
+    pub(super) per_second: Option<u64>,
+    pub(super) per_minute: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -267,6 +290,7 @@ pub(super) struct WebhookIn {
     /// Names from the event-type catalogue (`GET /public/v1/event-types`), any case; at least
     /// one. Leave it out to receive every event.
     pub(super) event_types: Option<Vec<String>>,
+    pub(super) rate_limit: Option<RateLimitIn>,
     /// Checked against the mask (or the webhook's own secret), never stored.
     pub(super) secret: Option<String>,
     // Read-only: accepted so that a GET answer can be PUT back, and ignored.
@@ -294,4 +318,10 @@ pub(super) struct WebhookIn {
     #[serde(rename = "circuit")]
     #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _circuit: Option<IgnoredAny>,
+    #[serde(rename = "rateLoweredUntil")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub(super) _rate_lowered_until: Option<IgnoredAny>,
+    #[serde(rename = "rateDivisor")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub(super) _rate_divisor: Option<IgnoredAny>,
 }
