@@ -89,6 +89,7 @@ async fn run(
             retry_policy: None,
             event_types: None,
             rate_limit: None,
+            fifo: false,
         };
         store.create_webhook(&key, &provider, &spec).await?;
     }

@@ -123,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             retry_policy: None,
             event_types: None,
             rate_limit: None,
+            fifo: false,
         };
         store.create_webhook(&state.key, &provider, &spec).await?;
     }

@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         retry_policy: None,
         event_types: None,
         rate_limit: None,
+        fifo: false,
     };
     store.create_webhook(&state.key, &provider, &spec).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

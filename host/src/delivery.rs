@@ -20,6 +20,9 @@
 //! deliveries due at once. The claim and end of the outbox do not change: the breaker only
 //! costs a row update when a call fails or a probe ends.
 //!
+//! Ordering: a delivery of a webhook with `ordering: fifo` waits while an earlier delivery
+//! of its record is unfinished; the end of one makes those behind it due at once.
+//!
 //! Rate limits: a webhook with a rate (its own or `default_rate_per_minute`) takes each call
 //! from its window's count in the database (in batches, kept in `tokens`); a delivery over the
 //! rate waits for the next window without counting an attempt. A 429 or a `Retry-After`
@@ -36,7 +39,7 @@ use crate::store::{
     Webhook,
 };
 use crate::time::{format_ms, now_ms};
-use crate::vocab::{CircuitState, FailureKind, OpsEvent};
+use crate::vocab::{CircuitState, DeliveryStatus, FailureKind, OpsEvent};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -462,6 +465,12 @@ impl Deliverer {
         if !webhook.enabled {
             return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot).await;
         }
+        if delivery.spec.ordered
+            && let Some(at) = self.held_back(&delivery).await
+        {
+            // An earlier delivery of the record is unfinished: this one waits behind it.
+            return finish(AttemptEnd::Postponed(at), slot).await;
+        }
         let probe = match self.circuit_gate(&webhook).await {
             Gate::Run => false,
             Gate::Probe => true,
@@ -524,7 +533,17 @@ impl Deliverer {
         // The end and the call record commit together; then the database, which now counts
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
+        let finished = matches!(end, AttemptEnd::Succeeded | AttemptEnd::Failed(_));
         shared.finish(&delivery.id, end, Some(record), slot).await;
+        if delivery.spec.ordered
+            && finished
+            && let Err(error) = self
+                .store
+                .release_held(&webhook.id, &delivery.spec.record_id)
+                .await
+        {
+            tracing::warn!(delivery = %delivery.id, error = %error, "releasing the record's next deliveries failed");
+        }
         if let Err(failure) = &result.result
             && (failure.kind == FailureKind::Http(429) || failure.retry_after.is_some())
         {
@@ -606,6 +625,29 @@ impl Deliverer {
             Err(error) => {
                 tracing::warn!(webhook = %webhook.id, error = %error, "taking a circuit probe failed");
                 later(Some(now + 1_000))
+            }
+        }
+    }
+
+    /// `None` when no earlier delivery of the same webhook and record is unfinished;
+    /// otherwise when to look again: when the earlier one is due (pending), or soon (in
+    /// flight). Its end makes the ones behind it due at once ([`Store::release_held`]).
+    async fn held_back(&self, delivery: &Delivery) -> Option<i64> {
+        let spec = &delivery.spec;
+        let now = now_ms();
+        match self
+            .store
+            .held_back_by(&spec.webhook_id, &spec.record_id, &delivery.id)
+            .await
+        {
+            Ok(None) => None,
+            Ok(Some(earlier)) if earlier.status == DeliveryStatus::Pending => {
+                Some(earlier.due_at.max(now) + 50)
+            }
+            Ok(Some(_)) => Some(now + self.config.poll_ms.max(100) as i64),
+            Err(error) => {
+                tracing::warn!(delivery = %delivery.id, error = %error, "checking the record's order failed");
+                Some(now + 1_000)
             }
         }
     }

@@ -35,6 +35,7 @@ mod languages;
 mod lists;
 mod mpt_clients;
 mod openapi;
+mod ordering;
 mod plugins;
 mod process;
 mod processes;

@@ -755,6 +755,7 @@ async fn execute_marketplace_webhooks(
             // The activation's parameters are read when the call is made (`exec`): secret
             // ones never lie in the outbox in clear.
             parameters: Vec::new(),
+            ordered: webhook.fifo,
         });
     }
     if !planned.is_empty() {

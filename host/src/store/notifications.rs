@@ -61,6 +61,7 @@ async fn tell_owner(
                 event: Event::Update,
                 payload: payload.to_owned(),
                 parameters: Vec::new(),
+                ordered: false,
             });
         }
     }

@@ -27,6 +27,8 @@ pub struct NewDelivery {
     pub payload: String,
     /// Parameters (name, value) for the handler (query parameters of URL handlers).
     pub parameters: Vec<(String, String)>,
+    /// Its webhook receives a record's deliveries in order (`ordering: fifo`).
+    pub ordered: bool,
 }
 
 impl NewDelivery {
@@ -104,7 +106,7 @@ pub struct DeliveryState {
     pub updated_at: i64,
 }
 
-/// Rows per statement of [`Store::plan_deliveries`], which binds three parameters a row.
+/// Rows per statement of [`Store::plan_deliveries`], which binds four parameters a row.
 const PLAN_ROWS: usize = 96;
 
 /// Applies attempt ends of `worker`'s deliveries (see [`Store::finish_and_claim`]).
@@ -166,7 +168,7 @@ pub(super) async fn insert_deliveries(
     deliveries: &[NewDelivery],
 ) -> Result<Vec<String>> {
     const SHARED: usize = 7; // $1 the time, then tenant … payload
-    const PER_ROW: usize = 3;
+    const PER_ROW: usize = 4;
     let now = now_ms();
     let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
     let mut planned = 0;
@@ -177,15 +179,21 @@ pub(super) async fn insert_deliveries(
             let rows: Vec<String> = (0..chunk.len())
                 .map(|r| {
                     let p = |c: usize| SHARED + 1 + r * PER_ROW + c;
-                    format!("(${}, ${}, ${})", p(0), p(1), p(2))
+                    format!(
+                        "(${}, ${}, ${}, CAST(${} AS BIGINT))",
+                        p(0),
+                        p(1),
+                        p(2),
+                        p(3)
+                    )
                 })
                 .collect();
             let sql = format!(
-                "WITH v (id, webhook_id, parameters) AS (VALUES {}) \
+                "WITH v (id, webhook_id, parameters, ordered) AS (VALUES {}) \
                  INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
-                 event, payload, parameters, status, attempts, next_attempt_at, created_at, \
-                 updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, $5, $6, $7, v.parameters, \
-                 'pending', 0, $1, $1, $1 FROM v",
+                 event, payload, parameters, ordered, status, attempts, next_attempt_at, \
+                 created_at, updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, $5, $6, $7, \
+                 v.parameters, v.ordered, 'pending', 0, $1, $1, $1 FROM v",
                 rows.join(", ")
             );
             let first = &chunk[0];
@@ -201,7 +209,8 @@ pub(super) async fn insert_deliveries(
                 query = query
                     .bind(id)
                     .bind(&d.webhook_id)
-                    .bind(serde_json::to_string(&d.parameters).expect("serializable"));
+                    .bind(serde_json::to_string(&d.parameters).expect("serializable"))
+                    .bind(i64::from(d.ordered));
             }
             query.execute(&mut *tx).await?;
         }
@@ -214,7 +223,7 @@ impl Store {
     ///
     /// A trigger's deliveries differ only in their webhook (and its parameters): runs of
     /// deliveries that share the rest go in as multi-row INSERTs of [`PLAN_ROWS`] rows that
-    /// bind the shared columns once and three per row, so a trigger that reaches a thousand
+    /// bind the shared columns once and four per row, so a trigger that reaches a thousand
     /// webhooks costs a handful of statements, not a thousand.
     pub async fn plan_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<String>> {
         let mut tx = self.begin_write().await?;
@@ -258,7 +267,7 @@ impl Store {
                     "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
                      updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
                      LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
-                     event, payload, parameters, attempts, retry_base"
+                     event, payload, parameters, ordered, attempts, retry_base"
                 )
             };
             let mut run = async |condition: &str, order: &str, limit: i64| {
@@ -302,6 +311,7 @@ impl Store {
                         payload: row.try_get("payload")?,
                         parameters: serde_json::from_str(&row.try_get::<String, _>("parameters")?)
                             .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+                        ordered: row.try_get::<i64, _>("ordered")? != 0,
                     },
                 })
             })

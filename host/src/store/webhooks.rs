@@ -129,6 +129,8 @@ pub struct Webhook {
     pub rate_limit: Option<RateLimit>,
     /// While its receiver asked to slow down (429): the rate is divided by `.0` until `.1`.
     pub rate_lowered: Option<(i64, i64)>,
+    /// It receives the deliveries of one record in the order they were planned.
+    pub fifo: bool,
     /// Optimistic-concurrency revision: bumped by every change.
     pub revision: i64,
     /// Creation time, Unix ms.
@@ -196,6 +198,8 @@ pub struct WebhookSpec {
     pub event_types: Option<Vec<EventType>>,
     /// How many calls it may receive (`None`: the operator's default, if any).
     pub rate_limit: Option<RateLimit>,
+    /// Receiving one record's deliveries in the order they were planned.
+    pub fifo: bool,
 }
 
 /// Building a spec in code (seeds, tests): start from [`WebhookSpec::new`] and name only what
@@ -228,6 +232,7 @@ impl WebhookSpec {
             retry_policy: None,
             event_types: None,
             rate_limit: None,
+            fifo: false,
         }
     }
 
@@ -296,6 +301,12 @@ impl WebhookSpec {
         self
     }
 
+    /// Receiving one record's deliveries in the order they were planned.
+    pub fn fifo(mut self) -> Self {
+        self.fifo = true;
+        self
+    }
+
     /// Receiving at most this many calls.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(limit);
@@ -321,7 +332,7 @@ impl WebhookSpec {
 const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status, type, object_type, \
     url, component_id, modules, extension, criteria, limits, allowed_hosts, retry_policy, event_types, \
     circuit_state, circuit_opened_at, circuit_probe_at, circuit_interval_ms, rate_limit, \
-    rate_divisor, rate_lowered_until, revision, created_at, updated_at, enabled_at, disabled_at, \
+    rate_divisor, rate_lowered_until, ordering, revision, created_at, updated_at, enabled_at, disabled_at, \
     stat_total, stat_successes, stat_failures, stat_failures_since, last_success, last_failure, \
     last_call";
 
@@ -330,7 +341,7 @@ pub(super) const COLUMNS_W: &str = "w.id, w.owner_kind, w.owner_id, w.service_id
     w.status, w.type, w.object_type, w.url, w.component_id, w.modules, w.extension, w.criteria, \
     w.limits, w.allowed_hosts, w.retry_policy, w.event_types, w.circuit_state, \
     w.circuit_opened_at, w.circuit_probe_at, w.circuit_interval_ms, w.rate_limit, \
-    w.rate_divisor, w.rate_lowered_until, w.revision, w.created_at, w.updated_at, \
+    w.rate_divisor, w.rate_lowered_until, w.ordering, w.revision, w.created_at, w.updated_at, \
     w.enabled_at, w.disabled_at, w.stat_total, w.stat_successes, w.stat_failures, \
     w.stat_failures_since, w.last_success, w.last_failure, w.last_call";
 
@@ -400,6 +411,7 @@ pub(super) fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
             .try_get::<Option<i64>, _>("rate_lowered_until")?
             .map(|until| Ok::<_, StoreError>((row.try_get("rate_divisor")?, until)))
             .transpose()?,
+        fifo: row.try_get::<Option<String>, _>("ordering")?.as_deref() == Some("fifo"),
         revision: row.try_get("revision")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -603,8 +615,8 @@ impl Store {
             "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
              object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
              retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at, \
-             event_types, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15, $16, $17, 1, $18, $18, $19, $20, $21, $22)",
+             event_types, rate_limit, ordering) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, 1, $18, $18, $19, $20, $21, $22, $23)",
         )
         .bind(&id)
         .bind(owner.kind())
@@ -628,6 +640,7 @@ impl Store {
         .bind((!spec.enabled).then_some(now))
         .bind(spec.event_types.as_ref().map(json))
         .bind(spec.rate_limit.as_ref().map(json))
+        .bind(spec.fifo.then_some("fifo"))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -748,7 +761,8 @@ impl Store {
              object_type = $6, url = $7, component_id = $8, modules = $9, extension = $10, \
              criteria = $11, limits = $12, allowed_hosts = $13, retry_policy = $14, \
              updated_at = $15, enabled_at = $16, disabled_at = $17, revision = revision + 1, \
-             event_types = $20, rate_limit = $21 WHERE {} AND id = $18 AND revision = $19",
+             event_types = $20, rate_limit = $21, ordering = $22 WHERE {} AND id = $18 \
+             AND revision = $19",
             owned(scope)
         );
         let done = sqlx::query(AssertSqlSafe(sql))
@@ -773,6 +787,7 @@ impl Store {
             .bind(revision)
             .bind(spec.event_types.as_ref().map(json))
             .bind(spec.rate_limit.as_ref().map(json))
+            .bind(spec.fifo.then_some("fifo"))
             .execute(self.pool())
             .await?;
         if done.rows_affected() == 0 {
@@ -908,6 +923,7 @@ mod tests {
                 retry_policy: None,
                 event_types: None,
                 rate_limit: None,
+                fifo: false,
             }
         );
     }
@@ -952,6 +968,7 @@ mod tests {
                 }),
                 event_types: None,
                 rate_limit: None,
+                fifo: false,
             }
         );
     }

@@ -201,6 +201,7 @@ const PROPERTIES: &[&str] = &[
     "rateLimit",
     "rateLoweredUntil",
     "rateDivisor",
+    "ordering",
 ];
 
 fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Result<i64, Problem> {

@@ -415,6 +415,17 @@ pub(super) async fn spec_from(
         }
     };
 
+    let fifo = match input.ordering.as_deref() {
+        None => false,
+        Some(order) if order.eq_ignore_ascii_case("fifo") => true,
+        Some(order) => {
+            return Err(Problem::invalid(
+                "ordering",
+                format!("{order:?} is not fifo (leave it out for no order)"),
+            ));
+        }
+    };
+
     Ok(WebhookSpec {
         service_id,
         description,
@@ -430,6 +441,7 @@ pub(super) async fn spec_from(
         retry_policy,
         event_types,
         rate_limit,
+        fifo,
     })
 }
 

@@ -136,6 +136,10 @@ pub(super) struct WebhookOut {
     pub(super) rate_lowered_until: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) rate_divisor: Option<i64>,
+    /// `fifo`: one record's deliveries arrive in the order they were planned; a failing one
+    /// holds back only that record's later ones. Absent: no order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) ordering: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -220,6 +224,7 @@ pub(super) fn render(
         rate_limit: webhook.rate_limit,
         rate_lowered_until: webhook.rate_lowered.map(|(_, until)| format_ms(until)),
         rate_divisor: webhook.rate_lowered.map(|(divisor, _)| divisor),
+        ordering: webhook.fifo.then_some("fifo"),
     }
 }
 
@@ -291,6 +296,8 @@ pub(super) struct WebhookIn {
     /// one. Leave it out to receive every event.
     pub(super) event_types: Option<Vec<String>>,
     pub(super) rate_limit: Option<RateLimitIn>,
+    /// `fifo` (any case), or absent.
+    pub(super) ordering: Option<String>,
     /// Checked against the mask (or the webhook's own secret), never stored.
     pub(super) secret: Option<String>,
     // Read-only: accepted so that a GET answer can be PUT back, and ignored.
