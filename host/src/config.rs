@@ -17,6 +17,16 @@ const TEST_PREFIX: &str = "HOOKHOST_TEST_";
 /// Variables with the prefix that are not configuration keys.
 const NOT_KEYS: &[&str] = &["HOOKHOST_CONFIG"];
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object a line: time, level, target, message and fields, and the spans.
+    Json,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +37,9 @@ pub struct Config {
     pub listen: String,
     /// tracing filter.
     pub log: String,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line)
+    /// for log collectors.
+    pub log_format: LogFormat,
     /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir/hookhost.db`.
     pub database_url: String,
     /// Bearer token of the admin API; the admin API is off when unset.

@@ -310,7 +310,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
-    init_tracing(&config.log);
+    init_tracing(&config.log, config.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -755,13 +755,16 @@ pub(crate) fn say_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => logs.try_init(),
+        crate::config::LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 #[cfg(test)]
