@@ -88,6 +88,9 @@ async fn run(
             limits: None,
             allowed_hosts: Vec::new(),
             retry_policy: None,
+            event_types: None,
+            rate_limit: None,
+            fifo: false,
         };
         store.create_webhook(&key, &provider, &spec).await?;
     }

@@ -158,6 +158,9 @@ async fn main() -> anyhow::Result<()> {
             allowed_hosts: Vec::new(),
             retry_policy: None,
             transform: None,
+            event_types: None,
+            rate_limit: None,
+            fifo: false,
         };
         store.create_webhook(&key, &scope, &spec).await?;
     }

@@ -127,6 +127,9 @@ async fn main() -> anyhow::Result<()> {
             limits: None,
             allowed_hosts: Vec::new(),
             retry_policy: None,
+            event_types: None,
+            rate_limit: None,
+            fifo: false,
         };
         store.create_webhook(&state.key, &provider, &spec).await?;
     }

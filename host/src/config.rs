@@ -17,6 +17,16 @@ const TEST_PREFIX: &str = "HOOKHOST_TEST_";
 /// Variables with the prefix that are not configuration keys.
 const NOT_KEYS: &[&str] = &["HOOKHOST_CONFIG"];
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object a line: time, level, target, message and fields, and the spans.
+    Json,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +37,9 @@ pub struct Config {
     pub listen: String,
     /// tracing filter.
     pub log: String,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line)
+    /// for log collectors.
+    pub log_format: LogFormat,
     /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir/hookhost.db`.
     pub database_url: String,
     /// Bearer token of the admin API; the admin API is off when unset.
@@ -186,6 +199,18 @@ impl Config {
         anyhow::ensure!(
             d.prune_interval_ms > 0,
             "delivery.prune_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            d.circuit_failures >= 0,
+            "delivery.circuit_failures must be 0 (never) or more"
+        );
+        anyhow::ensure!(
+            d.circuit_probe_ms > 0 && d.circuit_probe_max_ms >= d.circuit_probe_ms,
+            "delivery.circuit_probe_ms must be positive and at most delivery.circuit_probe_max_ms"
+        );
+        anyhow::ensure!(
+            d.circuit_disable_after_hours >= 0.0,
+            "delivery.circuit_disable_after_hours must be 0 (never) or more"
         );
         anyhow::ensure!(
             self.smartml.max_actions > 0,

@@ -7,16 +7,39 @@
 //! as `webhook-id`, the receiver's idempotency key. A crash redelivers at most what was in
 //! flight (`delivery.concurrency` per process).
 //!
-//! When the host disables a webhook by itself (410 Gone, or `auto_disable_after` failures in
-//! a row) it writes a notification for the owner in the same transaction and logs a warning.
+//! When the host disables a webhook by itself (410 Gone, `auto_disable_after` failures in a
+//! row, or a circuit open for `circuit_disable_after_hours`) it writes a notification for the
+//! owner and plans the `webhook.disabled` operational event in the same transaction, and logs
+//! a warning.
+//!
+//! Circuit breaking: after `circuit_failures` failures in a row a webhook's circuit opens
+//! (its pending deliveries are made due at the next probe time); a delivery claimed while it
+//! is open waits for that time without counting an attempt, and the first one due after it
+//! takes the probe (a compare-and-set on the webhook row, so one in the cluster). A failed
+//! probe doubles the wait; a successful one closes the circuit and makes the paused
+//! deliveries due at once. The claim and end of the outbox do not change: the breaker only
+//! costs a row update when a call fails or a probe ends.
+//!
+//! Ordering: a delivery of a webhook with `ordering: fifo` waits while an earlier delivery
+//! of its record is unfinished; the end of one makes those behind it due at once.
+//!
+//! Rate limits: a webhook with a rate (its own or `default_rate_per_minute`) takes each call
+//! from its window's count in the database (in batches, kept in `tokens`); a delivery over the
+//! rate waits for the next window without counting an attempt. A 429 or a `Retry-After`
+//! lowers the rate for `rate_lowered_ms`. Webhooks without a rate cost nothing here.
 //! A sibling task prunes what retention no longer keeps (call log, finished deliveries,
 //! notifications, expired secrets) every `prune_interval_ms`.
 
 use crate::cache::Cache;
+use crate::events::EventType;
 use crate::exec::{Executor, Trigger};
 use crate::recorder::Recorder;
-use crate::store::{AttemptEnd, CallRecord, Claim, Delivery, Handler, Store, StoreError, Webhook};
-use crate::time::now_ms;
+use crate::store::{
+    AttemptEnd, CallRecord, Circuit, Claim, Delivery, Handler, RateLimit, Store, StoreError,
+    Webhook,
+};
+use crate::time::{format_ms, now_ms};
+use crate::vocab::{CircuitState, DeliveryStatus, FailureKind, OpsEvent};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -48,6 +71,18 @@ pub struct DeliveryConfig {
     pub retention_days: i64,
     /// How often the retention task runs, in ms.
     pub prune_interval_ms: u64,
+    /// Failures in a row that open a webhook's circuit (0: never).
+    pub circuit_failures: i64,
+    /// The first wait before a probe call, in ms (doubled after every failed probe).
+    pub circuit_probe_ms: i64,
+    /// The longest wait between probes, in ms.
+    pub circuit_probe_max_ms: i64,
+    /// Disable a webhook whose circuit has been open this long, in hours (0: never).
+    pub circuit_disable_after_hours: f64,
+    /// Calls per minute of webhooks without a rate limit of their own (0: unlimited).
+    pub default_rate_per_minute: u64,
+    /// How long a receiver's 429 lowers its webhook's rate, in ms.
+    pub rate_lowered_ms: i64,
 }
 
 impl Default for DeliveryConfig {
@@ -61,6 +96,12 @@ impl Default for DeliveryConfig {
             auto_disable_after: 100,
             retention_days: 30,
             prune_interval_ms: 300_000,
+            circuit_failures: 5,
+            circuit_probe_ms: 5_000,
+            circuit_probe_max_ms: 3_600_000,
+            circuit_disable_after_hours: 120.0,
+            default_rate_per_minute: 0,
+            rate_lowered_ms: 60_000,
         }
     }
 }
@@ -107,6 +148,9 @@ pub struct Deliverer {
     pub worker_id: String,
     /// Calls in flight per webhook.
     pub busy: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Calls this process may still make per rate-limited webhook: (window start, count),
+    /// taken from the database's count of the window in small batches.
+    pub tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
 
 /// Holds one of a webhook's concurrency slots; gives it back when dropped.
@@ -421,6 +465,22 @@ impl Deliverer {
         if !webhook.enabled {
             return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot).await;
         }
+        if delivery.spec.ordered
+            && let Some(at) = self.held_back(&delivery).await
+        {
+            // An earlier delivery of the record is unfinished: this one waits behind it.
+            return finish(AttemptEnd::Postponed(at), slot).await;
+        }
+        let probe = match self.circuit_gate(&webhook).await {
+            Gate::Run => false,
+            Gate::Probe => true,
+            // Paused: due again at the next probe time, without counting an attempt.
+            Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), slot).await,
+        };
+        if !probe && let Some(at) = self.rate_gate(&webhook).await {
+            // Over its rate: due again in the next window, without counting an attempt.
+            return finish(AttemptEnd::Postponed(at), slot).await;
+        }
         let spec = &delivery.spec;
         let trigger = Trigger {
             source: spec.trigger,
@@ -448,7 +508,7 @@ impl Deliverer {
                     "The webhook was disabled because its endpoint answered 410 Gone (delivery {}).",
                     delivery.id
                 );
-                self.disable(&webhook.id, "gone", &message, None).await;
+                self.disable(&webhook, "gone", &message, None).await;
                 AttemptEnd::Failed(failure.message.clone())
             }
             Err(failure) if !failure.retryable => AttemptEnd::Failed(failure.message.clone()),
@@ -458,7 +518,7 @@ impl Deliverer {
                     .as_ref()
                     .map(|p| p.schedule_seconds.as_slice())
                     .unwrap_or(DEFAULT_SCHEDULE);
-                match retry_delay(schedule, attempt as usize) {
+                match retry_delay(schedule, (attempt - delivery.retry_base) as usize) {
                     Some(delay) => {
                         let delay = failure.retry_after.map_or(delay, |after| after.max(delay));
                         AttemptEnd::RetryAt(
@@ -473,7 +533,33 @@ impl Deliverer {
         // The end and the call record commit together; then the database, which now counts
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
+        let finished = matches!(end, AttemptEnd::Succeeded | AttemptEnd::Failed(_));
         shared.finish(&delivery.id, end, Some(record), slot).await;
+        if delivery.spec.ordered
+            && finished
+            && let Err(error) = self
+                .store
+                .release_held(&webhook.id, &delivery.spec.record_id)
+                .await
+        {
+            tracing::warn!(delivery = %delivery.id, error = %error, "releasing the record's next deliveries failed");
+        }
+        if let Err(failure) = &result.result
+            && (failure.kind == FailureKind::Http(429) || failure.retry_after.is_some())
+        {
+            self.slow_down(&webhook, failure.retry_after).await;
+        }
+        match &result.result {
+            Ok(_) if probe => self.probe_succeeded(&webhook).await,
+            Err(failure) if !failure.gone => {
+                if probe {
+                    self.probe_failed(&webhook, &failure.message).await;
+                } else {
+                    self.maybe_open_circuit(&webhook, &failure.message).await;
+                }
+            }
+            _ => {}
+        }
         if let Err(failure) = &result.result
             && !failure.gone
             && self.config.auto_disable_after > 0
@@ -483,10 +569,7 @@ impl Deliverer {
                 "The webhook was disabled after {n} failed calls in a row; the last one: {}",
                 failure.message
             );
-            if self
-                .disable(&webhook.id, "failing", &message, Some(n))
-                .await
-            {
+            if self.disable(&webhook, "failing", &message, Some(n)).await {
                 // The retry just planned will not run: end the delivery here, saying why.
                 let reason = format!(
                     "the webhook was disabled after {n} failures in a row: {}",
@@ -503,22 +586,257 @@ impl Deliverer {
         }
     }
 
-    /// Disables webhook `id` and notifies its owner (only when `min_failures`, if given, is
+    /// Whether a delivery of `webhook` may run now, as its circuit says.
+    async fn circuit_gate(&self, webhook: &Webhook) -> Gate {
+        let circuit = webhook.circuit;
+        if self.config.circuit_failures == 0 || circuit.state == CircuitState::Closed {
+            return Gate::Run;
+        }
+        let now = now_ms();
+        // Never sooner than this: a paused delivery must not spin through claims.
+        let later = |at: Option<i64>| Gate::Wait(at.unwrap_or(now).max(now + 100));
+        let interval = circuit.interval_ms.unwrap_or(self.config.circuit_probe_ms);
+        if circuit.probe_at.is_some_and(|at| at > now) {
+            return match circuit.state {
+                // The probe holds the circuit for a lease; its answer comes much sooner.
+                CircuitState::Probing => later(Some(now + interval)),
+                _ => later(circuit.probe_at),
+            };
+        }
+        match self
+            .store
+            .take_probe(&webhook.id, self.config.lease_ms)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(webhook = %webhook.id, "probing an open circuit");
+                Gate::Probe
+            }
+            // Another delivery probes (here or on another instance): wait for the time the
+            // circuit names now.
+            Ok(false) => match self.store.circuit(&webhook.id).await {
+                Ok(fresh) if fresh.state == CircuitState::Closed => Gate::Run,
+                Ok(fresh) if fresh.state == CircuitState::Probing => {
+                    later(Some(now + fresh.interval_ms.unwrap_or(interval)))
+                }
+                Ok(fresh) => later(fresh.probe_at),
+                Err(_) => later(Some(now + 1_000)),
+            },
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "taking a circuit probe failed");
+                later(Some(now + 1_000))
+            }
+        }
+    }
+
+    /// `None` when no earlier delivery of the same webhook and record is unfinished;
+    /// otherwise when to look again: when the earlier one is due (pending), or soon (in
+    /// flight). Its end makes the ones behind it due at once ([`Store::release_held`]).
+    async fn held_back(&self, delivery: &Delivery) -> Option<i64> {
+        let spec = &delivery.spec;
+        let now = now_ms();
+        match self
+            .store
+            .held_back_by(&spec.webhook_id, &spec.record_id, &delivery.id)
+            .await
+        {
+            Ok(None) => None,
+            Ok(Some(earlier)) if earlier.status == DeliveryStatus::Pending => {
+                Some(earlier.due_at.max(now) + 50)
+            }
+            Ok(Some(_)) => Some(now + self.config.poll_ms.max(100) as i64),
+            Err(error) => {
+                tracing::warn!(delivery = %delivery.id, error = %error, "checking the record's order failed");
+                Some(now + 1_000)
+            }
+        }
+    }
+
+    /// The rate `webhook` may be called at now: its own or the default, divided while its
+    /// receiver asked to slow down.
+    fn rate_of(&self, webhook: &Webhook) -> Option<(i64, i64)> {
+        let limit = webhook
+            .rate_limit
+            .or(match self.config.default_rate_per_minute {
+                0 => None,
+                n => Some(RateLimit::PerMinute(n)),
+            })?;
+        let divisor = match webhook.rate_lowered {
+            Some((divisor, until)) if until > now_ms() => divisor.max(1),
+            _ => 1,
+        };
+        Some((limit.window_ms(), (limit.calls() as i64 / divisor).max(1)))
+    }
+
+    /// `None` when `webhook` may be called now under its rate limit (one call is counted);
+    /// otherwise the start of the next window.
+    async fn rate_gate(&self, webhook: &Webhook) -> Option<i64> {
+        let (window_ms, calls) = self.rate_of(webhook)?;
+        let now = now_ms();
+        let window = now - now % window_ms;
+        {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, left)) = tokens.get_mut(&webhook.id)
+                && *at == window
+                && *left > 0
+            {
+                *left -= 1;
+                return None;
+            }
+        }
+        // Batches of a twentieth of the window's calls: few writes, and what one instance
+        // holds back unused is little. The last calls of a window go one at a time.
+        let batch = (calls / 20).max(1);
+        for want in [batch, 1] {
+            match self
+                .store
+                .take_rate_tokens(&webhook.id, window, want, calls)
+                .await
+            {
+                Ok(true) => {
+                    let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+                    tokens.insert(webhook.id.clone(), (window, want - 1));
+                    return None;
+                }
+                Ok(false) if want > 1 => continue,
+                Ok(false) => break,
+                Err(error) => {
+                    tracing::warn!(webhook = %webhook.id, error = %error, "counting a rate-limited call failed");
+                    break;
+                }
+            }
+        }
+        // Spread over the next window's first 100 ms rather than all at its first instant.
+        Some(window + window_ms + rand::rng().random_range(0..100))
+    }
+
+    /// The receiver answered 429 or asked for a pause: the webhook's rate is lowered for
+    /// `rate_lowered_ms` (or the pause, if longer), and with `Retry-After` its pending
+    /// deliveries wait that long.
+    async fn slow_down(&self, webhook: &Webhook, retry_after: Option<Duration>) {
+        let now = now_ms();
+        let pause = retry_after.map_or(0, |d| d.as_millis() as i64);
+        let until = now + self.config.rate_lowered_ms.max(pause);
+        if let Err(error) = self.store.lower_rate(&webhook.id, until).await {
+            tracing::warn!(webhook = %webhook.id, error = %error, "lowering a rate failed");
+        }
+        if pause > 0
+            && let Err(error) = self.store.pause_webhook(&webhook.id, now + pause).await
+        {
+            tracing::warn!(webhook = %webhook.id, error = %error, "pausing a webhook failed");
+        }
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&webhook.id);
+    }
+
+    /// After a failure outside a probe: opens the webhook's circuit when the run of failures
+    /// reached `circuit_failures` (the database decides, once for every instance).
+    async fn maybe_open_circuit(&self, webhook: &Webhook, reason: &str) {
+        let n = self.config.circuit_failures;
+        if n == 0 || webhook.circuit.state != CircuitState::Closed {
+            return;
+        }
+        match self
+            .store
+            .open_circuit(&webhook.id, n, self.config.circuit_probe_ms)
+            .await
+        {
+            Ok(true) => {
+                let message = format!(
+                    "The webhook's deliveries are paused after {n} failures in a row; one probe call in {} s decides when they resume. The last failure: {reason}",
+                    self.config.circuit_probe_ms / 1000
+                );
+                tracing::warn!(webhook = %webhook.id, "circuit opened: {message}");
+                self.tell(webhook, OpsEvent::CircuitOpened, &message).await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "opening a circuit failed")
+            }
+        }
+    }
+
+    /// The probe call succeeded: the circuit closes and the paused deliveries run.
+    async fn probe_succeeded(&self, webhook: &Webhook) {
+        match self.store.close_circuit(&webhook.id).await {
+            Ok(true) => {
+                let message =
+                    "A probe call succeeded: the webhook's deliveries run again.".to_owned();
+                tracing::info!(webhook = %webhook.id, "circuit closed");
+                self.tell(webhook, OpsEvent::CircuitClosed, &message).await;
+                self.wake.notify_waiters();
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "closing a circuit failed")
+            }
+        }
+    }
+
+    /// The probe call failed: the next one waits twice as long, and a circuit open for
+    /// `circuit_disable_after_hours` disables the webhook.
+    async fn probe_failed(&self, webhook: &Webhook, reason: &str) {
+        let circuit = match self
+            .store
+            .probe_failed(&webhook.id, self.config.circuit_probe_max_ms)
+            .await
+        {
+            Ok(circuit) => circuit,
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "reopening a circuit failed");
+                return;
+            }
+        };
+        let hours = self.config.circuit_disable_after_hours;
+        let open_ms = now_ms() - circuit.opened_at.unwrap_or(i64::MAX);
+        if hours > 0.0 && open_ms as f64 >= hours * 3_600_000.0 {
+            let message = format!(
+                "The webhook was disabled: its deliveries have failed for {} (circuit open since {}); the last failure: {reason}",
+                human_duration(open_ms),
+                format_ms(circuit.opened_at.unwrap_or_default())
+            );
+            self.disable(webhook, "failing", &message, None).await;
+        }
+    }
+
+    /// Tells `webhook`'s owner about `event`: a notification, and the operational event for
+    /// the owner's webhooks that subscribe to it.
+    async fn tell(&self, webhook: &Webhook, event: OpsEvent, message: &str) {
+        let circuit = self.store.circuit(&webhook.id).await.ok();
+        let payload = operational_payload(webhook, event, circuit, message);
+        match self
+            .store
+            .notify_owner(&webhook.id, event, message, &payload)
+            .await
+        {
+            Ok(_) => self.wake.notify_waiters(),
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.id, error = %error, "notifying the owner failed")
+            }
+        }
+    }
+
+    /// Disables `webhook` and notifies its owner (only when `min_failures`, if given, is
     /// reached); true when this call disabled it.
     async fn disable(
         &self,
-        id: &str,
+        webhook: &Webhook,
         kind: &str,
         message: &str,
         min_failures: Option<i64>,
     ) -> bool {
+        let id = &webhook.id;
+        let payload = operational_payload(webhook, OpsEvent::Disabled, None, message);
         match self
             .store
-            .disable_webhook_automatically(id, kind, message, min_failures)
+            .disable_webhook_automatically(id, kind, message, min_failures, &payload)
             .await
         {
             Ok(Some(notification)) => {
                 tracing::warn!(webhook = %id, notification = %notification.id, kind, "webhook disabled automatically: {message}");
+                self.wake.notify_waiters();
                 true
             }
             Ok(None) => false,
@@ -527,5 +845,57 @@ impl Deliverer {
                 false
             }
         }
+    }
+}
+
+/// What [`Deliverer::circuit_gate`] decides for a delivery.
+enum Gate {
+    /// The circuit is closed: call.
+    Run,
+    /// This delivery is the probe call of an open circuit.
+    Probe,
+    /// Paused until this time (Unix ms).
+    Wait(i64),
+}
+
+/// The body of an operational event about `webhook` (the `webhook.*` event types).
+fn operational_payload(
+    webhook: &Webhook,
+    event: OpsEvent,
+    circuit: Option<Circuit>,
+    message: &str,
+) -> String {
+    let url = match &webhook.handler {
+        Handler::Url(url) => Some(url.as_str()),
+        Handler::Component(_) => None,
+    };
+    let mut body = serde_json::json!({
+        "type": EventType::Operational(event).name(),
+        "webhook": {"id": webhook.id, "description": webhook.description},
+        "message": message,
+        "at": format_ms(now_ms()),
+    });
+    if let Some(url) = url {
+        body["webhook"]["url"] = url.into();
+    }
+    if let Some(circuit) = circuit {
+        body["circuit"] = serde_json::json!({
+            "state": circuit.state,
+            "openedAt": circuit.opened_at.map(format_ms),
+            "nextProbeAt": circuit.probe_at.map(format_ms),
+        });
+    }
+    body.to_string()
+}
+
+/// `3 days 4 h`, `2 h 5 min`, `40 s`: how long a webhook has been failing.
+fn human_duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} days {h} h"),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`vocab`]: the closed sets of words the parts share (failure kinds, trigger sources,
 //!   statuses, modules, MPT types, events), one enum and one parser each.
+//! - [`events`]: the catalogue of event types the dialects deliver, with payload schemas.
 //! - [`rql`]: RQL, the query language of the list endpoints: syntax tree, parser, printer.
 //! - [`store`]: the database (SQLite or PostgreSQL), one file per kind of data.
 //! - [`cache`]: the one short-lived cache of store reads on the hot paths.
@@ -41,6 +42,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod demo;
+pub mod events;
 pub mod exec;
 pub mod metrics;
 pub mod process;

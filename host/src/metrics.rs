@@ -4,7 +4,7 @@
 //! the outbox and the compile cache are read at scrape time, so the figures are the
 //! database's and the runtime's own, not a copy that could drift.
 
-use crate::vocab::DeliveryStatus;
+use crate::vocab::{CircuitState, DeliveryStatus};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -30,12 +30,32 @@ struct StatusLabel {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    webhook: String,
+    state: String,
+}
+
+/// Webhooks' circuits as the database has them at scrape time: how many in each state, and
+/// the webhooks whose circuit is not closed.
+pub type Circuits = (
+    std::collections::BTreeMap<CircuitState, i64>,
+    Vec<(String, CircuitState)>,
+);
+
 /// The process's metrics.
 pub struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
     durations: Family<SourceLabel, Histogram>,
     deliveries: Family<StatusLabel, Gauge>,
+    circuits: Family<StateLabel, Gauge>,
+    open_circuits: Family<CircuitLabels, Gauge>,
     compiled: Gauge,
     loaded_from_disk: Gauge,
     loaded: Gauge,
@@ -79,6 +99,18 @@ impl Metrics {
             "Outbox rows by status (read at scrape)",
             deliveries.clone(),
         );
+        let circuits = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "webhook_circuits",
+            "Webhooks by circuit state (read at scrape)",
+            circuits.clone(),
+        );
+        let open_circuits = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "webhook_circuit_open",
+            "1 for each webhook whose circuit is open or probing (read at scrape)",
+            open_circuits.clone(),
+        );
         let compiled = Gauge::default();
         registry.register(
             "components_compiled",
@@ -102,6 +134,8 @@ impl Metrics {
             calls,
             durations,
             deliveries,
+            circuits,
+            open_circuits,
             compiled,
             loaded_from_disk,
             loaded,
@@ -127,8 +161,27 @@ impl Metrics {
     pub fn render(
         &self,
         outbox: &std::collections::BTreeMap<String, i64>,
+        circuits: &Circuits,
         runtime: crate::sandbox::RuntimeStats,
     ) -> String {
+        let (by_state, not_closed) = circuits;
+        for state in CircuitState::ALL {
+            self.circuits
+                .get_or_create(&StateLabel {
+                    state: state.to_string(),
+                })
+                .set(by_state.get(state).copied().unwrap_or(0));
+        }
+        // Only the circuits open now: the family is refilled at every scrape.
+        self.open_circuits.clear();
+        for (webhook, state) in not_closed {
+            self.open_circuits
+                .get_or_create(&CircuitLabels {
+                    webhook: webhook.clone(),
+                    state: state.to_string(),
+                })
+                .set(1);
+        }
         for status in DeliveryStatus::ALL.iter().map(|s| s.as_str()) {
             let n = outbox.get(status).copied().unwrap_or(0);
             self.deliveries

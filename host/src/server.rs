@@ -62,6 +62,7 @@ pub async fn run(
             config: config.delivery.clone(),
             worker_id: format!("{}-{}", hostname(), crate::crypto::random_alphanumeric(8)),
             busy: Arc::default(),
+            tokens: Arc::default(),
         }
         .start(grace)
     });

@@ -25,6 +25,12 @@ pub fn format_ms(ms: i64) -> String {
     at.format(&format).unwrap_or_default()
 }
 
+/// Reads an RFC 3339 time (`2026-12-02T07:12:03Z`, any offset) as Unix milliseconds.
+pub fn parse_ms(text: &str) -> Option<i64> {
+    let at = OffsetDateTime::parse(text, &::time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +41,15 @@ mod tests {
         assert_eq!(format_ms(1_796_195_523_042), "2026-12-02T07:12:03.042Z");
         // Out of range falls back to the epoch rather than panicking.
         assert_eq!(format_ms(i64::MAX), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            parse_ms("2026-12-02T07:12:03.042Z"),
+            Some(1_796_195_523_042)
+        );
+        assert_eq!(
+            parse_ms("2026-12-02T08:12:03.042+01:00"),
+            Some(1_796_195_523_042)
+        );
+        assert_eq!(parse_ms("yesterday"), None);
     }
 
     #[test]

@@ -130,6 +130,22 @@ words! {
         Process = "process",
         /// A test call from the registry API.
         Test = "test",
+        /// An operational event about a webhook (its circuit opened or closed, it was
+        /// disabled), planned into the outbox for the owner's webhooks that subscribe to it.
+        Operations = "operations",
+    }
+}
+
+words! {
+    /// What the host tells a webhook's owner about the webhook, as operational events
+    /// (`webhook.<word>`) and notifications.
+    pub enum OpsEvent {
+        /// A run of failures paused its deliveries.
+        CircuitOpened = "circuit-opened",
+        /// A probe call succeeded: its deliveries run again.
+        CircuitClosed = "circuit-closed",
+        /// The host disabled it (410 Gone, a run of failures, or failing for too long).
+        Disabled = "disabled",
     }
 }
 
@@ -185,6 +201,19 @@ impl DeliveryStatus {
     /// Whether nothing more will happen to it.
     pub fn is_final(self) -> bool {
         matches!(self, DeliveryStatus::Succeeded | DeliveryStatus::Failed)
+    }
+}
+
+words! {
+    /// A webhook's circuit breaker: whether its deliveries are attempted.
+    pub enum CircuitState {
+        /// Deliveries run.
+        Closed = "closed",
+        /// A run of failures paused its deliveries; one probe call at the next probe time
+        /// decides when they resume.
+        Open = "open",
+        /// The probe call is being made.
+        Probing = "probing",
     }
 }
 

@@ -816,3 +816,42 @@ fn admin_activate_runs_the_plugins_activation_checks() {
         text(&out.stdout)
     );
 }
+
+/// `log_format = "json"`: every line `serve` logs is one JSON object with its level, target
+/// and fields, for log collectors.
+#[tokio::test]
+async fn json_logs_are_one_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::process::free_port();
+    let config = dir.path().join("hookhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\nlisten = \"127.0.0.1:{port}\"\nlog = \"info\"\nlog_format = \"json\"\n",
+            data = dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("hookhost.log");
+    let mut host =
+        crate::process::HostProcess::start(&config, &format!("http://127.0.0.1:{port}"), &log)
+            .await;
+    host.kill().await;
+    let text = host.log_text();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let listening = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "listening")
+        .unwrap_or_else(|| panic!("no listening line in {text}"));
+    assert_eq!(listening["level"], "INFO");
+    assert!(
+        listening["fields"]["addr"]
+            .as_str()
+            .unwrap()
+            .ends_with(&port.to_string())
+    );
+    assert!(listening["timestamp"].is_string() && listening["target"].is_string());
+}

@@ -105,6 +105,7 @@ fn planned(
             event: Event::Update,
             payload: payload.to_string(),
             parameters: Vec::new(),
+            ordered: false,
         })
         .collect()
 }

@@ -348,6 +348,16 @@ async fn walk_webhook(label: &str, caller: &As<'_>, foreign: &str, own_service: 
             format!("{WEBHOOKS}/{{id}}/notifications"),
             None,
         ),
+        (
+            Method::POST,
+            format!("{WEBHOOKS}/{{id}}/recover"),
+            Some(json!({"since": "2026-01-01T00:00:00Z"})),
+        ),
+        (
+            Method::POST,
+            format!("{WEBHOOKS}/{{id}}/deliveries/retry"),
+            Some(json!({})),
+        ),
         (Method::DELETE, format!("{WEBHOOKS}/{{id}}"), None),
     ];
     for (method, path, body) in &routes {

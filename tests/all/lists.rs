@@ -811,7 +811,7 @@ async fn notifications_filter_order_and_refuse(db: Db) {
         ("gone", "The endpoint is gone"),
     ] {
         store
-            .disable_webhook_automatically(&webhook.id, kind, message, None)
+            .disable_webhook_automatically(&webhook.id, kind, message, None, "{}")
             .await
             .unwrap()
             .unwrap();

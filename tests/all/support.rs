@@ -379,6 +379,27 @@ impl TestHost {
         &self.state.store
     }
 
+    /// Runs the real `hookhost` binary (`admin …`, `--json`) on this host's database, as an
+    /// operator beside the running host would; returns whether it succeeded and what it
+    /// printed (stdout when it succeeded, where `--json` prints; stdout and stderr when not).
+    pub async fn cli(&self, args: &[&str]) -> (bool, String) {
+        let config = &self.state.config;
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookhost"))
+            .args(args)
+            .env("HOOKHOST_DATA_DIR", &config.data_dir)
+            .env("HOOKHOST_DATABASE_URL", &config.database_url)
+            .env("HOOKHOST_MASTER_KEY", config.master_key.as_deref().unwrap())
+            .env_remove("HOOKHOST_CONFIG")
+            .output()
+            .await
+            .unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+        (out.status.success(), text)
+    }
+
     /// Requests sent with `Authorization: Bearer <token>` (an operator's, a provider's or a
     /// tenant's REST key).
     pub fn as_bearer(&self, token: &str) -> Caller<'_> {
@@ -1066,5 +1087,80 @@ pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Schema
+
+/// Where `value` breaks `schema`, for the keywords the event-type catalogue uses (`type`,
+/// `const`, `enum`, `required`, `properties`, `additionalProperties: false`, `anyOf`); empty
+/// when it holds. Unknown keywords (`format`, `description`, …) assert nothing, as in JSON
+/// Schema itself.
+pub fn schema_violations(schema: &Value, value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    violations(schema, value, "$", &mut found);
+    found
+}
+
+fn violations(schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) {
+    let type_of = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if let Some(types) = schema.get("type") {
+        let allowed: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let actual = type_of(value);
+        if !allowed
+            .iter()
+            .any(|t| *t == actual || (*t == "number" && actual == "integer"))
+        {
+            found.push(format!("{at}: {actual} is not {allowed:?}"));
+        }
+    }
+    if let Some(expected) = schema.get("const")
+        && expected != value
+    {
+        found.push(format!("{at}: {value} is not {expected}"));
+    }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && !options.contains(value)
+    {
+        found.push(format!("{at}: {value} is not one of {options:?}"));
+    }
+    if let Some(Value::Array(options)) = schema.get("anyOf")
+        && !options
+            .iter()
+            .any(|option| schema_violations(option, value).is_empty())
+    {
+        found.push(format!("{at}: {value} matches none of anyOf"));
+    }
+    let Value::Object(object) = value else {
+        return;
+    };
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let name = name.as_str().unwrap();
+        if !object.contains_key(name) {
+            found.push(format!("{at}: {name} is missing"));
+        }
+    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for (name, item) in object {
+        match properties.and_then(|p| p.get(name)) {
+            Some(property) => violations(property, item, &format!("{at}.{name}"), found),
+            None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                found.push(format!("{at}: {name} is not allowed"))
+            }
+            None => {}
+        }
     }
 }

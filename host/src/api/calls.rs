@@ -158,7 +158,7 @@ async fn list(
         (status = 403, description = "The admin token (it manages the registry through /admin/v1).", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook or call among those the caller may see.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
         (status = 409, description = "The call was synchronous (an execute or test call): nothing to resend.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
-        (status = 410, description = "The call's delivery was removed after the retention period.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 410, description = "The call's delivery was removed after the retention period, or its payload was erased.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
     ),
     security(("provider_token" = []), ("tenant_api_key" = [])),
 )]
@@ -189,7 +189,7 @@ async fn resend(
             return Err(Problem::new(
                 StatusCode::GONE,
                 format!(
-                    "delivery {delivery} of this call no longer exists (removed after the retention period)"
+                    "delivery {delivery} of this call no longer exists (removed after the retention period, or its payload was erased)"
                 ),
             ));
         }

@@ -5,6 +5,7 @@
 //! spaces some of them carry: clients compare them verbatim).
 
 use super::AppState;
+use crate::events::EventType;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::new_id;
@@ -222,7 +223,7 @@ async fn execute(
             bad_request("This webhook extension doesn't exist.")
         };
     };
-    if !webhook.enabled {
+    if !webhook.enabled || !webhook.subscribes_to(EventType::IvantiExecute) {
         return bad_request("Invalid Webhook Extension Provided. ");
     }
 

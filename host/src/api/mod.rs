@@ -2,6 +2,9 @@
 //!
 //! - [`webhooks`]: the MPT webhook registry, `/public/v1/notifications/webhooks…`.
 //! - [`calls`]: a webhook's call log, resend, test calls.
+//! - [`event_types`]: the event-type catalogue with payload schemas, `/public/v1/event-types`.
+//! - [`deliveries`]: delivering again: recover, bulk retry.
+//! - [`erasure`]: erasing a tenant's payloads and call-log bodies on request.
 //! - [`components`]: component upload and management, `/public/v1/components…`.
 //! - [`admin`]: the operator's API, `/admin/v1/…`.
 //! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
@@ -18,6 +21,9 @@ pub mod admin;
 pub mod auth;
 pub mod calls;
 pub mod components;
+pub mod deliveries;
+pub mod erasure;
+pub mod event_types;
 pub mod ivanti;
 pub mod listing;
 pub mod openapi;
@@ -63,7 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(webhooks::router())
         .merge(calls::router())
+        .merge(deliveries::router())
+        .merge(erasure::router())
         .merge(components::router())
+        .merge(event_types::router())
         .merge(admin::router())
         .merge(smartml::router())
         .merge(ivanti::router())
@@ -94,7 +103,7 @@ async fn healthz() -> &'static str {
     operation_id = "metrics",
     path = "/metrics",
     tag = "operations",
-    description = "`hookhost_calls_total{source,outcome}`, `hookhost_call_duration_seconds{source}`, `hookhost_outbox_deliveries{status}` (read from the database at scrape time), `hookhost_components_compiled`, `hookhost_components_loaded_from_disk`.",
+    description = "`hookhost_calls_total{source,outcome}`, `hookhost_call_duration_seconds{source}`, `hookhost_outbox_deliveries{status}`, `hookhost_webhook_circuits{state}` and `hookhost_webhook_circuit_open{webhook,state}` (read from the database at scrape time), `hookhost_components_compiled`, `hookhost_components_loaded_from_disk`.",
     responses((status = 200, description = "OpenMetrics text.",
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)),
 )]
@@ -103,10 +112,11 @@ async fn metrics(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let outbox = state.store.delivery_counts().await.unwrap_or_default();
+    let circuits = state.store.circuits().await.unwrap_or_default();
     let text = state
         .executor
         .metrics()
-        .render(&outbox, state.runtime.stats());
+        .render(&outbox, &circuits, state.runtime.stats());
     (
         [(
             axum::http::header::CONTENT_TYPE,

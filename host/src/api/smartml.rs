@@ -10,6 +10,7 @@
 
 use super::AppState;
 use crate::crypto::{constant_time_eq, hash_credential};
+use crate::events::EventType;
 use crate::sandbox::Event;
 use crate::store::NewDelivery;
 use crate::time::now_ms;
@@ -740,6 +741,7 @@ async fn execute_marketplace_webhooks(
     let mut planned = Vec::new();
     for webhook in webhooks
         .iter()
+        .filter(|w| w.subscribes_to(EventType::RecordUpdate(module)))
         .filter(|w| crate::exec::criteria_match(&w.criteria, &trigger))
     {
         planned.push(NewDelivery {
@@ -753,6 +755,7 @@ async fn execute_marketplace_webhooks(
             // The activation's parameters are read when the call is made (`exec`): secret
             // ones never lie in the outbox in clear.
             parameters: Vec::new(),
+            ordered: webhook.fifo,
         });
     }
     if !planned.is_empty() {

@@ -12,6 +12,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
+use crate::events::EventType;
 use crate::exec::Trigger;
 use crate::sandbox::Event;
 use crate::store::{Scope, new_id};
@@ -109,10 +110,11 @@ async fn validate(
             ))
         })?;
 
-    let webhooks = state
+    let mut webhooks = state
         .store
         .webhooks_for_type(&tenant_id, kind.as_str())
         .await?;
+    webhooks.retain(|w| w.subscribes_to(EventType::Validation(kind)));
     let Some(webhook) = webhooks
         .iter()
         .find(|w| crate::exec::criteria_match(&w.criteria, &object))

@@ -147,6 +147,66 @@ pub enum AdminCommand {
         #[arg(long)]
         key: String,
     },
+    /// Queue again every delivery of a webhook that failed for good in a window (each under
+    /// its own `webhook-id`).
+    Recover {
+        /// The webhook (`WBH-…`).
+        #[arg(long)]
+        webhook: String,
+        /// Deliveries that failed at or after this time (RFC 3339).
+        #[arg(long)]
+        since: String,
+        /// … and before this time (RFC 3339; default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Count this request once: a repeat with the same key changes nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Queue again the finished deliveries of a webhook that a filter selects (by default
+    /// every failed one).
+    Retry {
+        /// The webhook (`WBH-…`).
+        #[arg(long)]
+        webhook: String,
+        /// `failed` (default) or `succeeded` (repeatable).
+        #[arg(long)]
+        status: Vec<String>,
+        /// Only deliveries of this event type (`estate.update`, `address.process-step`, …).
+        #[arg(long)]
+        event_type: Option<String>,
+        /// Only deliveries about this record.
+        #[arg(long)]
+        record: Option<String>,
+        /// Only deliveries that finished at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only deliveries that finished before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Count this request once: a repeat with the same key changes nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Erase a tenant's delivery payloads and call-log bodies for a record or a time range
+    /// (privacy requests); statistics stay.
+    Erase {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The record whose deliveries and calls go.
+        #[arg(long)]
+        record: Option<String>,
+        /// Its module or object type (any when absent).
+        #[arg(long)]
+        module: Option<String>,
+        /// What was made at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// What was made before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// List providers, tenants or services.
     List {
         /// What to list.
@@ -254,7 +314,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
-    init_tracing(&config.log);
+    init_tracing(&config.log, config.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -431,6 +491,64 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
                 format!("deactivated REST API key {key} of tenant {tenant}")
             })
         }
+        AdminCommand::Recover {
+            webhook,
+            since,
+            until,
+            idempotency_key,
+        } => {
+            let request = crate::api::deliveries::RetryRequest {
+                since: Some(since),
+                until,
+                ..Default::default()
+            };
+            requeue(&store, json, &webhook, request, idempotency_key).await
+        }
+        AdminCommand::Retry {
+            webhook,
+            status,
+            event_type,
+            record,
+            since,
+            until,
+            idempotency_key,
+        } => {
+            let request = crate::api::deliveries::RetryRequest {
+                status: (!status.is_empty()).then_some(status),
+                event_type,
+                record_id: record,
+                since,
+                until,
+            };
+            requeue(&store, json, &webhook, request, idempotency_key).await
+        }
+        AdminCommand::Erase {
+            tenant,
+            record,
+            module,
+            since,
+            until,
+        } => {
+            let query = crate::api::erasure::ErasureQuery {
+                record_id: record,
+                module,
+                since,
+                until,
+            };
+            let erasure = crate::api::erasure::erasure_from(&tenant, query)
+                .map_err(|problem| anyhow::anyhow!(problem.detail))?;
+            store.tenant(&tenant).await.map_err(|e| match e {
+                crate::store::StoreError::NotFound => anyhow::anyhow!("no tenant {tenant}"),
+                e => anyhow::Error::new(e).context("reading the tenant"),
+            })?;
+            let erased = store.erase(&erasure).await?;
+            print_created(json, &erased, || {
+                format!(
+                    "erased the payloads of {} deliveries ({} pending ones cancelled) and the bodies of {} calls of tenant {tenant}; {} in flight left alone (erase again once they finished)",
+                    erased.deliveries, erased.cancelled, erased.calls, erased.in_flight
+                )
+            })
+        }
         AdminCommand::List { what } => match what {
             ListWhat::Providers => {
                 let all = admin::list_providers(&store).await?;
@@ -463,6 +581,44 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
             }
         },
     }
+}
+
+/// `admin recover` and `admin retry`: the API's checks and store operation, as the operator
+/// (every tenant's deliveries).
+async fn requeue(
+    store: &Store,
+    json: bool,
+    webhook: &str,
+    request: crate::api::deliveries::RetryRequest,
+    idempotency_key: Option<String>,
+) -> anyhow::Result<()> {
+    let filter = crate::api::deliveries::retry_filter(webhook, request)
+        .map_err(|problem| anyhow::anyhow!(problem.detail))?;
+    let found = store.webhook_unscoped(webhook).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => anyhow::anyhow!("no webhook {webhook}"),
+        e => anyhow::Error::new(e).context("reading the webhook"),
+    })?;
+    if !found.enabled {
+        anyhow::bail!(
+            "webhook {webhook} is disabled: enable it first, or its deliveries fail at once"
+        );
+    }
+    let key = idempotency_key.map(|key| crate::store::IdempotencyKey {
+        caller: "operator".to_owned(),
+        key,
+    });
+    let done = store.requeue_deliveries(&filter, key.as_ref()).await?;
+    print_created(json, &done, || {
+        let again = if done.replayed {
+            " (the answer of the earlier request with this key)"
+        } else {
+            ""
+        };
+        format!(
+            "queued {} deliveries of {webhook} again{again}; running hosts pick them up within delivery.poll_ms",
+            done.requeued
+        )
+    })
 }
 
 /// Said under every credential the CLI prints: nothing can show it again.
@@ -615,13 +771,16 @@ pub(crate) fn say_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => logs.try_init(),
+        crate::config::LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use super::ProcessConfig;
 use super::mail::Mailer;
 use super::manage::activity;
 use super::template::{responsible_label, step_label, step_record};
+use crate::events::EventType;
 use crate::sandbox::Event;
 use crate::store::{NewDelivery, Process, ProcessStep, StepEnd, Store};
 use crate::time::{format_ms, now_ms};
@@ -180,11 +181,12 @@ impl Scheduler {
             .process_step_webhooks(&process.tenant_id, &spec.service_id)
             .await?;
         let reached_count = reached.len();
-        let webhooks: Vec<String> = reached
+        let webhooks: Vec<(String, bool)> = reached
             .into_iter()
             .filter(|w| w.modules.iter().any(|m| m == module.as_str()))
+            .filter(|w| w.subscribes_to(EventType::ProcessStep(module)))
             .filter(|w| crate::exec::criteria_match(&w.criteria, &body))
-            .map(|w| w.id)
+            .map(|w| (w.id, w.fifo))
             .collect();
         if webhooks.is_empty() {
             let error = if reached_count == 0 {
@@ -217,8 +219,9 @@ impl Scheduler {
         }
         let calls: Vec<NewDelivery> = webhooks
             .into_iter()
-            .map(|webhook_id| NewDelivery {
+            .map(|(webhook_id, ordered)| NewDelivery {
                 webhook_id,
+                ordered,
                 tenant_id: process.tenant_id.clone(),
                 trigger: TriggerSource::Process,
                 module: module.as_str().to_owned(),

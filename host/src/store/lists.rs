@@ -5,7 +5,7 @@
 
 use super::listing::{Field, Fields, Kind};
 use crate::vocab::{
-    MptType, ObjectType, ProcessStatus, RecordModule, TriggerSource, WebhookStatus,
+    CircuitState, MptType, ObjectType, ProcessStatus, RecordModule, TriggerSource, WebhookStatus,
 };
 
 /// The registry's webhooks (`GET /public/v1/notifications/webhooks`), table `webhooks`.
@@ -33,6 +33,11 @@ const WEBHOOK_FIELDS: &[Field] = &[
         "statistics.failuresSinceLastSuccess",
         "stat_failures_since",
         Kind::Int,
+    ),
+    Field::new(
+        "circuit.state",
+        "circuit_state",
+        Kind::Word(CircuitState::NAMES),
     ),
 ];
 

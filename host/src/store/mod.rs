@@ -12,11 +12,16 @@
 //! - [`webhooks`]: the webhook objects, their statistics and last calls.
 //! - [`reach`]: which webhooks a tenant reaches (the execute paths' lookups).
 //! - [`outbox`]: planned deliveries, leases, attempt ends, resends.
+//! - [`ordering`]: what holds back a delivery of a webhook that keeps a record's order.
+//! - [`redelivery`]: queuing finished deliveries again (recover, bulk retry), idempotently.
 //! - [`calls`]: the call log and the statistics written with it.
+//! - [`circuits`]: webhooks' circuit breakers, shared by every instance.
+//! - [`rates`]: rate limits per webhook, counted per window for every instance.
 //! - [`secrets`]: webhook signing secrets and their rotation.
 //! - [`notifications`]: what the host tells webhook owners.
 //! - [`replay`]: smartml HMACs seen, for replay protection.
 //! - [`retention`]: deleting what is past retention.
+//! - [`erasure`]: erasing a tenant's payloads and call-log bodies on request.
 //! - [`processes`]: process templates, processes, steps, the activity log.
 //! - [`quotas`]: per-owner limits checked in the writing transaction.
 //! - [`kv`]: the plugins' key-value store.
@@ -24,14 +29,19 @@
 //! - [`lists`]: what each list endpoint filters and orders by.
 
 mod calls;
+mod circuits;
+mod erasure;
 mod kv;
 mod listing;
 pub mod lists;
 mod notifications;
+mod ordering;
 mod outbox;
 mod processes;
 mod quotas;
+mod rates;
 mod reach;
+mod redelivery;
 mod registry;
 mod replay;
 mod retention;
@@ -39,12 +49,16 @@ mod secrets;
 mod webhooks;
 
 pub use calls::*;
+pub use erasure::*;
 pub use kv::DbKv;
 pub use listing::{Field, Fields, Kind, Listing};
 pub use notifications::*;
+pub use ordering::HeldBack;
 pub use outbox::*;
 pub use processes::*;
 pub use quotas::{QuotaExceeded, Quotas};
+pub use rates::RateLimit;
+pub use redelivery::*;
 pub use registry::*;
 pub use retention::*;
 pub use secrets::*;
@@ -211,22 +225,44 @@ impl Params {
 }
 
 /// An id for rows that pile up by the million (deliveries, call-log entries): `DLV-`, the
-/// time in milliseconds as 9 base-36 digits, and 16 random alphanumerics (≈95 bits). The
-/// time comes first so that new rows land at the end of the primary-key index rather than on
-/// a random page of it (a random key costs a page read and write per insert once the index
-/// outgrows the cache). The short `XXX-1234-5678` form of registry objects (10⁸ values) would
-/// collide within a few thousand rows, and a collision fails the whole transaction that
-/// plans a trigger's deliveries.
+/// time in milliseconds as 9 base-36 digits, a 3-digit base-36 sequence within the
+/// millisecond, and 13 random alphanumerics (≈77 bits). The time comes first so that new rows
+/// land at the end of the primary-key index rather than on a random page of it (a random key
+/// costs a page read and write per insert once the index outgrows the cache); with the
+/// sequence, the ids one process makes sort in the order it made them, which is the order
+/// ordered delivery keeps (`ordering`). The short `XXX-1234-5678` form of registry objects
+/// (10⁸ values) would collide within a few thousand rows, and a collision fails the whole
+/// transaction that plans a trigger's deliveries.
 pub fn unique_id(prefix: &str) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut ms = crate::time::now_ms().max(0) as u64;
-    let mut time = [b'0'; 9];
-    for digit in time.iter_mut().rev() {
-        *digit = DIGITS[(ms % 36) as usize];
-        ms /= 36;
+    /// Ids per millisecond before the stamp borrows the next one (36³).
+    const PER_MS: u64 = 46_656;
+    /// The last stamp handed out: milliseconds × [`PER_MS`] + sequence.
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = crate::time::now_ms().max(0) as u64 * PER_MS;
+    let previous = LAST
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            Some(now.max(last + 1))
+        })
+        .expect("the update always succeeds");
+    let mut stamp = now.max(previous + 1);
+    let mut digits = [b'0'; 12];
+    let (ms_digits, seq_digits) = digits.split_at_mut(9);
+    let mut seq = stamp % PER_MS;
+    for digit in seq_digits.iter_mut().rev() {
+        *digit = DIGITS[(seq % 36) as usize];
+        seq /= 36;
     }
-    let time = std::str::from_utf8(&time).expect("ASCII digits");
-    format!("{prefix}-{time}{}", crate::crypto::random_alphanumeric(16))
+    stamp /= PER_MS;
+    for digit in ms_digits.iter_mut().rev() {
+        *digit = DIGITS[(stamp % 36) as usize];
+        stamp /= 36;
+    }
+    let digits = std::str::from_utf8(&digits).expect("ASCII digits");
+    format!(
+        "{prefix}-{digits}{}",
+        crate::crypto::random_alphanumeric(13)
+    )
 }
 
 /// Reads a column holding one of the vocabulary's words; another word is corrupt data.
@@ -404,8 +440,11 @@ mod tests {
         let first = unique_id("CAL");
         std::thread::sleep(std::time::Duration::from_millis(2));
         let second = unique_id("CAL");
-        assert_eq!(first.len(), "CAL-".len() + 9 + 16);
+        assert_eq!(first.len(), "CAL-".len() + 9 + 3 + 13);
         assert!(first < second, "{first} !< {second}");
         assert_ne!(unique_id("CAL"), unique_id("CAL"));
+        // Within a millisecond too, in the order they were made.
+        let burst: Vec<String> = (0..1000).map(|_| unique_id("DLV")).collect();
+        assert!(burst.windows(2).all(|pair| pair[0] < pair[1]));
     }
 }

@@ -27,6 +27,8 @@ pub struct NewDelivery {
     pub payload: String,
     /// Parameters (name, value) for the handler (query parameters of URL handlers).
     pub parameters: Vec<(String, String)>,
+    /// Its webhook receives a record's deliveries in order (`ordering: fifo`).
+    pub ordered: bool,
 }
 
 impl NewDelivery {
@@ -51,6 +53,9 @@ pub struct Delivery {
     pub spec: NewDelivery,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The attempts it had made when it was last queued again (resend, recover, bulk
+    /// retry): its retry schedule counts from there.
+    pub retry_base: i64,
 }
 
 /// How an attempt ended, for the outbox.
@@ -101,7 +106,7 @@ pub struct DeliveryState {
     pub updated_at: i64,
 }
 
-/// Rows per statement of [`Store::plan_deliveries`], which binds three parameters a row.
+/// Rows per statement of [`Store::plan_deliveries`], which binds four parameters a row.
 const PLAN_ROWS: usize = 96;
 
 /// Applies attempt ends of `worker`'s deliveries (see [`Store::finish_and_claim`]).
@@ -157,56 +162,72 @@ async fn write_ends(
     Ok(())
 }
 
+/// Inserts `deliveries` inside `tx` (see [`Store::plan_deliveries`]); returns their ids.
+pub(super) async fn insert_deliveries(
+    tx: &mut sqlx::AnyConnection,
+    deliveries: &[NewDelivery],
+) -> Result<Vec<String>> {
+    const SHARED: usize = 7; // $1 the time, then tenant … payload
+    const PER_ROW: usize = 4;
+    let now = now_ms();
+    let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
+    let mut planned = 0;
+    for run in deliveries.chunk_by(NewDelivery::same_trigger) {
+        for chunk in run.chunks(PLAN_ROWS) {
+            let chunk_ids = &ids[planned..planned + chunk.len()];
+            planned += chunk.len();
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p = |c: usize| SHARED + 1 + r * PER_ROW + c;
+                    format!(
+                        "(${}, ${}, ${}, CAST(${} AS BIGINT))",
+                        p(0),
+                        p(1),
+                        p(2),
+                        p(3)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "WITH v (id, webhook_id, parameters, ordered) AS (VALUES {}) \
+                 INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
+                 event, payload, parameters, ordered, status, attempts, next_attempt_at, \
+                 created_at, updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, $5, $6, $7, \
+                 v.parameters, v.ordered, 'pending', 0, $1, $1, $1 FROM v",
+                rows.join(", ")
+            );
+            let first = &chunk[0];
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(now)
+                .bind(&first.tenant_id)
+                .bind(first.trigger.as_str())
+                .bind(&first.module)
+                .bind(&first.record_id)
+                .bind(event_name(first.event))
+                .bind(&first.payload);
+            for (d, id) in chunk.iter().zip(chunk_ids) {
+                query = query
+                    .bind(id)
+                    .bind(&d.webhook_id)
+                    .bind(serde_json::to_string(&d.parameters).expect("serializable"))
+                    .bind(i64::from(d.ordered));
+            }
+            query.execute(&mut *tx).await?;
+        }
+    }
+    Ok(ids)
+}
+
 impl Store {
     /// Writes the deliveries in one transaction: all of them or none. Returns their ids.
     ///
     /// A trigger's deliveries differ only in their webhook (and its parameters): runs of
     /// deliveries that share the rest go in as multi-row INSERTs of [`PLAN_ROWS`] rows that
-    /// bind the shared columns once and three per row, so a trigger that reaches a thousand
+    /// bind the shared columns once and four per row, so a trigger that reaches a thousand
     /// webhooks costs a handful of statements, not a thousand.
     pub async fn plan_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<String>> {
-        const SHARED: usize = 7; // $1 the time, then tenant … payload
-        const PER_ROW: usize = 3;
-        let now = now_ms();
-        let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
         let mut tx = self.begin_write().await?;
-        let mut planned = 0;
-        for run in deliveries.chunk_by(NewDelivery::same_trigger) {
-            for chunk in run.chunks(PLAN_ROWS) {
-                let chunk_ids = &ids[planned..planned + chunk.len()];
-                planned += chunk.len();
-                let rows: Vec<String> = (0..chunk.len())
-                    .map(|r| {
-                        let p = |c: usize| SHARED + 1 + r * PER_ROW + c;
-                        format!("(${}, ${}, ${})", p(0), p(1), p(2))
-                    })
-                    .collect();
-                let sql = format!(
-                    "WITH v (id, webhook_id, parameters) AS (VALUES {}) \
-                     INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
-                     event, payload, parameters, status, attempts, next_attempt_at, created_at, \
-                     updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, $5, $6, $7, v.parameters, \
-                     'pending', 0, $1, $1, $1 FROM v",
-                    rows.join(", ")
-                );
-                let first = &chunk[0];
-                let mut query = sqlx::query(AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(&first.tenant_id)
-                    .bind(first.trigger.as_str())
-                    .bind(&first.module)
-                    .bind(&first.record_id)
-                    .bind(event_name(first.event))
-                    .bind(&first.payload);
-                for (d, id) in chunk.iter().zip(chunk_ids) {
-                    query = query
-                        .bind(id)
-                        .bind(&d.webhook_id)
-                        .bind(serde_json::to_string(&d.parameters).expect("serializable"));
-                }
-                query.execute(&mut *tx).await?;
-            }
-        }
+        let ids = insert_deliveries(&mut tx, deliveries).await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -246,7 +267,7 @@ impl Store {
                     "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
                      updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
                      LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
-                     event, payload, parameters, attempts"
+                     event, payload, parameters, ordered, attempts, retry_base"
                 )
             };
             let mut run = async |condition: &str, order: &str, limit: i64| {
@@ -279,6 +300,7 @@ impl Store {
                 Ok(Delivery {
                     id: row.try_get("id")?,
                     attempts: row.try_get("attempts")?,
+                    retry_base: row.try_get("retry_base")?,
                     spec: NewDelivery {
                         webhook_id: row.try_get("webhook_id")?,
                         tenant_id: row.try_get("tenant_id")?,
@@ -289,6 +311,7 @@ impl Store {
                         payload: row.try_get("payload")?,
                         parameters: serde_json::from_str(&row.try_get::<String, _>("parameters")?)
                             .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+                        ordered: row.try_get::<i64, _>("ordered")? != 0,
                     },
                 })
             })
@@ -334,22 +357,26 @@ impl Store {
     }
 
     /// Makes delivery `id` due again now (a resend: same delivery id, so the receiver can
-    /// recognise it).
+    /// recognise it), with its whole retry schedule.
     pub async fn resend_delivery(&self, id: &str) -> Result<()> {
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL, \
-             leased_by = NULL, updated_at = $1 WHERE id = $2 AND status <> 'in_flight'",
+             leased_by = NULL, retry_base = attempts, updated_at = $1 WHERE id = $2 \
+             AND status <> 'in_flight' AND erased_at IS NULL",
         )
         .bind(now_ms())
         .bind(id)
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {
-            // Either it is in flight, or retention removed it.
+            // It is in flight, its payload was erased, or retention removed it.
             return match self.delivery_state(id).await {
-                Ok(_) => Err(super::StoreError::Conflict(format!(
-                    "delivery {id} is being delivered right now"
-                ))),
+                Ok(state) if state.status == DeliveryStatus::InFlight => {
+                    Err(super::StoreError::Conflict(format!(
+                        "delivery {id} is being delivered right now"
+                    )))
+                }
+                Ok(_) => Err(super::StoreError::NotFound),
                 Err(e) => Err(e),
             };
         }

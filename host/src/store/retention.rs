@@ -16,6 +16,10 @@ pub struct PruneReport {
     pub notifications: u64,
     /// Rotated-out secrets past their grace period.
     pub secrets: u64,
+    /// Idempotency keys of redelivery requests.
+    pub redelivery_keys: u64,
+    /// Rate-limit windows that ended.
+    pub rate_windows: u64,
 }
 
 impl Store {
@@ -56,7 +60,24 @@ impl Store {
                 now,
             )
             .await?;
+        let redelivery_keys = self
+            .delete_batched(
+                "DELETE FROM redelivery_keys WHERE (caller, key) IN (SELECT caller, key FROM \
+                 redelivery_keys WHERE created_at < $1 LIMIT $2)",
+                before,
+            )
+            .await?;
+        // A minute's window is over a minute after it started.
+        let rate_windows = self
+            .delete_batched(
+                "DELETE FROM rate_windows WHERE (webhook_id, window_start) IN (SELECT webhook_id, \
+                 window_start FROM rate_windows WHERE window_start < $1 LIMIT $2)",
+                now - 120_000,
+            )
+            .await?;
         Ok(PruneReport {
+            rate_windows,
+            redelivery_keys,
             replay,
             calls,
             deliveries,

@@ -1,10 +1,12 @@
 //! Webhooks: the MPT object with our extensions, its statistics and last calls.
 
+use super::RateLimit;
 use super::{Result, Scope, Store, StoreError, new_id};
 use crate::crypto::{MasterKey, new_webhook_secret};
+use crate::events::EventType;
 use crate::sandbox::Limits;
 use crate::time::now_ms;
-use crate::vocab::WebhookStatus;
+use crate::vocab::{CircuitState, WebhookStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
@@ -68,6 +70,29 @@ pub struct Statistics {
     pub failures_since_last_success: i64,
 }
 
+/// A webhook's circuit breaker (see `delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Circuit {
+    /// Closed (deliveries run), open (paused until the next probe) or probing.
+    pub state: CircuitState,
+    /// When it opened: the start of the failing period, Unix ms.
+    pub opened_at: Option<i64>,
+    /// Open: when the next probe may run; probing: until when the probe in flight holds it.
+    pub probe_at: Option<i64>,
+    /// The interval between probes now, in ms.
+    pub interval_ms: Option<i64>,
+}
+
+impl Circuit {
+    /// A closed circuit.
+    pub const CLOSED: Circuit = Circuit {
+        state: CircuitState::Closed,
+        opened_at: None,
+        probe_at: None,
+        interval_ms: None,
+    };
+}
+
 /// A stored webhook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
@@ -103,6 +128,17 @@ pub struct Webhook {
     pub allowed_hosts: Vec<String>,
     /// Retry schedule, when not the default.
     pub retry_policy: Option<RetryPolicy>,
+    /// The event types it subscribes to; `None`: every event its modules, type or extension
+    /// bring it.
+    pub event_types: Option<Vec<EventType>>,
+    /// Its circuit breaker, shared by every instance.
+    pub circuit: Circuit,
+    /// How many calls it may receive (`None`: the operator's default, if any).
+    pub rate_limit: Option<RateLimit>,
+    /// While its receiver asked to slow down (429): the rate is divided by `.0` until `.1`.
+    pub rate_lowered: Option<(i64, i64)>,
+    /// It receives the deliveries of one record in the order they were planned.
+    pub fifo: bool,
     /// Optimistic-concurrency revision: bumped by every change.
     pub revision: i64,
     /// Creation time, Unix ms.
@@ -129,6 +165,13 @@ impl Webhook {
     /// prefixed, so they never meet).
     pub fn kv_scope(&self) -> &str {
         self.service_id.as_deref().unwrap_or(self.owner.id())
+    }
+
+    /// Whether it receives events of `event_type` (its `eventTypes`, when it has any).
+    pub fn subscribes_to(&self, event_type: EventType) -> bool {
+        self.event_types
+            .as_ref()
+            .is_none_or(|types| types.contains(&event_type))
     }
 }
 
@@ -161,6 +204,12 @@ pub struct WebhookSpec {
     pub allowed_hosts: Vec<String>,
     /// Retry schedule.
     pub retry_policy: Option<RetryPolicy>,
+    /// The event types it subscribes to (`None`: all).
+    pub event_types: Option<Vec<EventType>>,
+    /// How many calls it may receive (`None`: the operator's default, if any).
+    pub rate_limit: Option<RateLimit>,
+    /// Receiving one record's deliveries in the order they were planned.
+    pub fifo: bool,
 }
 
 /// Building a spec in code (seeds, tests): start from [`WebhookSpec::new`] and name only what
@@ -192,6 +241,9 @@ impl WebhookSpec {
             limits: None,
             allowed_hosts: Vec::new(),
             retry_policy: None,
+            event_types: None,
+            rate_limit: None,
+            fifo: false,
         }
     }
 
@@ -266,6 +318,24 @@ impl WebhookSpec {
         self
     }
 
+    /// Receiving one record's deliveries in the order they were planned.
+    pub fn fifo(mut self) -> Self {
+        self.fifo = true;
+        self
+    }
+
+    /// Receiving at most this many calls.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Receiving only events of these types.
+    pub fn event_types(mut self, types: impl IntoIterator<Item = EventType>) -> Self {
+        self.event_types = Some(types.into_iter().collect());
+        self
+    }
+
     /// Retried after these delays, in seconds, instead of the default schedule; `[]` never
     /// retries.
     pub fn retry_schedule(mut self, schedule_seconds: impl Into<Vec<u64>>) -> Self {
@@ -278,14 +348,17 @@ impl WebhookSpec {
 
 const COLUMNS: &str = "id, owner_kind, owner_id, service_id, description, status, type, object_type, \
     url, component_id, transform_component_id, modules, extension, criteria, limits, allowed_hosts, \
-    retry_policy, revision, created_at, updated_at, enabled_at, disabled_at, stat_total, stat_successes, stat_failures, \
-    stat_failures_since, last_success, last_failure, last_call";
+    retry_policy, event_types, circuit_state, circuit_opened_at, circuit_probe_at, circuit_interval_ms, \
+    rate_limit, rate_divisor, rate_lowered_until, ordering, revision, created_at, updated_at, enabled_at, \
+    disabled_at, stat_total, stat_successes, stat_failures, stat_failures_since, last_success, \
+    last_failure, last_call";
 
 /// [`COLUMNS`] qualified with the alias `w`, for queries that join.
 pub(super) const COLUMNS_W: &str = "w.id, w.owner_kind, w.owner_id, w.service_id, w.description, \
     w.status, w.type, w.object_type, w.url, w.component_id, w.transform_component_id, w.modules, \
-    w.extension, w.criteria, \
-    w.limits, w.allowed_hosts, w.retry_policy, w.revision, w.created_at, w.updated_at, \
+    w.extension, w.criteria, w.limits, w.allowed_hosts, w.retry_policy, w.event_types, \
+    w.circuit_state, w.circuit_opened_at, w.circuit_probe_at, w.circuit_interval_ms, w.rate_limit, \
+    w.rate_divisor, w.rate_lowered_until, w.ordering, w.revision, w.created_at, w.updated_at, \
     w.enabled_at, w.disabled_at, w.stat_total, w.stat_successes, w.stat_failures, \
     w.stat_failures_since, w.last_success, w.last_failure, w.last_call";
 
@@ -344,6 +417,19 @@ pub(super) fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<Webhook> {
         limits: parse_opt(row.try_get("limits")?)?,
         allowed_hosts: parse(&row.try_get::<String, _>("allowed_hosts")?)?,
         retry_policy: parse_opt(row.try_get("retry_policy")?)?,
+        event_types: parse_opt(row.try_get("event_types")?)?,
+        circuit: Circuit {
+            state: super::read_word(row, "circuit_state", CircuitState::parse)?,
+            opened_at: row.try_get("circuit_opened_at")?,
+            probe_at: row.try_get("circuit_probe_at")?,
+            interval_ms: row.try_get("circuit_interval_ms")?,
+        },
+        rate_limit: parse_opt(row.try_get("rate_limit")?)?,
+        rate_lowered: row
+            .try_get::<Option<i64>, _>("rate_lowered_until")?
+            .map(|until| Ok::<_, StoreError>((row.try_get("rate_divisor")?, until)))
+            .transpose()?,
+        fifo: row.try_get::<Option<String>, _>("ordering")?.as_deref() == Some("fifo"),
         revision: row.try_get("revision")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -575,9 +661,9 @@ impl Store {
             "INSERT INTO webhooks (id, owner_kind, owner_id, service_id, description, status, type, \
              object_type, url, component_id, modules, extension, criteria, limits, allowed_hosts, \
              retry_policy, secret_enc, revision, created_at, updated_at, enabled_at, disabled_at, \
-             transform_component_id) \
+             transform_component_id, event_types, rate_limit, ordering) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, \
-             $18, $18, $19, $20, $21)",
+             $18, $18, $19, $20, $21, $22, $23, $24)",
         )
         .bind(&id)
         .bind(owner.kind())
@@ -600,6 +686,9 @@ impl Store {
         .bind(spec.enabled.then_some(now))
         .bind((!spec.enabled).then_some(now))
         .bind(&spec.transform)
+        .bind(spec.event_types.as_ref().map(json))
+        .bind(spec.rate_limit.as_ref().map(json))
+        .bind(spec.fifo.then_some("fifo"))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -720,7 +809,7 @@ impl Store {
              object_type = $6, url = $7, component_id = $8, modules = $9, extension = $10, \
              criteria = $11, limits = $12, allowed_hosts = $13, retry_policy = $14, \
              updated_at = $15, enabled_at = $16, disabled_at = $17, revision = revision + 1, \
-             transform_component_id = $20 \
+             transform_component_id = $20, event_types = $21, rate_limit = $22, ordering = $23 \
              WHERE {} AND id = $18 AND revision = $19",
             owned(scope)
         );
@@ -745,6 +834,9 @@ impl Store {
             .bind(id)
             .bind(revision)
             .bind(&spec.transform)
+            .bind(spec.event_types.as_ref().map(json))
+            .bind(spec.rate_limit.as_ref().map(json))
+            .bind(spec.fifo.then_some("fifo"))
             .execute(self.pool())
             .await?;
         if done.rows_affected() == 0 {
@@ -781,10 +873,19 @@ impl Store {
         if current.enabled == enabled {
             return Ok(());
         }
-        let column = if enabled { "enabled_at" } else { "disabled_at" };
+        // Enabled again, it starts afresh: a closed circuit (its deliveries run at once).
+        let (column, circuit) = if enabled {
+            (
+                "enabled_at",
+                ", circuit_state = 'closed', circuit_opened_at = NULL, circuit_probe_at = NULL, \
+                 circuit_interval_ms = NULL",
+            )
+        } else {
+            ("disabled_at", "")
+        };
         let sql = format!(
-            "UPDATE webhooks SET status = $2, {column} = $3, updated_at = $3, revision = revision + 1 \
-             WHERE {} AND id = $4",
+            "UPDATE webhooks SET status = $2, {column} = $3, updated_at = $3, \
+             revision = revision + 1{circuit} WHERE {} AND id = $4",
             owned(scope)
         );
         sqlx::query(AssertSqlSafe(sql))
@@ -870,6 +971,9 @@ mod tests {
                 limits: None,
                 allowed_hosts: Vec::new(),
                 retry_policy: None,
+                event_types: None,
+                rate_limit: None,
+                fifo: false,
             }
         );
     }
@@ -913,6 +1017,9 @@ mod tests {
                 retry_policy: Some(RetryPolicy {
                     schedule_seconds: vec![1, 5],
                 }),
+                event_types: None,
+                rate_limit: None,
+                fifo: false,
             }
         );
     }

@@ -77,6 +77,7 @@ APIs, unknown routes, wrong methods and oversized bodies included; the smartml e
         (name = "registry", description = "The MPT webhook registry, with the host's extensions."),
         (name = "calls", description = "A webhook's call log, resends, test calls, secret rotation, notifications."),
         (name = "components", description = "Uploaded WebAssembly components."),
+        (name = "event types", description = "The catalogue of event types the host delivers, with the JSON Schema of each payload (also under `webhooks` and `components.schemas[\"event.<name>\"]`)."),
         (name = "validation", description = "MPT `validate*` webhooks, called synchronously."),
         (name = "processes", description = "The process manager: templates, processes, records' activity logs."),
         (name = "ivanti", description = "Ivanti Neurons for ITSM `Webhooks/Execute`, wire-exact."),
@@ -130,7 +131,10 @@ pub fn document() -> OpenApi {
     for part in [
         super::webhooks::Doc::openapi(),
         super::calls::Doc::openapi(),
+        super::deliveries::Doc::openapi(),
+        super::erasure::Doc::openapi(),
         super::components::Doc::openapi(),
+        super::event_types::Doc::openapi(),
         super::validate::Doc::openapi(),
         super::processes::Doc::openapi(),
         super::ivanti::Doc::openapi(),
@@ -145,9 +149,11 @@ pub fn document() -> OpenApi {
 /// The document as served and committed: pretty JSON with a final newline.
 pub fn json() -> &'static str {
     static JSON: LazyLock<String> = LazyLock::new(|| {
-        let mut text = document()
-            .to_pretty_json()
-            .expect("an OpenAPI document serializes");
+        let mut document =
+            serde_json::to_value(document()).expect("an OpenAPI document serializes");
+        super::event_types::add_payload_schemas(&mut document);
+        let mut text =
+            serde_json::to_string_pretty(&document).expect("an OpenAPI document serializes");
         text.push('\n');
         text
     });

@@ -8,8 +8,8 @@
 //! (`mirrors_name_the_fields_of_their_types` below), so a field added there fails here.
 
 use crate::vocab::{
-    Module, MptType, ObjectType, ProcessStatus, RecordModule, StepStatus, TriggerSource,
-    WebhookStatus,
+    CircuitState, Module, MptType, ObjectType, ProcessStatus, RecordModule, StepStatus,
+    TriggerSource, WebhookStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +36,7 @@ macro_rules! words {
 words!(
     TriggerSource,
     WebhookStatus,
+    CircuitState,
     ProcessStatus,
     StepStatus,
     Module,

@@ -198,6 +198,12 @@ const PROPERTIES: &[&str] = &[
     "limits",
     "allowedHosts",
     "retryPolicy",
+    "eventTypes",
+    "circuit",
+    "rateLimit",
+    "rateLoweredUntil",
+    "rateDivisor",
+    "ordering",
 ];
 
 fn page_number(field: &str, text: Option<&str>, default: i64, max: i64) -> Result<i64, Problem> {

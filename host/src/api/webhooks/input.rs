@@ -4,8 +4,9 @@
 
 use super::wire::{LimitsIn, TransformIn, WebhookIn};
 use crate::api::problem::Problem;
+use crate::events::EventType;
 use crate::sandbox::{Egress, Limits, SandboxConfig};
-use crate::store::{Handler, RetryPolicy, WebhookSpec};
+use crate::store::{Handler, RateLimit, RetryPolicy, WebhookSpec};
 use crate::vocab::{Module, MptType, ObjectType, WebhookStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ const MAX_ALLOWED_HOSTS: usize = 50;
 /// Retry schedule bounds: Standard Webhooks retries for days, not weeks.
 const MAX_RETRIES: usize = 20;
 const MAX_RETRY_DELAY_SECONDS: u64 = 86_400 * 7;
+/// The largest `rateLimit` (calls per second or per minute).
+const MAX_RATE: u64 = 1_000_000;
 /// The smallest memory a component can run in: one wasm page.
 const MIN_MEMORY_BYTES: u64 = 64 << 10;
 
@@ -390,6 +393,66 @@ where
         }
     };
 
+    let event_types = match input.event_types {
+        None => None,
+        Some(names) if names.is_empty() => {
+            return Err(Problem::invalid(
+                "eventTypes",
+                "must name at least one event type (leave it out to receive every event)",
+            ));
+        }
+        Some(names) => {
+            let mut types = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let field = format!("eventTypes[{i}]");
+                let event_type = word(&field, name, EventType::parse)?;
+                if matches!(event_type, EventType::Operational(_))
+                    && !matches!(handler, Handler::Url(_))
+                {
+                    return Err(Problem::invalid(
+                        &field,
+                        format!("{event_type}: operational events go to URL handlers only"),
+                    ));
+                }
+                if !types.contains(&event_type) {
+                    types.push(event_type);
+                }
+            }
+            Some(types)
+        }
+    };
+
+    let rate_limit = match input.rate_limit {
+        None => None,
+        Some(limit) => {
+            let (limit, field) = match (limit.per_second, limit.per_minute) {
+                (Some(n), None) => (RateLimit::PerSecond(n), "rateLimit.perSecond"),
+                (None, Some(n)) => (RateLimit::PerMinute(n), "rateLimit.perMinute"),
+                _ => {
+                    return Err(Problem::invalid(
+                        "rateLimit",
+                        "must name exactly one of perSecond and perMinute",
+                    ));
+                }
+            };
+            if !(1..=MAX_RATE).contains(&limit.calls()) {
+                return Err(Problem::invalid(field, format!("must be 1 to {MAX_RATE}")));
+            }
+            Some(limit)
+        }
+    };
+
+    let fifo = match input.ordering.as_deref() {
+        None => false,
+        Some(order) if order.eq_ignore_ascii_case("fifo") => true,
+        Some(order) => {
+            return Err(Problem::invalid(
+                "ordering",
+                format!("{order:?} is not fifo (leave it out for no order)"),
+            ));
+        }
+    };
+
     Ok(WebhookSpec {
         service_id,
         description,
@@ -404,6 +467,9 @@ where
         limits,
         allowed_hosts,
         retry_policy,
+        event_types,
+        rate_limit,
+        fifo,
     })
 }
 

@@ -2,9 +2,12 @@
 //! the bodies of create and PUT. Nothing but serde here: checks live in [`super::input`].
 
 use super::MASKED_SECRET;
-use crate::store::{Call, ComponentRecord, Handler, RetryPolicy, Scope, Statistics, Webhook};
+use crate::events::EventType;
+use crate::store::{
+    Call, ComponentRecord, Handler, RateLimit, RetryPolicy, Scope, Statistics, Webhook,
+};
 use crate::time::format_ms;
-use crate::vocab::WebhookStatus;
+use crate::vocab::{CircuitState, WebhookStatus};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,6 +79,20 @@ pub(super) struct LimitsOut {
     pub(super) fuel: Option<u64>,
 }
 
+/// A webhook's circuit breaker: `closed` (deliveries run), `open` (a run of failures paused
+/// them until the next probe call), `probing` (the probe call is being made).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CircuitOut {
+    pub(super) state: CircuitState,
+    /// When it opened (the start of the failing period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) opened_at: Option<String>,
+    /// When the next probe call may run (open), or until when the probe in flight holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) next_probe_at: Option<String>,
+}
+
 /// The webhook object, fields in the seed's order, then our extensions.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Webhook)]
@@ -112,6 +129,26 @@ pub(super) struct WebhookOut {
     pub(super) allowed_hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) retry_policy: Option<RetryPolicy>,
+    /// The event types it receives (`GET /public/v1/event-types`); absent: every event its
+    /// modules, type or extension bring it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub(super) event_types: Option<Vec<EventType>>,
+    pub(super) circuit: CircuitOut,
+    /// `{"perSecond": n}` or `{"perMinute": n}`: at most this many calls, across every
+    /// instance; above it deliveries wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RateLimitIn>)]
+    pub(super) rate_limit: Option<RateLimit>,
+    /// Until when the receiver's 429 lowered the rate (divided by `rateDivisor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) rate_lowered_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) rate_divisor: Option<i64>,
+    /// `fifo`: one record's deliveries arrive in the order they were planned; a failing one
+    /// holds back only that record's later ones. Absent: no order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) ordering: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -195,6 +232,16 @@ pub(super) fn render(
         }),
         allowed_hosts: webhook.allowed_hosts,
         retry_policy: webhook.retry_policy,
+        event_types: webhook.event_types,
+        circuit: CircuitOut {
+            state: webhook.circuit.state,
+            opened_at: webhook.circuit.opened_at.map(format_ms),
+            next_probe_at: webhook.circuit.probe_at.map(format_ms),
+        },
+        rate_limit: webhook.rate_limit,
+        rate_lowered_until: webhook.rate_lowered.map(|(_, until)| format_ms(until)),
+        rate_divisor: webhook.rate_lowered.map(|(divisor, _)| divisor),
+        ordering: webhook.fifo.then_some("fifo"),
     }
 }
 
@@ -234,6 +281,14 @@ pub(super) struct LimitsIn {
     pub(super) fuel: Option<u64>,
 }
 
+/// Exactly one of the two.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RateLimitIn {
+    pub(super) per_second: Option<u64>,
+    pub(super) per_minute: Option<u64>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RetryPolicyIn {
@@ -265,6 +320,12 @@ pub(super) struct WebhookIn {
     pub(super) limits: Option<LimitsIn>,
     pub(super) allowed_hosts: Option<Vec<String>>,
     pub(super) retry_policy: Option<RetryPolicyIn>,
+    /// Names from the event-type catalogue (`GET /public/v1/event-types`), any case; at least
+    /// one. Leave it out to receive every event.
+    pub(super) event_types: Option<Vec<String>>,
+    pub(super) rate_limit: Option<RateLimitIn>,
+    /// `fifo` (any case), or absent.
+    pub(super) ordering: Option<String>,
     /// Checked against the mask (or the webhook's own secret), never stored.
     pub(super) secret: Option<String>,
     // Read-only: accepted so that a GET answer can be PUT back, and ignored.
@@ -289,4 +350,13 @@ pub(super) struct WebhookIn {
     #[serde(rename = "audit")]
     #[schema(value_type = Option<serde_json::Value>)]
     pub(super) _audit: Option<IgnoredAny>,
+    #[serde(rename = "circuit")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub(super) _circuit: Option<IgnoredAny>,
+    #[serde(rename = "rateLoweredUntil")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub(super) _rate_lowered_until: Option<IgnoredAny>,
+    #[serde(rename = "rateDivisor")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub(super) _rate_divisor: Option<IgnoredAny>,
 }
