@@ -13,6 +13,7 @@
 //! - [`reach`]: which webhooks a tenant reaches (the execute paths' lookups).
 //! - [`outbox`]: planned deliveries, leases, attempt ends, resends.
 //! - [`calls`]: the call log and the statistics written with it.
+//! - [`buckets`]: the call log summed per webhook, tenant and hour (statistics over time).
 //! - [`secrets`]: webhook signing secrets and their rotation.
 //! - [`notifications`]: what the host tells webhook owners.
 //! - [`replay`]: smartml HMACs seen, for replay protection.
@@ -23,6 +24,7 @@
 //! - [`listing`]: filtering and ordering a list in SQL (RQL, checked against [`lists`]).
 //! - [`lists`]: what each list endpoint filters and orders by.
 
+mod buckets;
 mod calls;
 mod kv;
 mod listing;
@@ -38,6 +40,7 @@ mod retention;
 mod secrets;
 mod webhooks;
 
+pub use buckets::{BUCKET_MS, CallBucket, DURATION_BOUNDS_MS};
 pub use calls::*;
 pub use kv::DbKv;
 pub use listing::{Field, Fields, Kind, Listing};
