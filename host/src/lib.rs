@@ -21,6 +21,8 @@
 //! - [`admin`]: the operator's operations (providers, tenants, services, activations, keys).
 //! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
+//! - [`portal`]: the web portal's sessions and pages (HTML from the REST API's answers; no
+//!   HTTP: its routes are `api::portal`).
 //! - [`api`]: the HTTP APIs, one module per dialect or resource; the only HTTP layer.
 //! - [`server`]: starting the HTTP server and the background workers (`serve`).
 //! - [`scaffold`]: `hookhost plugin new` for Rust, Python and JavaScript.
@@ -43,6 +45,7 @@ pub mod delivery;
 pub mod demo;
 pub mod exec;
 pub mod metrics;
+pub mod portal;
 pub mod process;
 pub mod recorder;
 pub mod rql;

@@ -33,6 +33,7 @@ mod lists;
 mod mpt_clients;
 mod openapi;
 mod plugins;
+mod portal;
 mod process;
 mod processes;
 mod quotas;

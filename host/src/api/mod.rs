@@ -2,12 +2,14 @@
 //!
 //! - [`webhooks`]: the MPT webhook registry, `/public/v1/notifications/webhooks…`.
 //! - [`calls`]: a webhook's call log, resend, test calls.
+//! - [`statistics`]: a webhook's statistics over time (hourly).
 //! - [`components`]: component upload and management, `/public/v1/components…`.
 //! - [`admin`]: the operator's API, `/admin/v1/…`.
 //! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
 //! - [`ivanti`]: Ivanti `Webhooks/Execute`.
 //! - [`processes`]: process templates and processes, `/api/v1/…`.
 //! - [`validate`]: MPT `validate*` webhooks, called synchronously.
+//! - [`portal`]: the web portal (`/portal`), answered through the routes above.
 //! - [`openapi`]: the OpenAPI document of all of them (`/openapi.json`) and Swagger UI
 //!   (`/docs`).
 //! - [`problem`]: the one place REST errors become responses.
@@ -21,9 +23,11 @@ pub mod components;
 pub mod ivanti;
 pub mod listing;
 pub mod openapi;
+pub mod portal;
 pub mod problem;
 pub mod processes;
 pub mod smartml;
+pub mod statistics;
 pub mod validate;
 pub mod webhooks;
 
@@ -55,14 +59,22 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
-/// All routes.
+/// All routes: the REST APIs, and the portal, which answers through them.
 pub fn router(state: AppState) -> Router {
+    let rest = rest_router(state.clone());
+    rest.clone().merge(portal::router(state, rest))
+}
+
+/// The REST APIs (every dialect).
+fn rest_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(webhooks::router())
         .merge(calls::router())
+        .merge(statistics::router())
+        .merge(portal::sessions_router())
         .merge(components::router())
         .merge(admin::router())
         .merge(smartml::router())

@@ -256,13 +256,34 @@ mod tests {
     #[test]
     fn calls_are_summed_per_webhook_hour_and_tenant_with_their_durations_binned() {
         let records = [
-            record("A", "T1", "2026-12-02T07:12:03.000Z", Some("2026-12-02T07:12:03.004Z"), true),
-            record("A", "T1", "2026-12-02T07:59:59.999Z", Some("2026-12-02T07:12:04.000Z"), false),
-            record("A", "T1", "2026-12-02T08:00:00.000Z", Some("2026-12-02T08:00:00.030Z"), true),
+            record(
+                "A",
+                "T1",
+                "2026-12-02T07:12:03.000Z",
+                Some("2026-12-02T07:12:03.004Z"),
+                true,
+            ),
+            record(
+                "A",
+                "T1",
+                "2026-12-02T07:59:59.999Z",
+                Some("2026-12-02T07:12:04.000Z"),
+                false,
+            ),
+            record(
+                "A",
+                "T1",
+                "2026-12-02T08:00:00.000Z",
+                Some("2026-12-02T08:00:00.030Z"),
+                true,
+            ),
             record("A", "T2", "2026-12-02T07:30:00.000Z", None, false),
         ];
         let summed = sum(&records, 0);
-        let keys: Vec<_> = summed.keys().map(|(w, s, t)| (*w, *s % 86_400_000 / BUCKET_MS, *t)).collect();
+        let keys: Vec<_> = summed
+            .keys()
+            .map(|(w, s, t)| (*w, *s % 86_400_000 / BUCKET_MS, *t))
+            .collect();
         assert_eq!(keys, [("A", 7, "T1"), ("A", 7, "T2"), ("A", 8, "T1")]);
         let first = &summed.values().next().unwrap();
         assert_eq!((first.calls, first.successes, first.failures()), (2, 1, 1));
@@ -270,7 +291,10 @@ mod tests {
         assert_eq!(first.durations[bin_of(4)], 1);
         assert_eq!(first.durations[0], 1);
         let unanswered = summed.values().nth(1).unwrap();
-        assert_eq!((unanswered.calls, unanswered.durations.iter().sum::<i64>()), (1, 0));
+        assert_eq!(
+            (unanswered.calls, unanswered.durations.iter().sum::<i64>()),
+            (1, 0)
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@ APIs, unknown routes, wrong methods and oversized bodies included; the smartml e
         (name = "processes", description = "The process manager: templates, processes, records' activity logs."),
         (name = "ivanti", description = "Ivanti Neurons for ITSM `Webhooks/Execute`, wire-exact."),
         (name = "smartml", description = "onOffice smartml action API, wire-exact."),
+        (name = "portal", description = "Links into the web portal, for embedding."),
         (name = "admin", description = "The operator's API: providers, tenants, services, activations, credentials."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     )
@@ -130,12 +131,14 @@ pub fn document() -> OpenApi {
     for part in [
         super::webhooks::Doc::openapi(),
         super::calls::Doc::openapi(),
+        super::statistics::Doc::openapi(),
         super::components::Doc::openapi(),
         super::validate::Doc::openapi(),
         super::processes::Doc::openapi(),
         super::ivanti::Doc::openapi(),
         super::smartml::Doc::openapi(),
         super::admin::Doc::openapi(),
+        super::portal::Doc::openapi(),
     ] {
         document.merge(part);
     }
