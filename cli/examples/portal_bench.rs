@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let state = hookhost::server::build_state(config).await?;
     let store = state.store.clone();
 
-    let (provider, _) = store.create_provider("Bench Provider").await?;
+    let (provider, token) = store.create_provider("Bench Provider").await?;
     let provider = Scope::Provider(provider.id);
     let service = store.create_service(&provider, "Bench", &[]).await?.id;
     let tenant = store.create_tenant("Bench Tenant").await?.id;
@@ -149,7 +149,15 @@ async fn main() -> anyhow::Result<()> {
         page[0].id.clone()
     };
     let id = &webhook.id;
+    let rest = format!("{base}/public/v1/notifications/webhooks/{id}");
     let pages = [
+        ("REST: the webhook", rest.clone()),
+        ("REST: its statistics (24 hours)", format!("{rest}/statistics")),
+        ("REST: its first 50 calls", format!("{rest}/calls?order=-id&limit=50")),
+        (
+            "REST: its first 50 failed calls",
+            format!("{rest}/calls?order=-id&limit=50&eq(success,false)"),
+        ),
         (
             "webhooks list (10 webhooks, sparklines)",
             format!("{portal}/webhooks"),
@@ -173,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
         let mut bytes = 0;
         for _ in 0..ROUNDS {
             let clock = Instant::now();
-            let answer = client.get(&url).send().await?;
+            let answer = client.get(&url).bearer_auth(&token).send().await?;
             anyhow::ensure!(answer.status().is_success(), "{what}: {}", answer.status());
             bytes = answer.bytes().await?.len();
             times.push(clock.elapsed());

@@ -204,6 +204,8 @@ async fn a_provider_and_a_tenant_use_the_portal_in_a_browser() {
         (smartml_rows().await == 2).then_some(())
     })
     .await;
+    browser.screenshot("webhook-log").await;
+    b.execute("window.scrollTo(0, 0)", Vec::new()).await.unwrap();
     browser.screenshot("webhook").await;
 
     // Rotate the secret: shown once.

@@ -18,5 +18,7 @@ CREATE TABLE call_buckets (
 );
 CREATE INDEX call_buckets_bucket ON call_buckets (bucket);
 
--- The portal pages a call log by id (ids are time-ordered), newest first.
-CREATE INDEX calls_webhook_id ON calls (webhook_id, id);
+-- A call log paged by id (ids are time-ordered), newest first, as the portal reads it
+-- (`order=-id`, older pages by `lt(id,…)`); with the columns the log is filtered by, so that
+-- counting a filtered log reads the index alone.
+CREATE INDEX calls_webhook_id ON calls (webhook_id, id COLLATE "C", success, trigger, tenant_id);

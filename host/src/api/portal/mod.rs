@@ -36,7 +36,7 @@ use tower::ServiceExt as _;
 pub use sessions::PortalLink;
 
 /// Where the portal lives.
-pub const BASE: &str = "/portal";
+pub const PORTAL: &str = "/portal";
 
 /// Largest answer of the API the portal reads (a page of 1000 webhooks fits).
 const MAX_ANSWER_BYTES: usize = 16 << 20;
@@ -76,7 +76,7 @@ pub fn router(app: AppState, api: Router) -> Router {
     );
     let csp = HeaderValue::from_str(csp.trim_end()).expect("origins are checked at start-up");
     Router::new()
-        .route(BASE, get(sessions::sign_in_page))
+        .route(PORTAL, get(sessions::sign_in_page))
         .route("/portal/", get(sessions::sign_in_page))
         .route("/portal/sign-in", post(sessions::sign_in))
         .route("/portal/assets/{file}", get(asset))
