@@ -205,7 +205,9 @@ async fn a_provider_and_a_tenant_use_the_portal_in_a_browser() {
     })
     .await;
     browser.screenshot("webhook-log").await;
-    b.execute("window.scrollTo(0, 0)", Vec::new()).await.unwrap();
+    b.execute("window.scrollTo(0, 0)", Vec::new())
+        .await
+        .unwrap();
     browser.screenshot("webhook").await;
 
     // Rotate the secret: shown once.
@@ -288,6 +290,7 @@ both_backends!(
     portal_links_are_scoped_short_lived_and_refused_when_forged,
     sign_in_resolves_credentials_like_the_rest_apis,
     pages_show_only_what_the_api_shows_the_visitor,
+    process_pages_show_templates_processes_steps_and_activities,
     statistics_over_time_count_calls_per_hour_and_tenant,
 );
 
@@ -648,4 +651,63 @@ async fn statistics_over_time_count_calls_per_hour_and_tenant(db: Db) {
     assert!(report.call_buckets >= 2, "{report:?}");
     let (_, after) = w.as_provider().get(&format!("{path}/statistics")).await;
     assert_eq!(sum(&after, "calls"), 0);
+}
+
+async fn process_pages_show_templates_processes_steps_and_activities(db: Db) {
+    let s = setup(db).await;
+    let w = &s.world;
+    let (status, template) = w
+        .as_tenant()
+        .post(
+            "/api/v1/process-templates",
+            &json!({"name": "Neues Objekt", "controllerEmail": "controller@example.com",
+                    "steps": [{"type": "webhook", "serviceId": w.service, "record": "estate"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let (status, process) = w
+        .as_tenant()
+        .post(
+            "/api/v1/processes",
+            &json!({"templateId": template["id"], "module": "estate", "recordId": "15005"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{process}");
+    let process = process["id"].as_str().unwrap().to_owned();
+    let (_, link) = w.as_tenant().post("/public/v1/portal-sessions", None).await;
+    let tenant = session_path(link["url"].as_str().unwrap());
+    let (_, link) = w
+        .host
+        .as_rest_key(&s.other_tenant_key)
+        .post("/public/v1/portal-sessions", None)
+        .await;
+    let other = session_path(link["url"].as_str().unwrap());
+    let get = async |path: String| {
+        let answer = client().get(w.host.url(&path)).send().await.unwrap();
+        (answer.status(), answer.text().await.unwrap())
+    };
+
+    let (status, html) = get(format!("{tenant}/processes")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Neues Objekt") && html.contains(&process),
+        "{html}"
+    );
+    let (status, html) = get(format!("{tenant}/processes/{process}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("class=\"timeline\"") && html.contains("estate 15005"),
+        "{html}"
+    );
+    let (status, html) = get(format!("{tenant}/records/estate/15005")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Activity log"), "{html}");
+    // Another tenant's process is unknown to the API, and so to the portal.
+    let (status, html) = get(format!("{other}/processes/{process}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    let (_, html) = get(format!("{other}/processes")).await;
+    assert!(
+        !html.contains(&process) && !html.contains("Neues Objekt"),
+        "{html}"
+    );
 }

@@ -296,8 +296,8 @@ pub(super) async fn test(
             "payload" if !value.trim().is_empty() => match serde_json::from_str::<Value>(&value) {
                 Ok(payload) => request["payload"] = payload,
                 Err(error) => {
-                    let problem = json!({"detail": format!("payload: not JSON: {error}")});
-                    return acted(&frame, &headers, &id, problem_markup(&frame, 400, &problem));
+                    let refused = json!({"detail": format!("payload: not JSON: {error}")});
+                    return acted(&frame, &headers, &id, problem(&frame, 400, &refused));
                 }
             },
             "tenantId" if is_provider(&visitor.session.role) => {
@@ -315,10 +315,6 @@ pub(super) async fn test(
         .await;
     let fragment = webhooks::test_result(&frame, status.as_u16(), &answer);
     acted(&frame, &headers, &id, fragment)
-}
-
-fn problem_markup(frame: &Frame<'_>, status: u16, body: &Value) -> maud::Markup {
-    problem(frame, status, body)
 }
 
 /// Resends an asynchronous call.

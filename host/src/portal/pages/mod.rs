@@ -12,7 +12,7 @@ pub mod webhooks;
 
 use super::i18n::{Locale, Text};
 use super::session::Role;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 /// Where the portal's files are served (outside the session path, so browsers cache them).
@@ -240,11 +240,6 @@ pub fn size(bytes: i64) -> String {
         b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
     }
-}
-
-/// Text that is already HTML-safe (our own SVG, for instance).
-pub fn raw(markup: String) -> PreEscaped<String> {
-    PreEscaped(markup)
 }
 
 #[cfg(test)]
