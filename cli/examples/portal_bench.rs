@@ -152,8 +152,14 @@ async fn main() -> anyhow::Result<()> {
     let rest = format!("{base}/public/v1/notifications/webhooks/{id}");
     let pages = [
         ("REST: the webhook", rest.clone()),
-        ("REST: its statistics (24 hours)", format!("{rest}/statistics")),
-        ("REST: its first 50 calls", format!("{rest}/calls?order=-id&limit=50")),
+        (
+            "REST: its statistics (24 hours)",
+            format!("{rest}/statistics"),
+        ),
+        (
+            "REST: its first 50 calls",
+            format!("{rest}/calls?order=-id&limit=50"),
+        ),
         (
             "REST: its first 50 failed calls",
             format!("{rest}/calls?order=-id&limit=50&eq(success,false)"),
