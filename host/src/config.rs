@@ -63,6 +63,22 @@ pub struct Config {
     pub smtp: crate::process::SmtpConfig,
     /// What one provider or tenant may keep.
     pub quotas: crate::store::Quotas,
+    /// The web portal.
+    pub portal: PortalConfig,
+}
+
+/// `[portal]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Origins that may frame the portal (CSP `frame-ancestors`), besides the host itself.
+    pub frame_ancestors: Vec<String>,
+    /// Lifetime of a sign-in, in minutes.
+    pub session_minutes: u64,
+    /// Lifetime of a portal link (at most; a request may ask for less), in minutes.
+    pub link_minutes: u64,
+    /// The host's public address for portal links; empty: the request's `Host`.
+    pub public_url: String,
 }
 
 /// `[outbound]` settings.
@@ -171,6 +187,27 @@ impl Config {
             s.defaults.fuel.is_none() || s.fuel,
             "sandbox.defaults.fuel needs sandbox.fuel = true"
         );
+        let p = &self.portal;
+        for origin in &p.frame_ancestors {
+            let url = url::Url::parse(origin).map_err(|e| {
+                anyhow::anyhow!("portal.frame_ancestors: {origin:?} is not an origin: {e}")
+            })?;
+            anyhow::ensure!(
+                matches!(url.scheme(), "https" | "http")
+                    && url.host_str().is_some()
+                    && url.origin().ascii_serialization() == origin.trim_end_matches('/'),
+                "portal.frame_ancestors: {origin:?} must be an origin such as https://marketplace.example.com"
+            );
+        }
+        anyhow::ensure!(
+            (1..=7 * 24 * 60).contains(&p.session_minutes)
+                && (1..=7 * 24 * 60).contains(&p.link_minutes),
+            "portal.session_minutes and portal.link_minutes must be from 1 to 10080 (7 days)"
+        );
+        if !p.public_url.is_empty() {
+            url::Url::parse(&p.public_url)
+                .map_err(|e| anyhow::anyhow!("portal.public_url: {e}"))?;
+        }
         let (o, d) = (&self.outbound, &self.delivery);
         anyhow::ensure!(
             o.connect_timeout_ms > 0,

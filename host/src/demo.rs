@@ -76,6 +76,21 @@ pub struct DemoFile {
     pub marketplace_api_user: DemoApiUser,
     /// The seeded webhooks.
     pub webhooks: Vec<DemoWebhook>,
+    /// Signed-in links into the web portal.
+    pub portal: DemoPortal,
+}
+
+/// Links into the web portal in `demo.json`, each signed in for `portal.session_minutes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoPortal {
+    /// The sign-in page (any credential above works there).
+    pub sign_in: String,
+    /// Signed in as the demo provider.
+    pub provider: String,
+    /// Signed in as the demo tenant.
+    pub tenant: String,
+    /// Signed in as the operator.
+    pub operator: String,
 }
 
 /// The demo tenant in `demo.json`.
@@ -351,6 +366,7 @@ pub async fn run(mut config: Config, bundle: Bundle) -> anyhow::Result<()> {
         tenant: seeded.tenant.clone(),
         marketplace_api_user: seeded.marketplace_api_user.clone(),
         webhooks: seeded.webhooks.iter().map(|w| w.demo.clone()).collect(),
+        portal: portal_links(&state, &base_url, &seeded),
     };
 
     let mut notes = Vec::new();
@@ -399,6 +415,28 @@ pub async fn run(mut config: Config, bundle: Bundle) -> anyhow::Result<()> {
     sink.abort();
     served?;
     Ok(())
+}
+
+/// Links into the portal for the seeded provider and tenant and the operator.
+fn portal_links(state: &AppState, base_url: &str, seeded: &Seeded) -> DemoPortal {
+    use crate::portal::i18n::Locale;
+    use crate::portal::session::{Role, Session};
+    let expires_at = crate::time::now_ms()
+        + i64::try_from(state.config.portal.session_minutes).unwrap_or(480) * 60_000;
+    let link = |role: Role| {
+        let session = Session {
+            role,
+            locale: Locale::De,
+            expires_at,
+        };
+        format!("{base_url}/portal/s/{}/", session.seal(&state.key))
+    };
+    DemoPortal {
+        sign_in: format!("{base_url}/portal"),
+        provider: link(Role::Provider(seeded.provider_id.clone())),
+        tenant: link(Role::Tenant(seeded.tenant.id.clone())),
+        operator: link(Role::Operator),
+    }
 }
 
 /// What [`seed`] created.
@@ -697,6 +735,16 @@ fn render(
         m.smartml_token, m.smartml_secret
     );
     let _ = writeln!(out, "    REST API key        {}", t.rest_api_key);
+
+    let p = &demo.portal;
+    let _ = writeln!(
+        out,
+        "\nPortal: {} (sign in with any credential above), or open signed in:",
+        p.sign_in
+    );
+    let _ = writeln!(out, "  as the provider       {}", p.provider);
+    let _ = writeln!(out, "  as the tenant         {}", p.tenant);
+    let _ = writeln!(out, "  as the operator       {}", p.operator);
 
     let _ = writeln!(
         out,

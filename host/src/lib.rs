@@ -22,6 +22,8 @@
 //! - [`admin`]: the operator's operations (providers, tenants, services, activations, keys).
 //! - [`config`]: layered configuration (compiled-in defaults, TOML file, `HOOKHOST_*`).
 //! - [`runner`]: the local runner behind `plugin run` and `plugin check`.
+//! - [`portal`]: the web portal's sessions and pages (HTML from the REST API's answers; no
+//!   HTTP: its routes are `api::portal`).
 //! - [`api`]: the HTTP APIs, one module per dialect or resource; the only HTTP layer.
 //! - [`server`]: starting the HTTP server and the background workers (`serve`).
 //! - [`scaffold`]: `hookhost plugin new` for Rust, Python and JavaScript.
@@ -45,6 +47,7 @@ pub mod demo;
 pub mod events;
 pub mod exec;
 pub mod metrics;
+pub mod portal;
 pub mod process;
 pub mod recorder;
 pub mod rql;

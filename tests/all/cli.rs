@@ -416,11 +416,23 @@ async fn demo_serves_a_seeded_registry_and_writes_its_credentials() {
             "admin_token",
             "base_url",
             "marketplace_api_user",
+            "portal",
             "provider_token",
             "tenant",
             "webhooks"
         ]
     );
+    assert_eq!(
+        keys(&demo["portal"]),
+        ["operator", "provider", "sign_in", "tenant"]
+    );
+    let base = demo["base_url"].as_str().unwrap();
+    for role in ["operator", "provider", "tenant"] {
+        let link = demo["portal"][role].as_str().unwrap();
+        assert!(link.starts_with(&format!("{base}/portal/s/")), "{link}");
+        let page = reqwest::get(link).await.unwrap();
+        assert_eq!(page.status(), reqwest::StatusCode::OK, "{role}: {link}");
+    }
     assert_eq!(
         keys(&demo["tenant"]),
         ["id", "rest_api_key", "smartml_secret", "smartml_token"]

@@ -37,6 +37,7 @@ mod mpt_clients;
 mod openapi;
 mod ordering;
 mod plugins;
+mod portal;
 mod process;
 mod processes;
 mod quotas;

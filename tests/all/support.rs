@@ -16,7 +16,7 @@ use hookhost::sandbox::{
 use hookhost::store::{Handler, Scope, Webhook, WebhookSpec};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1162,5 +1162,100 @@ fn violations(schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) 
             }
             None => {}
         }
+
+// A real browser
+
+/// Headless Chromium driven over WebDriver: Debian's `chromium` and `chromium-driver`
+/// (`.ci/run` installs them). The test starts its own chromedriver on a free port and ends it
+/// when the browser is dropped.
+pub struct Browser {
+    pub client: fantoccini::Client,
+    driver: tokio::process::Child,
+}
+
+impl Browser {
+    /// Where chromedriver and Chromium are expected.
+    const DRIVER: &'static str = "/usr/bin/chromedriver";
+    const CHROMIUM: &'static str = "/usr/bin/chromium";
+
+    /// A fresh headless browser with a laptop-sized window (1366 × 900).
+    pub async fn start() -> Browser {
+        assert!(
+            Path::new(Self::DRIVER).exists() && Path::new(Self::CHROMIUM).exists(),
+            "the browser tests need {} and {}: apt-get install -y chromium chromium-driver \
+             (.ci/run does)",
+            Self::CHROMIUM,
+            Self::DRIVER
+        );
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let driver = tokio::process::Command::new(Self::DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": Self::CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1366,900",
+                         "--lang=en-US", "--no-first-run"],
+            }),
+        );
+        let client = eventually("chromedriver to accept a session", async || {
+            fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+            .ok()
+        })
+        .await;
+        Browser { client, driver }
+    }
+
+    /// The element `css` selects, once there is one.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// The text of the page's body.
+    pub async fn text(&self) -> String {
+        self.find("body").await.text().await.unwrap()
+    }
+
+    /// Waits until the body's text contains `text`.
+    pub async fn wait_for_text(&self, text: &str) {
+        eventually(&format!("the page to show {text:?}"), async || {
+            self.text().await.contains(text).then_some(())
+        })
+        .await
+    }
+
+    /// Saves a screenshot as `target/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Ends the session and the driver.
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
     }
 }

@@ -7,6 +7,11 @@
 //!
 //! Tokens and keys are looked up by their SHA-256; the admin token is compared in constant
 //! time.
+//!
+//! The portal calls these APIs in-process for a signed-in visitor: it puts the principal its
+//! session names into the request's extensions as [`Delegated`], which the extractors here
+//! accept in place of the header. Extensions cannot be sent over the wire, so only the portal
+//! (which opened a sealed session first) can set one.
 
 use super::AppState;
 use super::problem::Problem;
@@ -31,6 +36,10 @@ pub fn credential(parts: &Parts) -> Option<&str> {
         .trim();
     (!credential.is_empty()).then_some(credential)
 }
+
+/// A principal the portal established from one of its sessions, for its in-process calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegated(pub Principal);
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +75,9 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(Delegated(principal)) = parts.extensions.get::<Delegated>() {
+            return Ok(principal.clone());
+        }
         let credential = credential(parts).ok_or_else(Problem::unauthorized)?;
         Principal::resolve(state, credential).await
     }
@@ -102,6 +114,11 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Delegated>() {
+            Some(Delegated(Principal::Admin)) => return Ok(Admin),
+            Some(Delegated(Principal::Scoped(_))) => return Err(Problem::unauthorized()),
+            None => {}
+        }
         let credential = credential(parts).ok_or_else(Problem::unauthorized)?;
         match &state.config.admin_token {
             Some(admin) if constant_time_eq(admin.as_bytes(), credential.as_bytes()) => Ok(Admin),

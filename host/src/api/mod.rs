@@ -5,12 +5,14 @@
 //! - [`event_types`]: the event-type catalogue with payload schemas, `/public/v1/event-types`.
 //! - [`deliveries`]: delivering again: recover, bulk retry.
 //! - [`erasure`]: erasing a tenant's payloads and call-log bodies on request.
+//! - [`statistics`]: a webhook's statistics over time (hourly).
 //! - [`components`]: component upload and management, `/public/v1/components…`.
 //! - [`admin`]: the operator's API, `/admin/v1/…`.
 //! - [`smartml`]: onOffice smartml `executeMarketplaceWebhooks`.
 //! - [`ivanti`]: Ivanti `Webhooks/Execute`.
 //! - [`processes`]: process templates and processes, `/api/v1/…`.
 //! - [`validate`]: MPT `validate*` webhooks, called synchronously.
+//! - [`portal`]: the web portal (`/portal`), answered through the routes above.
 //! - [`openapi`]: the OpenAPI document of all of them (`/openapi.json`) and Swagger UI
 //!   (`/docs`).
 //! - [`problem`]: the one place REST errors become responses.
@@ -27,9 +29,11 @@ pub mod event_types;
 pub mod ivanti;
 pub mod listing;
 pub mod openapi;
+pub mod portal;
 pub mod problem;
 pub mod processes;
 pub mod smartml;
+pub mod statistics;
 pub mod validate;
 pub mod webhooks;
 
@@ -61,8 +65,14 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
-/// All routes.
+/// All routes: the REST APIs, and the portal, which answers through them.
 pub fn router(state: AppState) -> Router {
+    let rest = rest_router(state.clone());
+    rest.clone().merge(portal::router(state, rest))
+}
+
+/// The REST APIs (every dialect).
+fn rest_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -71,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .merge(calls::router())
         .merge(deliveries::router())
         .merge(erasure::router())
+        .merge(statistics::router())
+        .merge(portal::sessions_router())
         .merge(components::router())
         .merge(event_types::router())
         .merge(admin::router())

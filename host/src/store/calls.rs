@@ -205,7 +205,7 @@ pub(super) async fn write_calls(
         }
         query.execute(&mut *tx).await?;
     }
-    Ok(())
+    super::buckets::write_buckets(tx, records).await
 }
 
 impl Store {

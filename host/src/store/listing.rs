@@ -74,6 +74,8 @@ pub struct Field {
     postgres: &'static str,
     kind: Kind,
     nullable: bool,
+    /// No two rows share a value: nothing after it in an order can break a tie.
+    unique: bool,
 }
 
 impl Field {
@@ -85,6 +87,17 @@ impl Field {
             postgres: column,
             kind,
             nullable: false,
+            unique: false,
+        }
+    }
+
+    /// No two rows of the list have the same value (an id). An order by it needs no
+    /// tie-breaker, which lets the database read it from an index (`order=-id` of a call log
+    /// of 100,000 calls reads 50 index entries instead of sorting them all).
+    pub const fn unique(self) -> Field {
+        Field {
+            unique: true,
+            ..self
         }
     }
 
@@ -264,7 +277,9 @@ impl<L> Listing<L> {
                 format!("{} {direction}", render.ordered(field))
             })
             .collect();
-        keys.push(self.fields.order.to_owned());
+        if !self.order.iter().any(|(field, _)| field.unique) {
+            keys.push(self.fields.order.to_owned());
+        }
         ListSql {
             condition,
             order: keys.join(", "),

@@ -65,7 +65,7 @@ pub enum Calls {}
 /// The call log; `httpStatusCode` and `callTime` are read from the stored Call object.
 pub static CALLS: Fields<Calls> = Fields::new(
     &[
-        Field::new("id", "id", Kind::Text),
+        Field::new("id", "id", Kind::Text).unique(),
         Field::new("deliveryId", "delivery_id", Kind::Text).nullable(),
         Field::new("attempt", "attempt", Kind::Int),
         Field::new("trigger", "trigger", Kind::Word(TriggerSource::NAMES)),

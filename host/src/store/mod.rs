@@ -17,6 +17,7 @@
 //! - [`calls`]: the call log and the statistics written with it.
 //! - [`circuits`]: webhooks' circuit breakers, shared by every instance.
 //! - [`rates`]: rate limits per webhook, counted per window for every instance.
+//! - [`buckets`]: the call log summed per webhook, tenant and hour (statistics over time).
 //! - [`secrets`]: webhook signing secrets and their rotation.
 //! - [`notifications`]: what the host tells webhook owners.
 //! - [`replay`]: smartml HMACs seen, for replay protection.
@@ -28,6 +29,7 @@
 //! - [`listing`]: filtering and ordering a list in SQL (RQL, checked against [`lists`]).
 //! - [`lists`]: what each list endpoint filters and orders by.
 
+mod buckets;
 mod calls;
 mod circuits;
 mod erasure;
@@ -48,6 +50,7 @@ mod retention;
 mod secrets;
 mod webhooks;
 
+pub use buckets::{BUCKET_MS, CallBucket, DURATION_BOUNDS_MS};
 pub use calls::*;
 pub use erasure::*;
 pub use kv::DbKv;

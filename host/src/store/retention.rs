@@ -10,6 +10,8 @@ pub struct PruneReport {
     pub replay: u64,
     /// Call-log entries.
     pub calls: u64,
+    /// Hours of the call log's sums ([`super::CallBucket`]) that ended before the cut.
+    pub call_buckets: u64,
     /// Finished deliveries.
     pub deliveries: u64,
     /// Notifications.
@@ -23,7 +25,7 @@ pub struct PruneReport {
 }
 
 impl Store {
-    /// Deletes what retention no longer keeps: call-log entries, finished (`succeeded` or
+    /// Deletes what retention no longer keeps: call-log entries and their hourly sums, finished (`succeeded` or
     /// `failed`) deliveries and notifications older than `before` (Unix ms), and expired
     /// smartml replay entries and rotated-out secrets. Deletes in batches, so a large backlog
     /// never holds SQLite's single writer for long.
@@ -38,6 +40,13 @@ impl Store {
             .await?;
         let calls = self
             .delete_batched("DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE created_at < $1 LIMIT $2)", before)
+            .await?;
+        let call_buckets = self
+            .delete_batched(
+                "DELETE FROM call_buckets WHERE (webhook_id, bucket, tenant_id) IN (SELECT \
+                 webhook_id, bucket, tenant_id FROM call_buckets WHERE bucket < $1 LIMIT $2)",
+                before - super::BUCKET_MS,
+            )
             .await?;
         // A finished delivery's next_attempt_at is when it finished (see `write_ends`), and
         // (status, next_attempt_at) is indexed.
@@ -80,6 +89,7 @@ impl Store {
             redelivery_keys,
             replay,
             calls,
+            call_buckets,
             deliveries,
             notifications,
             secrets,

@@ -82,6 +82,7 @@ APIs, unknown routes, wrong methods and oversized bodies included; the smartml e
         (name = "processes", description = "The process manager: templates, processes, records' activity logs."),
         (name = "ivanti", description = "Ivanti Neurons for ITSM `Webhooks/Execute`, wire-exact."),
         (name = "smartml", description = "onOffice smartml action API, wire-exact."),
+        (name = "portal", description = "Links into the web portal, for embedding."),
         (name = "admin", description = "The operator's API: providers, tenants, services, activations, credentials."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     )
@@ -133,6 +134,7 @@ pub fn document() -> OpenApi {
         super::calls::Doc::openapi(),
         super::deliveries::Doc::openapi(),
         super::erasure::Doc::openapi(),
+        super::statistics::Doc::openapi(),
         super::components::Doc::openapi(),
         super::event_types::Doc::openapi(),
         super::validate::Doc::openapi(),
@@ -140,6 +142,7 @@ pub fn document() -> OpenApi {
         super::ivanti::Doc::openapi(),
         super::smartml::Doc::openapi(),
         super::admin::Doc::openapi(),
+        super::portal::Doc::openapi(),
     ] {
         document.merge(part);
     }
