@@ -54,6 +54,7 @@ fn call(at: i64, ms: i64, success: bool) -> Call {
             "rejected".into()
         },
         http_status_code: if success { 200 } else { 0 },
+        skipped: None,
     }
 }
 

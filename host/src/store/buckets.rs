@@ -249,6 +249,7 @@ mod tests {
                 response: String::new(),
                 reason_phrase: String::new(),
                 http_status_code: 200,
+                skipped: None,
             },
         }
     }
