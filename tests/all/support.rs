@@ -1162,6 +1162,8 @@ fn violations(schema: &Value, value: &Value, at: &str, found: &mut Vec<String>) 
             }
             None => {}
         }
+    }
+}
 
 // A real browser
 
