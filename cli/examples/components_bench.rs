@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut host = Host::start(&binary, &config, &base).await?;
     println!(
-        "fresh host: start-up {:.2} s, idle RSS {} MiB",
+        "fresh host: start-up {:.2} s, idle RSS {}",
         host.startup.as_secs_f64(),
         host.rss_mib()
     );
@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let peak = watch.stop().await;
     println!(
-        "uploads: {count} in {elapsed:.1} s ({:.1}/s), RSS after {} MiB, highest {} MiB",
+        "uploads: {count} in {elapsed:.1} s ({:.1}/s), RSS after {}, highest {} MiB",
         count as f64 / elapsed,
         host.rss_mib(),
         peak
@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     host.stop().await?;
     let mut host = Host::start(&binary, &config, &base).await?;
     println!(
-        "restarted host with {count} components registered: start-up {:.2} s, idle RSS {} MiB",
+        "restarted host with {count} components registered: start-up {:.2} s, idle RSS {}",
         host.startup.as_secs_f64(),
         host.rss_mib()
     );
@@ -206,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
         pct(1.0)
     );
     println!(
-        "after touching all {count}: RSS {} MiB, highest {} MiB",
+        "after touching all {count}: RSS {}, highest {} MiB",
         host.rss_mib(),
         peak
     );
@@ -278,16 +278,21 @@ impl Watch {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A field of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
 }
 
 impl Host {
@@ -320,8 +325,13 @@ impl Host {
         })
     }
 
-    fn rss_mib(&self) -> u64 {
-        rss_kib(self.pid) / 1024
+    /// Resident memory: the total, and its parts (anonymous: the heap, compiled code and
+    /// instances; file-backed: the database's memory map and loaded artifacts, pages the
+    /// kernel can drop and read again).
+    fn rss_mib(&self) -> String {
+        let [total, anon, file] =
+            ["VmRSS", "RssAnon", "RssFile"].map(|f| status_kib(self.pid, f) / 1024);
+        format!("{total} MiB (anon {anon}, file {file})")
     }
 
     fn watch(&self) -> Watch {

@@ -97,6 +97,16 @@ pub struct PortalSessionRequest {
     expires_in_minutes: Option<u64>,
 }
 
+/// The body as a JSON object (serde would also take a struct's fields from an array).
+fn parse_request(body: &[u8]) -> Result<PortalSessionRequest, Problem> {
+    let invalid = |e: serde_json::Error| Problem::bad_request(format!("invalid body: {e}"));
+    match serde_json::from_slice(body).map_err(invalid)? {
+        serde_json::Value::Null => Ok(PortalSessionRequest::default()),
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(invalid),
+        _ => Err(Problem::bad_request("invalid body: expected a JSON object")),
+    }
+}
+
 /// A portal link.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -137,8 +147,7 @@ pub(super) async fn create(
     let request: PortalSessionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PortalSessionRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Problem::bad_request(format!("invalid body: {e}")))?
+        parse_request(&body)?
     };
     let app = &app;
     let locale = match request.locale.as_deref() {
