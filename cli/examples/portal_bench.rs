@@ -11,7 +11,8 @@ use hookhost::config::Config;
 use hookhost::crypto::MasterKey;
 use hookhost::portal::i18n::Locale;
 use hookhost::portal::session::{Role, Session};
-use hookhost::store::{Call, CallRecord, Handler, Scope, WebhookSpec};
+use hookhost::sandbox::{LogLine, LogSource};
+use hookhost::store::{Call, CallDetail, CallRecord, Handler, Scope, WebhookSpec};
 use hookhost::time::{format_ms, now_ms};
 use hookhost::vocab::TriggerSource;
 use sqlx::Connection;
@@ -109,6 +110,17 @@ async fn main() -> anyhow::Result<()> {
                 attempt: 1,
                 trigger: TriggerSource::Smartml,
                 call: call(start + i as i64 * step, ms, i % 50 != 0),
+                detail: CallDetail {
+                    request: format!(
+                        r#"{{"recordId":"{i}","module":"estate","event":"update","data":{{"kaufpreis":"{}","wohnflaeche":"{}"}}}}"#,
+                        250_000 + i,
+                        60 + i % 90
+                    ),
+                    log: vec![LogLine {
+                        source: LogSource::Info,
+                        message: format!("valued record {i}"),
+                    }],
+                },
             }
         })
         .collect();

@@ -202,6 +202,47 @@ pub struct ActivationView {
     pub created_at: String,
 }
 
+/// An activation as listed: with the names of its tenant and service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedActivationView {
+    /// The activation.
+    #[serde(flatten)]
+    pub activation: ActivationView,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// The service's name.
+    pub service_name: String,
+}
+
+/// A page of the activations `scope` may see (`None`: all of them, for the operator): a
+/// provider sees the activations of its services, a tenant its own.
+pub async fn list_activations_matching(
+    store: &Store,
+    scope: Option<&crate::store::Scope>,
+    listing: &Listing<lists::Activations>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ListedActivationView>, i64), AdminError> {
+    let (activations, total) = store
+        .list_activations_matching(scope, listing, offset, limit)
+        .await?;
+    let views = activations
+        .into_iter()
+        .map(|listed| ListedActivationView {
+            activation: ActivationView {
+                tenant_id: listed.activation.tenant_id,
+                service_id: listed.activation.service_id,
+                parameters: listed.activation.parameters,
+                created_at: format_ms(listed.activation.created_at),
+            },
+            tenant_name: listed.tenant_name,
+            service_name: listed.service_name,
+        })
+        .collect();
+    Ok((views, total))
+}
+
 /// A smartml API user just created, with its token and secret (shown once).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

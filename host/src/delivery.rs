@@ -492,7 +492,7 @@ impl Deliverer {
             delivery_id: delivery.id.clone(),
             attempt: attempt as u32,
         };
-        let result = self.executor.run(&webhook, &spec.tenant_id, &trigger).await;
+        let mut result = self.executor.run(&webhook, &spec.tenant_id, &trigger).await;
         let record = CallRecord {
             webhook_id: webhook.id.clone(),
             tenant_id: spec.tenant_id.clone(),
@@ -500,6 +500,7 @@ impl Deliverer {
             attempt,
             trigger: spec.trigger,
             call: result.call.clone(),
+            detail: std::mem::take(&mut result.detail),
         };
         let end = match &result.result {
             Ok(_) => AttemptEnd::Succeeded,

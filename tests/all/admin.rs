@@ -345,6 +345,87 @@ async fn services_and_activations(db: Db) {
     // Parameters may be left out.
     let body = json!({"tenantId": tenant_id, "serviceId": private["id"]});
     post_ok(&host, "/admin/v1/activations", body, StatusCode::CREATED).await;
+
+    // The operator lists every activation, with names; RQL filters them.
+    let other_tenant = tenant(&host, "Andere").await;
+    let body = json!({"tenantId": other_tenant, "serviceId": service_id});
+    post_ok(&host, "/admin/v1/activations", body, StatusCode::CREATED).await;
+    let all = get(&host, "/admin/v1/activations").await;
+    assert_eq!(all["$meta"]["pagination"]["total"], 3, "{all}");
+    let of_service = get(
+        &host,
+        &format!("/admin/v1/activations?eq(serviceId,{service_id})&order=tenantId"),
+    )
+    .await;
+    let mut expected = vec![tenant_id.clone(), other_tenant.clone()];
+    expected.sort();
+    let listed: Vec<&str> = of_service["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["tenantId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, expected, "{of_service}");
+    let muster = of_service["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tenantId"] == tenant_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            muster["tenantName"].as_str(),
+            muster["serviceName"].as_str()
+        ),
+        (Some("Muster"), Some("Property valuation"))
+    );
+    assert_eq!(muster["parameters"]["price_per_sqm.default"], "3600");
+
+    // The provider lists the activations of its services (not the tenant's private one); a
+    // tenant its own; the admin token is not a caller of the public API.
+    let as_provider = host
+        .as_bearer(provider["token"].as_str().unwrap())
+        .get("/public/v1/activations")
+        .await;
+    assert_eq!(as_provider.0, StatusCode::OK, "{}", as_provider.1);
+    assert_eq!(
+        as_provider.1["$meta"]["pagination"]["total"], 2,
+        "{}",
+        as_provider.1
+    );
+    assert!(
+        as_provider.1["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["serviceId"] == service_id),
+        "{}",
+        as_provider.1
+    );
+    let key = post_ok(
+        &host,
+        &format!("/admin/v1/tenants/{other_tenant}/api-keys"),
+        json!({}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let as_tenant = host
+        .as_rest_key(key["key"].as_str().unwrap())
+        .get("/public/v1/activations")
+        .await;
+    assert_eq!(as_tenant.0, StatusCode::OK, "{}", as_tenant.1);
+    let own: Vec<&str> = as_tenant.1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["tenantId"].as_str().unwrap())
+        .collect();
+    assert_eq!(own, [other_tenant.as_str()], "{}", as_tenant.1);
+    let (status, _) = host
+        .as_bearer(ADMIN_TOKEN)
+        .get("/public/v1/activations")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 async fn private_services_stay_private(db: Db) {

@@ -51,6 +51,10 @@ async fn erasure_removes_payloads_and_call_bodies_and_keeps_statistics(db: Db) {
     })
     .await;
     assert!(logged.iter().all(|c| c.call.response.contains("Erika")));
+    assert!(
+        logged.iter().all(|c| c.detail.request.contains("recordId")),
+        "the request sent is logged: {logged:?}"
+    );
     let statistics = w.webhook(&webhook.id).await.statistics;
 
     // Refusals: nothing named, a bad time, module without record, a provider asking.
@@ -96,8 +100,14 @@ async fn erasure_removes_payloads_and_call_bodies_and_keeps_statistics(db: Db) {
         ),
         ("", "")
     );
+    assert_eq!(
+        gone[0].detail,
+        Default::default(),
+        "the request sent is gone too"
+    );
     assert!(gone[0].call.success && gone[0].call.http_status_code == 200);
     assert!(kept[0].call.response.contains("record 11"));
+    assert!(kept[0].detail.request.contains("\"11\""));
     // Statistics are unchanged, the provider's and the tenant's counted ones alike.
     assert_eq!(w.webhook(&webhook.id).await.statistics, statistics);
     assert_eq!(

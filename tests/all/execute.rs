@@ -647,6 +647,54 @@ async fn ivanti_runs_the_handler_synchronously(db: Db) {
             .error
             .contains("deliberate panic")
     );
+
+    // The call log keeps the request as it came and the plugin's log lines, cut short.
+    for lines in [2, 1000] {
+        let body = json!({"action": "log", "lines": lines}).to_string();
+        let (got, text) = ivanti(
+            &w,
+            Some("Misbehave"),
+            &auth,
+            "application/json",
+            body.clone(),
+        )
+        .await;
+        assert_eq!(got, StatusCode::OK, "{text}");
+        w.host.state.recorder.flush().await;
+        let (status, page) = w
+            .as_provider()
+            .get(&format!(
+                "/public/v1/notifications/webhooks/{}/calls?order=-id&limit=1",
+                bad.id
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let call = &page["data"][0];
+        assert_eq!(call["request"], body.as_str(), "{call}");
+        let log = call["log"].as_array().unwrap();
+        assert_eq!(
+            log[0],
+            json!({"source": "info", "message": "misbehave log line 0"})
+        );
+        if lines == 2 {
+            assert_eq!(log.len(), 2, "{call}");
+        } else {
+            let kept: usize = log
+                .iter()
+                .map(|l| l["message"].as_str().unwrap().len() + 1)
+                .sum();
+            assert!(kept <= hookhost::exec::LOG_EXCERPT_BYTES + 64, "{kept}");
+            let last = log.last().unwrap();
+            assert_eq!(last["source"], "host");
+            assert!(
+                last["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more bytes of log not kept"),
+                "{last}"
+            );
+        }
+    }
 }
 
 async fn ivanti_error_bodies_are_exact(db: Db) {

@@ -705,6 +705,7 @@ async fn the_call_log_filters_orders_and_refuses(db: Db) {
         attempt,
         trigger,
         call,
+        detail: Default::default(),
     };
     let (tenant, other) = (w.tenant.as_str(), "TEN-0000-0000");
     w.host

@@ -133,10 +133,11 @@ async fn a_provider_and_a_tenant_use_the_portal_in_a_browser() {
     browser.find("table#statistics").await;
 
     // A test call: its result, then its row in the log without a reload.
+    // (The tenant is chosen among those that activated the service.)
     browser
         .find("#tenant")
         .await
-        .send_keys(&w.tenant)
+        .select_by_value(&w.tenant)
         .await
         .unwrap();
     browser.find("#run-test").await.click().await.unwrap();
@@ -465,7 +466,11 @@ async fn sign_in_resolves_credentials_like_the_rest_apis(db: Db) {
             "Marktwert neu berechnen",
         ),
         (w.rest_key.as_str(), "/webhooks", "Marktwert neu berechnen"),
-        (crate::support::ADMIN_TOKEN, "/operator", "Andere Makler AG"),
+        (
+            crate::support::ADMIN_TOKEN,
+            "/operator",
+            "Eigene Automatik <code>SVC-",
+        ),
     ] {
         let answer = sign_in(credential).await;
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
@@ -548,6 +553,17 @@ async fn pages_show_only_what_the_api_shows_the_visitor(db: Db) {
         (status, webhook["status"].as_str()),
         (StatusCode::OK, Some("enabled"))
     );
+    // A provider's test call runs for a tenant of the webhook's service, chosen from a list
+    // that names no one else.
+    let (_, html) = get(format!("{provider}/webhooks/{}", s.webhook)).await;
+    assert!(
+        html.contains(&format!(
+            "<option value=\"{}\">Immobilien Muster GmbH (",
+            w.tenant
+        )),
+        "{html}"
+    );
+    assert!(!html.contains("Andere Makler"), "{html}");
     // The operator's pages are the admin API's: refused to a tenant.
     let (status, _) = get(format!("{tenant}/operator")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

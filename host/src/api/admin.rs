@@ -16,7 +16,7 @@
 //! | GET, POST | `/admin/v1/providers` | 200 list (RQL filters, order, select), 201 `{id,name,createdAt,token}` |
 //! | GET, POST | `/admin/v1/tenants` | 200 list, 201 `{id,name,createdAt}` |
 //! | GET, POST | `/admin/v1/services` | 200 list, 201 the service (`secretParameters`: values sealed and masked) |
-//! | POST | `/admin/v1/activations` | 201 new, 200 re-parameterized; undeclared parameters 400 |
+//! | GET, POST | `/admin/v1/activations` | 200 list, 201 new, 200 re-parameterized; undeclared parameters 400 |
 //! | POST | `/admin/v1/tenants/{id}/api-users` | 201 `{id,tenantId,marketplace,token,secret}` |
 //! | POST | `/admin/v1/tenants/{id}/api-keys` | 201 `{id,tenantId,key}` |
 //! | POST | `/admin/v1/tenants/{id}/api-keys/{keyId}/deactivate` | 204 |
@@ -44,6 +44,7 @@ use std::collections::BTreeMap;
     post_tenant,
     get_services,
     post_service,
+    get_activations,
     post_activation,
     post_api_user,
     post_api_key,
@@ -60,7 +61,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/v1/tenants", get(get_tenants).post(post_tenant))
         .route("/admin/v1/services", get(get_services).post(post_service))
-        .route("/admin/v1/activations", post(post_activation))
+        .route(
+            "/admin/v1/activations",
+            get(get_activations).post(post_activation),
+        )
         .route("/admin/v1/tenants/{id}/api-users", post(post_api_user))
         .route("/admin/v1/tenants/{id}/api-keys", post(post_api_key))
         .route(
@@ -131,6 +135,16 @@ struct ApiUserBody {
 
 /// The properties of listed providers and tenants, for `select=`.
 const NAMED_PROPERTIES: &[&str] = &["id", "name", "createdAt"];
+
+/// The properties of a listed activation, for `select=`.
+pub(super) const ACTIVATION_PROPERTIES: &[&str] = &[
+    "tenantId",
+    "tenantName",
+    "serviceId",
+    "serviceName",
+    "parameters",
+    "createdAt",
+];
 
 /// The properties of a listed service, for `select=`.
 const SERVICE_PROPERTIES: &[&str] = &[
@@ -335,6 +349,35 @@ async fn post_service(
     )
     .await?;
     Ok(created(service))
+}
+
+/// Every activation, oldest first unless the query string orders them otherwise.
+#[utoipa::path(
+    get,
+    operation_id = "listActivations",
+    path = "/admin/v1/activations",
+    tag = "admin",
+    summary = "List activations",
+    description = "Every tenant's activations of every service, oldest first; secret parameter values masked.",
+    params(crate::api::openapi::schemas::PageQuery),
+    responses(
+        (status = 200, description = "A page of activations.", body = crate::api::openapi::schemas::Page<crate::admin::ListedActivationView>),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
+    ),
+    security(("admin_token" = [])),
+)]
+async fn get_activations(
+    State(state): State<AppState>,
+    _: Admin,
+    query: ListQuery,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let (offset, limit) = query.page(100, 1)?;
+    let listing = query.listing(&lists::ACTIVATIONS)?;
+    let select = query.select(ACTIVATION_PROPERTIES)?;
+    let (activations, total) =
+        admin::list_activations_matching(&state.store, None, &listing, offset, limit).await?;
+    listing::page(offset, limit, total, activations, &select)
 }
 
 #[utoipa::path(

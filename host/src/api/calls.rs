@@ -103,6 +103,8 @@ const CALL_PROPERTIES: &[&str] = &[
     "response",
     "reasonPhrase",
     "httpStatusCode",
+    "request",
+    "log",
 ];
 
 /// The properties of a listed notification, for `select=`.

@@ -19,6 +19,7 @@
 //! - [`listing`]: the query string of every list endpoint (RQL filters, order, select, page).
 //! - [`auth`]: who is calling.
 
+pub mod activations;
 pub mod admin;
 pub mod auth;
 pub mod calls;
@@ -85,6 +86,7 @@ fn rest_router(state: AppState) -> Router {
         .merge(portal::sessions_router())
         .merge(components::router())
         .merge(event_types::router())
+        .merge(activations::router())
         .merge(admin::router())
         .merge(smartml::router())
         .merge(ivanti::router())
@@ -176,13 +178,14 @@ impl AppState {
         tenant_id: &str,
         trigger: &crate::exec::Trigger,
     ) -> crate::exec::Attempt {
-        let attempt = self.executor.run(webhook, tenant_id, trigger).await;
+        let mut attempt = self.executor.run(webhook, tenant_id, trigger).await;
         self.recorder
             .record(crate::store::CallRecord::synchronous(
                 &webhook.id,
                 tenant_id,
                 trigger.source,
                 attempt.call.clone(),
+                std::mem::take(&mut attempt.detail),
             ))
             .await;
         attempt

@@ -6,8 +6,8 @@
 use super::{Executor, Failure, Outgoing, Output, Trigger};
 use crate::sandbox::Problem;
 use crate::sandbox::{
-    CallContext, CallError, Invocation, OutboundPolicy, OutgoingRequest, Param, Plugin, Tenant,
-    Transformed,
+    CallContext, CallError, Invocation, LogLine, OutboundPolicy, OutgoingRequest, Param, Plugin,
+    Tenant, Transformed,
 };
 use crate::store::{DbKv, Webhook};
 use crate::vocab::FailureKind;
@@ -79,6 +79,7 @@ impl Executor {
         component_id: &str,
         tenant_id: &str,
         trigger: &Trigger,
+        log: &mut Vec<LogLine>,
     ) -> Result<Output, Failure> {
         let plugin = self.plugin(component_id).await.map_err(|e| {
             Failure::host(webhook, "loading the component", "run the component", &e)
@@ -99,6 +100,7 @@ impl Executor {
             attempt: trigger.attempt,
         };
         let report = self.runtime.call(&plugin, &invocation, ctx).await;
+        super::keep_log(log, report.log);
         match report.result {
             Ok(outcome) => {
                 let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&outcome.body).is_ok();
@@ -131,6 +133,7 @@ impl Executor {
         webhook: &Webhook,
         tenant_id: &str,
         trigger: Cow<'t, Trigger>,
+        log: &mut Vec<LogLine>,
     ) -> Result<Outgoing<'t>, Failure> {
         let Some(component_id) = &webhook.transform else {
             return Ok(Outgoing::Send(trigger, Vec::new()));
@@ -162,6 +165,7 @@ impl Executor {
             headers: Vec::new(),
         };
         let report = self.runtime.transform(&plugin, &request, ctx).await;
+        super::keep_log(log, report.log);
         let changed = match report.result {
             Ok(Transformed::Send(changed)) => changed,
             Ok(Transformed::Skip(reason)) => return Ok(Outgoing::Skip(reason)),

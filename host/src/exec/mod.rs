@@ -18,8 +18,9 @@ pub use criteria::criteria_match;
 pub use remote::{RemoteClient, RemoteConfig};
 
 use crate::metrics::Metrics;
+use crate::sandbox::{CapturedLog, LogLine, LogSource};
 use crate::sandbox::{Event, Runtime};
-use crate::store::{Call, Handler, Store, Webhook};
+use crate::store::{Call, CallDetail, Handler, Store, Webhook};
 use crate::time::{format_ms, now_ms};
 use crate::vocab::{FailureKind, TriggerSource};
 use std::borrow::Cow;
@@ -27,8 +28,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Longest response excerpt kept in a Call object.
+/// Longest response excerpt kept in a Call object, and longest request excerpt kept beside it.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+/// Most bytes of a plugin's log lines kept in the call log (the sandbox captures up to
+/// `max_log_bytes` per call; `plugin run` shows all of it).
+pub const LOG_EXCERPT_BYTES: usize = 4096;
 
 /// What caused a call.
 #[derive(Debug, Clone)]
@@ -137,6 +142,8 @@ pub struct Attempt {
     pub result: Result<Output, Failure>,
     /// The Call object for statistics and the call log.
     pub call: Call,
+    /// What the call log keeps beside it: the request sent, the plugin's log lines.
+    pub detail: CallDetail,
 }
 
 /// Runs webhooks. Cheap to clone.
@@ -154,14 +161,40 @@ pub struct Executor {
 
 /// The first [`RESPONSE_EXCERPT_BYTES`] of `text`, cut at a character boundary.
 pub fn excerpt(text: &str) -> String {
-    if text.len() <= RESPONSE_EXCERPT_BYTES {
-        return text.to_owned();
+    cut(text, RESPONSE_EXCERPT_BYTES).to_owned()
+}
+
+/// The first `most` bytes of `text`, cut at a character boundary.
+fn cut(text: &str, most: usize) -> &str {
+    if text.len() <= most {
+        return text;
     }
-    let mut end = RESPONSE_EXCERPT_BYTES;
+    let mut end = most;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    &text[..end]
+}
+
+/// Appends the lines of `log` to `kept`, up to [`LOG_EXCERPT_BYTES`] in all; what does not fit
+/// is counted in a last line of the host's.
+fn keep_log(kept: &mut Vec<LogLine>, log: CapturedLog) {
+    let mut used: usize = kept.iter().map(|l| l.message.len() + 1).sum();
+    let mut dropped = log.dropped_bytes;
+    for line in log.lines {
+        if used + line.message.len() < LOG_EXCERPT_BYTES {
+            used += line.message.len() + 1;
+            kept.push(line);
+        } else {
+            dropped += line.message.len() as u64 + 1;
+        }
+    }
+    if dropped > 0 {
+        kept.push(LogLine {
+            source: LogSource::Host,
+            message: format!("({dropped} more bytes of log not kept)"),
+        });
+    }
 }
 
 impl Executor {
@@ -221,20 +254,31 @@ impl Executor {
 
     async fn attempt(&self, webhook: &Webhook, tenant_id: &str, trigger: &Trigger) -> Attempt {
         let started = now_ms();
+        let mut detail = CallDetail::default();
         let result = match &webhook.handler {
-            Handler::Component(id) => self.run_component(webhook, id, tenant_id, trigger).await,
+            Handler::Component(id) => {
+                detail.request = excerpt(&trigger.payload);
+                self.run_component(webhook, id, tenant_id, trigger, &mut detail.log)
+                    .await
+            }
             Handler::Url(url) => {
                 let outgoing = match self.url_trigger(webhook, tenant_id, trigger).await {
-                    Ok(trigger) => self.transformed(webhook, tenant_id, trigger).await,
+                    Ok(trigger) => {
+                        self.transformed(webhook, tenant_id, trigger, &mut detail.log)
+                            .await
+                    }
                     Err(failure) => Err(failure),
                 };
                 match outgoing {
                     // Signed in `remote`, over what the transform returned.
                     Ok(Outgoing::Send(trigger, headers)) => {
-                        return self
+                        let mut attempt = self
                             .remote
                             .call(&self.store, webhook, url, &trigger, &headers)
                             .await;
+                        detail.request = excerpt(&trigger.payload);
+                        attempt.detail = detail;
+                        return attempt;
                     }
                     Ok(Outgoing::Skip(reason)) => Ok(Output::skipped(reason)),
                     Err(failure) => Err(failure),
@@ -280,7 +324,11 @@ impl Executor {
                 skipped: None,
             },
         };
-        Attempt { result, call }
+        Attempt {
+            result,
+            call,
+            detail,
+        }
     }
 
     /// The trigger a URL handler is called with. Record triggers (smartml) and validations

@@ -235,6 +235,7 @@ impl RemoteClient {
                     skipped: None,
                 },
                 result: outcome,
+                detail: Default::default(),
             },
             Err(f) => Attempt {
                 call: Call {
@@ -249,6 +250,7 @@ impl RemoteClient {
                     skipped: None,
                 },
                 result: Err(f),
+                detail: Default::default(),
             },
         }
     }

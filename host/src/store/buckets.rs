@@ -251,6 +251,7 @@ mod tests {
                 http_status_code: 200,
                 skipped: None,
             },
+            detail: Default::default(),
         }
     }
 

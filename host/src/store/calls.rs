@@ -2,10 +2,33 @@
 //! batches with the statistics update of the same transaction.
 
 use super::{Call, Params, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
+use crate::sandbox::LogLine;
 use crate::time::now_ms;
 use crate::vocab::TriggerSource;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
+
+/// What the call log keeps of a call beside its Call object: the start of the request as
+/// it was sent, and the lines the plugin logged. Both are cut short by the executor; an
+/// erasure empties them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallDetail {
+    /// The request body: the payload a component was given, or the body a URL webhook was
+    /// sent (after its transform).
+    #[serde(default)]
+    pub request: String,
+    /// The lines the component (or the transform) logged: `host.log`, stdout, stderr.
+    #[serde(default)]
+    pub log: Vec<LogLine>,
+}
+
+impl CallDetail {
+    /// Whether there is nothing to keep.
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.log.is_empty()
+    }
+}
 
 /// One entry of the call log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +45,8 @@ pub struct CallRecord {
     pub trigger: TriggerSource,
     /// The Call object.
     pub call: Call,
+    /// The request's excerpt and the plugin's log lines.
+    pub detail: CallDetail,
 }
 
 impl CallRecord {
@@ -32,6 +57,7 @@ impl CallRecord {
         tenant_id: &str,
         trigger: TriggerSource,
         call: Call,
+        detail: CallDetail,
     ) -> Self {
         CallRecord {
             webhook_id: webhook_id.to_owned(),
@@ -40,6 +66,7 @@ impl CallRecord {
             attempt: 1,
             trigger,
             call,
+            detail,
         }
     }
 }
@@ -59,6 +86,9 @@ pub struct LoggedCall {
     /// The Call object.
     #[serde(flatten)]
     pub call: Call,
+    /// The request's excerpt and the plugin's log lines.
+    #[serde(flatten)]
+    pub detail: CallDetail,
 }
 
 /// Webhooks per statistics statement.
@@ -119,9 +149,16 @@ pub(super) async fn write_calls(
         .iter()
         .map(|r| serde_json::to_string(&r.call).expect("serializable"))
         .collect();
-    for (chunk, chunk_texts) in records
+    let details: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            (!r.detail.is_empty()).then(|| serde_json::to_string(&r.detail).expect("serializable"))
+        })
+        .collect();
+    for ((chunk, chunk_texts), chunk_details) in records
         .chunks(ROWS_PER_STATEMENT)
         .zip(texts.chunks(ROWS_PER_STATEMENT))
+        .zip(details.chunks(ROWS_PER_STATEMENT))
     {
         let mut params = Params::of(tx);
         let rows: Vec<String> = chunk
@@ -129,17 +166,20 @@ pub(super) async fn write_calls(
             .map(|_| {
                 format!(
                     "({})",
-                    (0..9).map(|_| params.next()).collect::<Vec<_>>().join(", ")
+                    (0..10)
+                        .map(|_| params.next())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })
             .collect();
         let sql = format!(
             "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
-             created_at) VALUES {}",
+             detail, created_at) VALUES {}",
             rows.join(", ")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (r, text) in chunk.iter().zip(chunk_texts) {
+        for ((r, text), detail) in chunk.iter().zip(chunk_texts).zip(chunk_details) {
             query = query
                 .bind(unique_id("CAL"))
                 .bind(&r.webhook_id)
@@ -149,6 +189,7 @@ pub(super) async fn write_calls(
                 .bind(r.trigger.as_str())
                 .bind(i64::from(r.call.success))
                 .bind(text)
+                .bind(detail)
                 .bind(now);
         }
         query.execute(&mut *tx).await?;
@@ -262,7 +303,7 @@ impl Store {
             .await?
             .try_get("n")?;
         let sql = format!(
-            "SELECT id, delivery_id, attempt, trigger, call FROM calls WHERE {matching} \
+            "SELECT id, delivery_id, attempt, trigger, call, detail FROM calls WHERE {matching} \
              ORDER BY {} LIMIT ${} OFFSET ${}",
             list.order,
             list.next,
@@ -288,6 +329,11 @@ impl Store {
                     trigger: read_word(r, "trigger", TriggerSource::parse)?,
                     call: serde_json::from_str(&r.try_get::<String, _>("call")?)
                         .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+                    detail: match r.try_get::<Option<String>, _>("detail")? {
+                        None => CallDetail::default(),
+                        Some(text) => serde_json::from_str(&text)
+                            .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+                    },
                 })
             })
             .collect::<Result<_>>()?;
@@ -365,6 +411,7 @@ mod tests {
                 http_status_code: if success { 200 } else { 500 },
                 skipped: None,
             },
+            detail: CallDetail::default(),
         }
     }
 

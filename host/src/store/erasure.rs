@@ -125,11 +125,13 @@ impl Store {
             selected.clone()
         };
         // Rewritten in rounds, oldest first; a rewritten entry has an empty `response`,
-        // `headers` and an erased `error`, so it is not selected again.
+        // `headers`, an erased `error` and no detail (the request's excerpt, the plugin's log
+        // lines), so it is not counted again.
         let mut after = String::new();
         loop {
             let rows = bind(format!(
-                "SELECT id, call FROM calls WHERE {calls} AND id > ${next} ORDER BY id LIMIT {CALL_BATCH}"
+                "SELECT id, call, CAST(CASE WHEN detail IS NULL THEN 1 ELSE 0 END AS BIGINT) AS bare FROM calls WHERE {calls} AND id > ${next} \
+                 ORDER BY id LIMIT {CALL_BATCH}"
             ))
             .bind(&after)
             .fetch_all(&mut *tx)
@@ -140,7 +142,9 @@ impl Store {
                 let text: String = row.try_get("call")?;
                 let mut call: super::Call = serde_json::from_str(&text)
                     .map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
-                if call.response.is_empty()
+                let bare = row.try_get::<i64, _>("bare")? == 1;
+                if bare
+                    && call.response.is_empty()
                     && call.headers.is_empty()
                     && (call.error.is_empty() || call.error == ERASED)
                 {
@@ -151,7 +155,7 @@ impl Store {
                 if !call.error.is_empty() {
                     call.error = ERASED.to_owned();
                 }
-                sqlx::query("UPDATE calls SET call = $1 WHERE id = $2")
+                sqlx::query("UPDATE calls SET call = $1, detail = NULL WHERE id = $2")
                     .bind(serde_json::to_string(&call).expect("serializable"))
                     .bind(row.try_get::<String, _>("id")?)
                     .execute(&mut *tx)

@@ -216,6 +216,20 @@ pub static TENANTS: Fields<Tenants> = Fields::new(
     "created_at, id",
 );
 
+/// The activations (`GET /admin/v1/activations`, `GET /public/v1/activations`), table
+/// `activations a`: oldest first.
+pub enum Activations {}
+
+/// The activations: a tenant's use of a service.
+pub static ACTIVATIONS: Fields<Activations> = Fields::new(
+    &[
+        Field::new("tenantId", "a.tenant_id", Kind::Text),
+        Field::new("serviceId", "a.service_id", Kind::Text),
+        Field::new("createdAt", "a.created_at", Kind::Time),
+    ],
+    "a.created_at, a.tenant_id, a.service_id",
+);
+
 /// The services (`GET /admin/v1/services`): oldest first.
 pub enum Services {}
 

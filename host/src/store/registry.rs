@@ -116,6 +116,19 @@ pub struct Activation {
     pub created_at: i64,
 }
 
+/// An activation as listed: with the names of its tenant and service.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedActivation {
+    /// The activation (secret parameter values masked).
+    #[serde(flatten)]
+    pub activation: Activation,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// The service's name.
+    pub service_name: String,
+}
+
 /// A smartml API user (token + secret).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -522,6 +535,63 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         Ok((rows, total))
+    }
+
+    /// A page of the activations `scope` may see (`None`: every one, for the operator) that
+    /// `listing` keeps, and how many there are: a provider sees the activations of its
+    /// services, a tenant its own.
+    pub async fn list_activations_matching(
+        &self,
+        scope: Option<&Scope>,
+        listing: &super::Listing<super::lists::Activations>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ListedActivation>, i64)> {
+        let list = listing.sql(self.backend(), 2);
+        let (visible, id) = match scope {
+            None => ("$1 = ''", ""),
+            Some(Scope::Provider(id)) => ("s.provider_id = $1", id.as_str()),
+            Some(Scope::Tenant(id)) => ("a.tenant_id = $1", id.as_str()),
+        };
+        let from = "activations a JOIN tenants t ON t.id = a.tenant_id \
+                    JOIN services s ON s.id = a.service_id";
+        let matching = format!("{visible} AND {}", list.condition);
+        let count = format!("SELECT COUNT(*) AS n FROM {from} WHERE {matching}");
+        let total: i64 = list
+            .bind(sqlx::query(AssertSqlSafe(count)).bind(id))
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let sql = format!(
+            "SELECT a.tenant_id, t.name AS tenant_name, a.service_id, s.name AS service_name, \
+             a.parameters, a.created_at FROM {from} WHERE {matching} \
+             ORDER BY {} LIMIT ${} OFFSET ${}",
+            list.order,
+            list.next,
+            list.next + 1
+        );
+        let rows = list
+            .bind(sqlx::query(AssertSqlSafe(sql)).bind(id))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let activations = rows
+            .iter()
+            .map(|row| {
+                Ok(ListedActivation {
+                    activation: Activation {
+                        tenant_id: row.try_get("tenant_id")?,
+                        service_id: row.try_get("service_id")?,
+                        parameters: from_json_text(&row.try_get::<String, _>("parameters")?)?,
+                        created_at: row.try_get("created_at")?,
+                    },
+                    tenant_name: row.try_get("tenant_name")?,
+                    service_name: row.try_get("service_name")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((activations, total))
     }
 
     /// Activates (or re-parameterizes) `service` for `tenant`. The values of parameters the

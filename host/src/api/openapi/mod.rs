@@ -134,6 +134,7 @@ pub fn document() -> OpenApi {
         super::calls::Doc::openapi(),
         super::deliveries::Doc::openapi(),
         super::erasure::Doc::openapi(),
+        super::activations::Doc::openapi(),
         super::statistics::Doc::openapi(),
         super::components::Doc::openapi(),
         super::event_types::Doc::openapi(),

@@ -77,6 +77,7 @@ mirror!(
     crate::admin::TenantView => Tenant,
     crate::admin::ServiceView => Service,
     crate::admin::ActivationView => Activation,
+    crate::admin::ListedActivationView => ListedActivation,
     crate::admin::NewApiUser => NewApiUser,
     crate::admin::NewApiKey => NewApiKey,
     crate::store::TemplateSpec => TemplateSpec,
@@ -229,6 +230,26 @@ pub struct LoggedCall {
     /// counts as a success). Absent when the request was sent.
     #[schema(required = false)]
     pub skipped: Option<String>,
+    /// The request body as it was sent, its first 4 KiB: the payload a component was given,
+    /// or the body of a URL webhook's request after its transform. Empty when nothing was
+    /// sent, and after an erasure.
+    pub request: String,
+    /// The lines the component or the transform logged (`host.log`, stdout, stderr; the
+    /// host's own notes), their first 4 KiB. Empty after an erasure.
+    pub log: Vec<LogEntry>,
+}
+
+/// A line a plugin logged during a call.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogEntry {
+    /// Where it came from: `trace`, `debug`, `info`, `warn`, `error` (`host.log` levels),
+    /// `stdout`, `stderr`, or `host` (a note of the host's about the call, such as an outbound
+    /// request it refused).
+    #[schema(pattern = "^(trace|debug|info|warn|error|stdout|stderr|host)$")]
+    pub source: String,
+    /// The line, without its newline.
+    pub message: String,
 }
 
 /// Retry schedule of a webhook.
@@ -412,6 +433,24 @@ pub struct Activation {
     pub tenant_id: String,
     /// The service.
     pub service_id: String,
+    /// Values the service's plugins read through `config`; secret ones masked.
+    pub parameters: BTreeMap<String, String>,
+    /// When the tenant first activated the service (RFC 3339).
+    pub created_at: String,
+}
+
+/// A tenant's activation of a service, as listed: with the names of both.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListedActivation {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// The service.
+    pub service_id: String,
+    /// The service's name.
+    pub service_name: String,
     /// Values the service's plugins read through `config`; secret ones masked.
     pub parameters: BTreeMap<String, String>,
     /// When the tenant first activated the service (RFC 3339).
@@ -783,6 +822,19 @@ mod tests {
             })
         );
         assert_eq!(
+            properties::<ListedActivation>(),
+            keys(admin::ListedActivationView {
+                activation: admin::ActivationView {
+                    tenant_id: "TEN-1".into(),
+                    service_id: "SVC-1".into(),
+                    parameters: BTreeMap::new(),
+                    created_at: "t".into()
+                },
+                tenant_name: "Muster".into(),
+                service_name: "Valuation".into(),
+            })
+        );
+        assert_eq!(
             properties::<NewApiUser>(),
             keys(admin::NewApiUser {
                 id: "USR-1".into(),
@@ -834,8 +886,16 @@ mod tests {
                 http_status_code: 200,
                 skipped: Some("not subscribed".into()),
             },
+            detail: crate::store::CallDetail {
+                request: "{}".into(),
+                log: vec![crate::sandbox::LogLine {
+                    source: crate::sandbox::LogSource::Info,
+                    message: "hello".into(),
+                }],
+            },
         };
         assert_eq!(properties::<LoggedCall>(), keys(&logged));
+        assert_eq!(properties::<LogEntry>(), keys(&logged.detail.log[0]));
         assert_eq!(
             properties::<RetryPolicy>(),
             keys(crate::store::RetryPolicy {

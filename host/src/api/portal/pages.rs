@@ -199,6 +199,19 @@ pub(super) async fn webhook(
         }
         _ => true,
     };
+    // A provider's test call runs for one of the tenants using the webhook's service (or any
+    // of the provider's services, for a webhook of none).
+    let activations = match &visitor.session.role {
+        Role::Provider(_) => {
+            let narrowed = match webhook["service"]["id"].as_str() {
+                Some(service) => format!("eq(serviceId,{})&", segment(service)),
+                None => String::new(),
+            };
+            let uri = format!("/public/v1/activations?{narrowed}limit=100");
+            Some(read(api, &frame, &uri).await?)
+        }
+        _ => None,
+    };
     let detail = Detail {
         webhook: &webhook,
         statistics: &statistics,
@@ -206,6 +219,7 @@ pub(super) async fn webhook(
         filter: &filter,
         owner,
         triggers: TriggerSource::NAMES,
+        activations: activations.as_ref(),
     };
     Ok(html(StatusCode::OK, webhooks::detail(&frame, &detail)))
 }
@@ -500,6 +514,7 @@ pub(super) async fn operator(visitor: Visitor) -> Page {
     let providers = read(api, &frame, "/admin/v1/providers?limit=100").await?;
     let tenants = read(api, &frame, "/admin/v1/tenants?limit=100").await?;
     let services = read(api, &frame, "/admin/v1/services?limit=100").await?;
+    let activations = read(api, &frame, "/admin/v1/activations?limit=100").await?;
     let (_, metrics) = api.get("/metrics").await;
     let text = metrics.as_str().unwrap_or_default();
     let outbox = operator::samples(text, &["hookhost_outbox_deliveries"]);
@@ -515,6 +530,7 @@ pub(super) async fn operator(visitor: Visitor) -> Page {
         providers: &providers,
         tenants: &tenants,
         services: &services,
+        activations: &activations,
         outbox: &outbox,
         metrics: &metrics,
     };

@@ -45,6 +45,8 @@ pub struct Overview<'a> {
     pub tenants: &'a Value,
     /// `GET /admin/v1/services`.
     pub services: &'a Value,
+    /// `GET /admin/v1/activations`.
+    pub activations: &'a Value,
     /// Deliveries per status (`hookhost_outbox_deliveries`).
     pub outbox: &'a [Sample],
     /// Calls per source and outcome, compiled components.
@@ -117,6 +119,33 @@ pub fn page(frame: &Frame<'_>, o: &Overview<'_>) -> Markup {
                             td { (text(service, "name")) }
                             td { code { (text(service, "providerId")) } }
                             td { code { (text(service, "tenantId")) } }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="activations-heading" {
+            h2 #activations-heading { (frame.t(Text::Activations)) " (" (frame.locale.number(total(o.activations))) ")" }
+            table.list #activations {
+                thead { tr {
+                    th scope="col" { (frame.t(Text::Tenant)) }
+                    th scope="col" { (frame.t(Text::Service)) }
+                    th scope="col" { (frame.t(Text::Parameters)) }
+                    th scope="col" { (frame.t(Text::Created)) }
+                } }
+                tbody {
+                    @for activation in items(o.activations) {
+                        tr {
+                            td { (text(activation, "tenantName")) " " code { (text(activation, "tenantId")) } }
+                            td { (text(activation, "serviceName")) " " code { (text(activation, "serviceId")) } }
+                            td {
+                                @if let Some(parameters) = activation["parameters"].as_object() {
+                                    @for (name, value) in parameters {
+                                        code { (name) "=" (value.as_str().unwrap_or_default()) } " "
+                                    }
+                                }
+                            }
+                            td { (time(frame.locale, text(activation, "createdAt"))) }
                         }
                     }
                 }

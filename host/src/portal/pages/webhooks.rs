@@ -152,6 +152,9 @@ pub struct Detail<'a> {
     pub owner: bool,
     /// Triggers the call log may be filtered by.
     pub triggers: &'a [&'a str],
+    /// For a provider: the activations of the webhook's service (whom a test call can run
+    /// for), `GET /public/v1/activations`.
+    pub activations: Option<&'a Value>,
 }
 
 /// A webhook's page.
@@ -198,8 +201,19 @@ pub fn detail(frame: &Frame<'_>, d: &Detail<'_>) -> Markup {
                     (sample_payload(webhook))
                 }
                 @if provider {
+                    @let tenants = d.activations.and_then(|a| a["data"].as_array()).filter(|a| !a.is_empty());
                     label for="tenant" { (frame.t(Text::TenantId)) }
-                    input #tenant name="tenantId" required pattern="TEN-.*" autocomplete="off";
+                    @if let Some(tenants) = tenants {
+                        select #tenant name="tenantId" required {
+                            @for activation in tenants {
+                                option value=(text(activation, "tenantId")) {
+                                    (text(activation, "tenantName")) " (" (text(activation, "tenantId")) ")"
+                                }
+                            }
+                        }
+                    } @else {
+                        input #tenant name="tenantId" required pattern="TEN-.*" autocomplete="off";
+                    }
                 }
                 button #run-test type="submit" { (frame.t(Text::RunTest)) }
             }
@@ -386,8 +400,20 @@ pub fn call_row(frame: &Frame<'_>, webhook_id: &str, call: &Value) -> Markup {
                             dt { (frame.t(Text::FailureKind)) } dd { code { (reason) } }
                             dt { (frame.t(Text::Error)) } dd { pre { (text(call, "error")) } }
                         }
+                        @if !text(call, "request").is_empty() {
+                            dt { (frame.t(Text::Request)) } dd { pre.request { (text(call, "request")) } }
+                        }
                         dt { (frame.t(Text::Headers)) } dd { pre { (text(call, "headers")) } }
                         dt { (frame.t(Text::Response)) } dd { pre { (text(call, "response")) } }
+                        @if let Some(lines) = call["log"].as_array().filter(|l| !l.is_empty()) {
+                            dt { (frame.t(Text::PluginLog)) }
+                            dd { pre.log {
+                                @for line in lines {
+                                    span.(text(line, "source")) { (text(line, "source")) ": " (text(line, "message")) }
+                                    "\n"
+                                }
+                            } }
+                        }
                     }
                     @if delivery.is_some() {
                         form method="post" action=(resend) hx-post=(resend) hx-swap="outerHTML" {
