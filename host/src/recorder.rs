@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 const BATCH: usize = 512;
 
 /// How long the writer waits for more records before writing a batch: the delay before a
-/// call shows in the statistics and the call log.
+/// call shows in the statistics and the call log (and before a flush that arrives meanwhile
+/// is answered).
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Message {
@@ -43,15 +44,17 @@ impl Recorder {
             let mut messages = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut messages, BATCH).await > 0 {
                 // Gather for a moment: a transaction costs about as much for one call as for a
-                // hundred (its pages, its statistics update, its commit). A flush goes at once.
-                let until = tokio::time::Instant::now() + GATHER;
-                while messages.len() < BATCH
-                    && !messages.iter().any(|m| matches!(m, Message::Flush(_)))
-                {
-                    let room = BATCH - messages.len();
-                    match tokio::time::timeout_at(until, rx.recv_many(&mut messages, room)).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
+                // hundred (its pages, its statistics update, its commit). Asleep, not waiting
+                // on the queue: a waiting receiver is woken by every send, a wake-up per call
+                // on another thread. A flush goes at once.
+                let flushing = |m: &[Message]| m.iter().any(|m| matches!(m, Message::Flush(_)));
+                if messages.len() < BATCH && !flushing(&messages) {
+                    tokio::time::sleep(GATHER).await;
+                    while messages.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(message) => messages.push(message),
+                            Err(_) => break,
+                        }
                     }
                 }
                 let mut records = Vec::with_capacity(messages.len());

@@ -300,6 +300,9 @@ fn admin_commands_create_what_they_say_and_print_credentials_once() {
     );
     let services = operator_json(dir, key, &["admin", "list", "services", "--json"]);
     assert_eq!(services[0]["id"], service_id);
+    let activations = operator_json(dir, key, &["admin", "list", "activations", "--json"]);
+    assert_eq!(activations[0]["serviceId"], service_id, "{activations}");
+    assert!(activations[0]["tenantName"].is_string(), "{activations}");
 
     // Deactivation: the key's id, not the key.
     let key_id = api_key["id"].as_str().unwrap();

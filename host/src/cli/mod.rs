@@ -207,7 +207,7 @@ pub enum AdminCommand {
         #[arg(long)]
         until: Option<String>,
     },
-    /// List providers, tenants or services.
+    /// List providers, tenants, services or activations.
     List {
         /// What to list.
         what: ListWhat,
@@ -223,6 +223,8 @@ pub enum ListWhat {
     Tenants,
     /// Services, marketplace and private.
     Services,
+    /// Tenants' activations of services (secret parameter values masked).
+    Activations,
 }
 
 /// `hookhost plugin …`
@@ -576,6 +578,29 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
                         s.name,
                         owner,
                         s.accepted_parameters.join(", ")
+                    )
+                })
+            }
+            ListWhat::Activations => {
+                let everything = crate::store::Listing::all(&crate::store::lists::ACTIVATIONS);
+                let (all, _) =
+                    admin::list_activations_matching(&store, None, &everything, 0, i64::MAX)
+                        .await?;
+                print_list(json, &all, |a| {
+                    let parameters: Vec<String> = a
+                        .activation
+                        .parameters
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    format!(
+                        "{} ({})  {} ({})  {}  [{}]",
+                        a.activation.tenant_id,
+                        a.tenant_name,
+                        a.activation.service_id,
+                        a.service_name,
+                        a.activation.created_at,
+                        parameters.join(", ")
                     )
                 })
             }
