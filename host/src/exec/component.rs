@@ -14,6 +14,7 @@ use crate::vocab::FailureKind;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 impl Executor {
     /// The component `id`, loaded: from the runtime's bounded set of loaded components, or
@@ -80,6 +81,25 @@ impl Executor {
         tenant_id: &str,
         trigger: &Trigger,
     ) -> Result<Output, Failure> {
+        let span = crate::telemetry::span!(
+            "component call",
+            webhook.id = %webhook.id,
+            component.id = %component_id,
+        );
+        self.call_component(webhook, component_id, tenant_id, trigger, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    /// [`Executor::run_component`] inside its `span`, which gets the call's log lines.
+    async fn call_component(
+        &self,
+        webhook: &Webhook,
+        component_id: &str,
+        tenant_id: &str,
+        trigger: &Trigger,
+        span: &tracing::Span,
+    ) -> Result<Output, Failure> {
         let plugin = self.plugin(component_id).await.map_err(|e| {
             Failure::host(webhook, "loading the component", "run the component", &e)
         })?;
@@ -99,6 +119,7 @@ impl Executor {
             attempt: trigger.attempt,
         };
         let report = self.runtime.call(&plugin, &invocation, ctx).await;
+        crate::telemetry::add_log_events(span, &report.log.lines);
         match report.result {
             Ok(outcome) => {
                 let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&outcome.body).is_ok();
@@ -161,7 +182,17 @@ impl Executor {
             parameters: params(&trigger.parameters),
             headers: Vec::new(),
         };
-        let report = self.runtime.transform(&plugin, &request, ctx).await;
+        let span = crate::telemetry::span!(
+            "component transform",
+            webhook.id = %webhook.id,
+            component.id = %component_id,
+        );
+        let report = self
+            .runtime
+            .transform(&plugin, &request, ctx)
+            .instrument(span.clone())
+            .await;
+        crate::telemetry::add_log_events(&span, &report.log.lines);
         let changed = match report.result {
             Ok(Transformed::Send(changed)) => changed,
             Ok(Transformed::Skip(reason)) => return Ok(Outgoing::Skip(reason)),

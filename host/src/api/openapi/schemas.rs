@@ -354,6 +354,9 @@ pub struct Provider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled by the host);
+    /// null: none are sent.
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -366,6 +369,8 @@ pub struct NewProvider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go; null: none are sent.
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// Bearer token of the registry and components APIs; only its hash is stored.
@@ -380,6 +385,9 @@ pub struct Tenant {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled by the host);
+    /// null: none are sent.
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -743,6 +751,7 @@ mod tests {
         let view = admin::ProviderView {
             id: "PRV-1".into(),
             name: "n".into(),
+            contact_email: None,
             created_at: "t".into(),
         };
         assert_eq!(properties::<Provider>(), keys(&view));
@@ -758,6 +767,7 @@ mod tests {
             keys(admin::TenantView {
                 id: "TEN-1".into(),
                 name: "n".into(),
+                contact_email: None,
                 created_at: "t".into()
             })
         );
