@@ -140,6 +140,8 @@ pub struct ProviderView {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled by the host).
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -163,6 +165,9 @@ pub struct TenantView {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its private webhooks go (circuit opened, disabled by
+    /// the host).
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -275,6 +280,7 @@ fn provider_view(p: crate::store::Provider) -> ProviderView {
     ProviderView {
         id: p.id,
         name: p.name,
+        contact_email: p.contact_email,
         created_at: format_ms(p.created_at),
     }
 }
@@ -283,6 +289,7 @@ fn tenant_view(t: crate::store::Tenant) -> TenantView {
     TenantView {
         id: t.id,
         name: t.name,
+        contact_email: t.contact_email,
         created_at: format_ms(t.created_at),
     }
 }
@@ -299,10 +306,35 @@ fn service_view(s: crate::store::Service) -> ServiceView {
     }
 }
 
-/// Creates a provider; the answer carries its API token, this once.
-pub async fn create_provider(store: &Store, name: &str) -> Result<NewProvider, AdminError> {
+/// A contact e-mail address, checked as the mailer will parse it (`None`: no e-mail).
+fn valid_contact(field: &str, email: Option<&str>) -> Result<Option<String>, AdminError> {
+    let Some(email) = email.map(str::trim) else {
+        return Ok(None);
+    };
+    if email.len() > 254 {
+        return Err(invalid(field, "must be at most 254 characters"));
+    }
+    if !crate::mail::is_address(email) {
+        return Err(invalid(
+            field,
+            format!("{email:?} is not an e-mail address (name@example.com)"),
+        ));
+    }
+    Ok(Some(email.to_owned()))
+}
+
+/// Creates a provider, with the address the host's e-mails about its webhooks go to, if
+/// any; the answer carries its API token, this once.
+pub async fn create_provider(
+    store: &Store,
+    name: &str,
+    contact_email: Option<&str>,
+) -> Result<NewProvider, AdminError> {
     let name = valid_name("name", name)?;
-    let (provider, token) = store.create_provider(&name).await?;
+    let contact_email = valid_contact("contactEmail", contact_email)?;
+    let (provider, token) = store
+        .create_provider_with(&name, contact_email.as_deref())
+        .await?;
     Ok(NewProvider {
         provider: provider_view(provider),
         token,
@@ -332,10 +364,56 @@ pub async fn list_providers_matching(
     Ok((providers.into_iter().map(provider_view).collect(), total))
 }
 
-/// Creates a tenant.
-pub async fn create_tenant(store: &Store, name: &str) -> Result<TenantView, AdminError> {
+/// Creates a tenant, with the address the host's e-mails about its private webhooks go to,
+/// if any.
+pub async fn create_tenant(
+    store: &Store,
+    name: &str,
+    contact_email: Option<&str>,
+) -> Result<TenantView, AdminError> {
     let name = valid_name("name", name)?;
-    Ok(tenant_view(store.create_tenant(&name).await?))
+    let contact_email = valid_contact("contactEmail", contact_email)?;
+    Ok(tenant_view(
+        store
+            .create_tenant_with(&name, contact_email.as_deref())
+            .await?,
+    ))
+}
+
+/// Sets the contact e-mail of provider `id` (`None`: no e-mails).
+pub async fn set_provider_contact(
+    store: &Store,
+    id: &str,
+    contact_email: Option<&str>,
+) -> Result<ProviderView, AdminError> {
+    let contact_email = valid_contact("contactEmail", contact_email)?;
+    let owner = Scope::Provider(id.to_owned());
+    match store
+        .set_contact_email(&owner, contact_email.as_deref())
+        .await
+    {
+        Err(StoreError::NotFound) => Err(AdminError::NotFound(format!("provider {id}"))),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(provider_view(store.provider(id).await?)),
+    }
+}
+
+/// Sets the contact e-mail of tenant `id` (`None`: no e-mails).
+pub async fn set_tenant_contact(
+    store: &Store,
+    id: &str,
+    contact_email: Option<&str>,
+) -> Result<TenantView, AdminError> {
+    let contact_email = valid_contact("contactEmail", contact_email)?;
+    let owner = Scope::Tenant(id.to_owned());
+    match store
+        .set_contact_email(&owner, contact_email.as_deref())
+        .await
+    {
+        Err(StoreError::NotFound) => Err(AdminError::NotFound(format!("tenant {id}"))),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(tenant_view(store.tenant(id).await?)),
+    }
 }
 
 /// All tenants, oldest first.

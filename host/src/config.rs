@@ -59,8 +59,10 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The process manager's step scheduler.
     pub process: crate::process::ProcessConfig,
-    /// The SMTP server for overdue-process e-mails.
-    pub smtp: crate::process::SmtpConfig,
+    /// The SMTP server: overdue-process e-mails, and e-mails to webhook owners.
+    pub smtp: crate::mail::SmtpConfig,
+    /// OpenTelemetry traces (off unless an endpoint is set).
+    pub tracing: crate::telemetry::TracingConfig,
     /// What one provider or tenant may keep.
     pub quotas: crate::store::Quotas,
     /// The web portal.
@@ -254,6 +256,7 @@ impl Config {
             "smartml.max_actions must be at least 1"
         );
         crate::process::validate_config(&self.process, &self.smtp)?;
+        self.tracing.validate()?;
         let q = &self.quotas;
         for (name, value) in [
             ("components", q.components),

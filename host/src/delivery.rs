@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tracing::Instrument as _;
 
 /// Standard Webhooks' suggested schedule: delays (seconds) before each retry.
 pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
@@ -151,6 +152,9 @@ pub struct Deliverer {
     /// Calls this process may still make per rate-limited webhook: (window start, count),
     /// taken from the database's count of the window in small batches.
     pub tokens: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
+    /// E-mails the owner of a webhook whose circuit opened or that the host disabled (when
+    /// `[smtp]` is configured and the owner has a contact e-mail).
+    pub mailer: crate::mail::Mailer,
 }
 
 /// Holds one of a webhook's concurrency slots; gives it back when dropped.
@@ -492,7 +496,43 @@ impl Deliverer {
             delivery_id: delivery.id.clone(),
             attempt: attempt as u32,
         };
-        let mut result = self.executor.run(&webhook, &spec.tenant_id, &trigger).await;
+        // The attempt joins the trace of the trigger that planned it; what follows the call
+        // (circuit, disabling, the owner's notifications) belongs to the attempt too.
+        let span = crate::telemetry::span!(
+            "delivery attempt",
+            otel.kind = "consumer",
+            delivery.id = %delivery.id,
+            delivery.attempt = attempt,
+            webhook.id = %webhook.id,
+            outcome = tracing::field::Empty,
+        );
+        if let Some(traceparent) = &spec.traceparent {
+            crate::telemetry::set_parent(&span, traceparent);
+        }
+        self.attempt(&delivery, &webhook, &trigger, probe, shared, slot)
+            .instrument(span)
+            .await
+    }
+
+    /// Runs a claimed delivery's attempt (inside its span) and deals with its end.
+    async fn attempt(
+        &self,
+        delivery: &Delivery,
+        webhook: &Webhook,
+        trigger: &Trigger,
+        probe: bool,
+        shared: &Shared,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let (spec, attempt) = (&delivery.spec, delivery.attempts + 1);
+        let mut result = self.executor.run(webhook, &spec.tenant_id, trigger).await;
+        if crate::telemetry::enabled() {
+            let outcome = match &result.result {
+                Ok(_) => std::borrow::Cow::Borrowed("ok"),
+                Err(failure) => std::borrow::Cow::Owned(failure.kind.to_string()),
+            };
+            tracing::Span::current().record("outcome", &*outcome);
+        }
         let record = CallRecord {
             webhook_id: webhook.id.clone(),
             tenant_id: spec.tenant_id.clone(),
@@ -509,7 +549,7 @@ impl Deliverer {
                     "The webhook was disabled because its endpoint answered 410 Gone (delivery {}).",
                     delivery.id
                 );
-                self.disable(&webhook, "gone", &message, None).await;
+                self.disable(webhook, "gone", &message, None).await;
                 AttemptEnd::Failed(failure.message.clone())
             }
             Err(failure) if !failure.retryable => AttemptEnd::Failed(failure.message.clone()),
@@ -548,15 +588,15 @@ impl Deliverer {
         if let Err(failure) = &result.result
             && (failure.kind == FailureKind::Http(429) || failure.retry_after.is_some())
         {
-            self.slow_down(&webhook, failure.retry_after).await;
+            self.slow_down(webhook, failure.retry_after).await;
         }
         match &result.result {
-            Ok(_) if probe => self.probe_succeeded(&webhook).await,
+            Ok(_) if probe => self.probe_succeeded(webhook).await,
             Err(failure) if !failure.gone => {
                 if probe {
-                    self.probe_failed(&webhook, &failure.message).await;
+                    self.probe_failed(webhook, &failure.message).await;
                 } else {
-                    self.maybe_open_circuit(&webhook, &failure.message).await;
+                    self.maybe_open_circuit(webhook, &failure.message).await;
                 }
             }
             _ => {}
@@ -570,7 +610,7 @@ impl Deliverer {
                 "The webhook was disabled after {n} failed calls in a row; the last one: {}",
                 failure.message
             );
-            if self.disable(&webhook, "failing", &message, Some(n)).await {
+            if self.disable(webhook, "failing", &message, Some(n)).await {
                 // The retry just planned will not run: end the delivery here, saying why.
                 let reason = format!(
                     "the webhook was disabled after {n} failures in a row: {}",
@@ -751,6 +791,7 @@ impl Deliverer {
                 );
                 tracing::warn!(webhook = %webhook.id, "circuit opened: {message}");
                 self.tell(webhook, OpsEvent::CircuitOpened, &message).await;
+                self.email_owner(webhook, "deliveries paused", message);
             }
             Ok(false) => {}
             Err(error) => {
@@ -838,6 +879,7 @@ impl Deliverer {
             Ok(Some(notification)) => {
                 tracing::warn!(webhook = %id, notification = %notification.id, kind, "webhook disabled automatically: {message}");
                 self.wake.notify_waiters();
+                self.email_owner(webhook, "disabled", message.to_owned());
                 true
             }
             Ok(None) => false,
@@ -846,6 +888,55 @@ impl Deliverer {
                 false
             }
         }
+    }
+}
+
+impl Deliverer {
+    /// E-mails `webhook`'s owner (its provider's or tenant's contact e-mail) that `what`
+    /// happened, saying `message`, when an SMTP server is configured. In a task of its own:
+    /// a slow or failing mail server never holds up a delivery; a failure is logged.
+    fn email_owner(&self, webhook: &Webhook, what: &str, message: String) {
+        if !self.mailer.enabled() {
+            return;
+        }
+        let (store, mailer) = (self.store.clone(), self.mailer.clone());
+        let name = if webhook.description.is_empty() {
+            webhook.id.clone()
+        } else {
+            format!("{} ({})", webhook.description, webhook.id)
+        };
+        let subject = format!("Webhook {name}: {what}");
+        let handler = match &webhook.handler {
+            Handler::Url(url) => format!("Endpoint: {url}"),
+            Handler::Component(id) => format!("Component: {id}"),
+        };
+        let body = format!(
+            "{message}\n\nWebhook: {name}\n{handler}\nAt: {}\n\nIts notifications \
+             (GET {base}/notifications) and call log (GET {base}/calls) say more. A disabled \
+             webhook runs again once enabled (POST {base}/enable).\n",
+            format_ms(now_ms()),
+            base = format_args!("/public/v1/notifications/webhooks/{}", webhook.id),
+        );
+        let id = webhook.id.clone();
+        let send = async move {
+            let to = match store.owner_contact_email(&id).await {
+                Ok(Some(to)) => to,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(webhook = %id, error = %error, "reading the owner's contact e-mail failed");
+                    return;
+                }
+            };
+            match mailer.send(&to, &subject, body).await {
+                Ok(()) => {
+                    tracing::info!(webhook = %id, to = %to, "e-mailed the webhook's owner: {subject}")
+                }
+                Err(error) => {
+                    tracing::warn!(webhook = %id, to = %to, error = %error, "e-mailing the webhook's owner failed")
+                }
+            }
+        };
+        tokio::spawn(send.in_current_span());
     }
 }
 

@@ -458,8 +458,8 @@ struct SeededWebhook {
 
 async fn seed(state: &AppState, plugins: &[DemoPlugin], bundle: Bundle) -> anyhow::Result<Seeded> {
     let store = &state.store;
-    let provider = admin::create_provider(store, "Demo Marketplace Provider").await?;
-    let tenant = admin::create_tenant(store, "Immobilien Muster GmbH").await?;
+    let provider = admin::create_provider(store, "Demo Marketplace Provider", None).await?;
+    let tenant = admin::create_tenant(store, "Immobilien Muster GmbH", None).await?;
     let owner = Scope::Provider(provider.provider.id.clone());
     let mut webhooks = Vec::new();
     for plugin in plugins {

@@ -7,6 +7,8 @@
 //! - [`sandbox`]: the component runtime (engine, limits, WIT bindings, host services, the
 //!   egress guard): the `hookhost-sandbox` crate, which depends on nothing of the host.
 //! - [`time`]: the clock and the one spelling of times in answers.
+//! - [`telemetry`]: OpenTelemetry traces (off unless configured): spans, trace context.
+//! - [`mail`]: e-mail over SMTP (`[smtp]`), for whoever has something to tell someone.
 //! - [`crypto`]: credential hashing, secret generation, encryption at rest.
 //! - [`vocab`]: the closed sets of words the parts share (failure kinds, trigger sources,
 //!   statuses, modules, MPT types, events), one enum and one parser each.
@@ -46,6 +48,7 @@ pub mod delivery;
 pub mod demo;
 pub mod events;
 pub mod exec;
+pub mod mail;
 pub mod metrics;
 pub mod portal;
 pub mod process;
@@ -55,6 +58,7 @@ pub mod runner;
 pub mod scaffold;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 pub mod vocab;
 

@@ -54,6 +54,11 @@ pub async fn run(
             .max(config.outbound.timeout_ms),
     );
     let workers = config.delivery.enabled.then(|| {
+        let mailer = crate::mail::Mailer::new(&config.smtp).unwrap_or_else(|error| {
+            // The configuration was validated at start-up; this cannot normally happen.
+            tracing::error!(error = %error, "the SMTP settings are unusable: owners get no e-mails");
+            crate::mail::Mailer::off()
+        });
         crate::delivery::Deliverer {
             store: state.store.clone(),
             executor: state.executor.clone(),
@@ -63,6 +68,7 @@ pub async fn run(
             worker_id: format!("{}-{}", hostname(), crate::crypto::random_alphanumeric(8)),
             busy: Arc::default(),
             tokens: Arc::default(),
+            mailer,
         }
         .start(grace)
     });

@@ -104,10 +104,11 @@ async fn providers_show_their_token_once_and_it_authenticates(db: Db) {
     assert!(id.starts_with("PRV-"), "{created}");
     assert_eq!(created["name"], "Sprengnetter Demo GmbH", "trimmed");
     assert!(created["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(created["contactEmail"], Value::Null, "none given");
     assert_eq!(
         created.as_object().unwrap().len(),
-        4,
-        "id, name, createdAt, token: {created}"
+        5,
+        "id, name, contactEmail, createdAt, token: {created}"
     );
 
     let list = get(&host, "/admin/v1/providers").await;

@@ -7,9 +7,30 @@ use std::path::{Path, PathBuf};
 
 /// The host's top-level modules, lowest first: a module may use those before it only.
 const LAYERS: &[&str] = &[
-    "sandbox", "time", "crypto", "vocab", "events", "rql", "store", "cache", "metrics", "recorder",
-    "exec", "delivery", "process", "admin", "config", "runner", "portal", "api", "server",
-    "scaffold", "demo", "cli",
+    "sandbox",
+    "time",
+    "telemetry",
+    "mail",
+    "crypto",
+    "vocab",
+    "events",
+    "rql",
+    "store",
+    "cache",
+    "metrics",
+    "recorder",
+    "exec",
+    "delivery",
+    "process",
+    "admin",
+    "config",
+    "runner",
+    "portal",
+    "api",
+    "server",
+    "scaffold",
+    "demo",
+    "cli",
 ];
 
 /// The modules that may use the web framework: the HTTP APIs, the server that serves them,

@@ -1,10 +1,11 @@
 //! Circuit breaking: after a run of failures a webhook's deliveries pause and one probe call
 //! at growing intervals decides when they resume (on PostgreSQL with two instances sharing
 //! the circuit); the state is in the API and `/metrics`; the owner is told through
-//! notifications and operational events its URL webhooks subscribe to; a circuit open for too
-//! long disables the webhook.
+//! notifications, operational events its URL webhooks subscribe to and, with `[smtp]`, e-mail
+//! to its contact address (a real SMTP server); a circuit open for too long disables the
+//! webhook.
 
-use crate::support::{Db, Receiver, Reply, World, eventually, schema_violations};
+use crate::support::{Db, Receiver, Reply, World, eventually, schema_violations, smtp_server};
 use axum::http::StatusCode;
 use hookhost::events::EventType;
 use hookhost::store::{Handler, Webhook};
@@ -14,6 +15,7 @@ use serde_json::Value;
 both_backends!(
     a_failing_webhook_pauses_and_one_probe_at_a_time_decides_when_it_resumes,
     a_circuit_open_for_too_long_disables_the_webhook_and_tells_the_owner,
+    the_owner_is_emailed_when_a_circuit_opens_and_when_the_host_disables_the_webhook,
 );
 
 /// A URL webhook of the provider's service listening to estate, retried after 1 s.
@@ -230,4 +232,119 @@ async fn a_circuit_open_for_too_long_disables_the_webhook_and_tells_the_owner(db
         .get(&format!("/public/v1/notifications/webhooks/{}", webhook.id))
         .await;
     assert_eq!(body["circuit"]["state"], "closed");
+}
+
+async fn the_owner_is_emailed_when_a_circuit_opens_and_when_the_host_disables_the_webhook(db: Db) {
+    let (port, outbox) = smtp_server().await;
+    let w = World::build(db)
+        .config(move |c| {
+            c.delivery.circuit_failures = 1;
+            c.delivery.circuit_probe_ms = 200;
+            c.delivery.circuit_probe_max_ms = 400;
+            // 1.8 seconds.
+            c.delivery.circuit_disable_after_hours = 0.0005;
+            c.smtp.host = "127.0.0.1".into();
+            c.smtp.port = port;
+            c.smtp.security = hookhost::process::SmtpSecurity::None;
+            c.smtp.from = "Webhooks <webhooks@hookhost.test>".into();
+        })
+        .start()
+        .await;
+    let admin = w.host.as_bearer(crate::support::ADMIN_TOKEN);
+    let provider = format!("/admin/v1/providers/{}", w.provider.id());
+
+    // The contact e-mail is checked: a bad one is refused and changes nothing.
+    for bad in ["not an address", "two@@example.com", ""] {
+        let (status, problem) = admin
+            .send(
+                axum::http::Method::PATCH,
+                &provider,
+                Some(&serde_json::json!({"contactEmail": bad})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("contactEmail"),
+            "{problem}"
+        );
+    }
+    let (status, _) = admin
+        .send(
+            axum::http::Method::PATCH,
+            "/admin/v1/providers/PRV-nobody",
+            Some(&serde_json::json!({"contactEmail": "a@example.com"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listed) = admin.get("/admin/v1/providers").await;
+    assert_eq!(listed["data"][0]["contactEmail"], Value::Null, "{listed}");
+    let (status, updated) = admin
+        .send(
+            axum::http::Method::PATCH,
+            &provider,
+            Some(&serde_json::json!({"contactEmail": "alerts@provider.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["contactEmail"], "alerts@provider.example");
+    // The CLI sets a tenant's, with the same check.
+    let (ok, text) = w
+        .host
+        .cli(&[
+            "admin",
+            "set-contact",
+            "--tenant",
+            &w.tenant,
+            "--email",
+            "nope",
+        ])
+        .await;
+    assert!(!ok && text.contains("contactEmail"), "{text}");
+    let (ok, text) = w
+        .host
+        .cli(&[
+            "admin",
+            "set-contact",
+            "--tenant",
+            &w.tenant,
+            "--email",
+            "it@tenant.example",
+        ])
+        .await;
+    assert!(ok, "{text}");
+    let (_, tenants) = admin.get("/admin/v1/tenants").await;
+    assert_eq!(tenants["data"][0]["contactEmail"], "it@tenant.example");
+
+    // The provider's webhook fails: its circuit opens, then the host disables it. One e-mail
+    // to the provider each time.
+    let receiver = Receiver::scripted(|_, _| Reply::status(503)).await;
+    let webhook = flaky(&w, &receiver).await;
+    w.trigger("estate", &["1"]).await;
+    eventually("the webhook to be disabled", async || {
+        (!w.webhook(&webhook.id).await.enabled).then_some(())
+    })
+    .await;
+    let mails = eventually("two e-mails", async || {
+        let mails = outbox.mails();
+        (mails.len() >= 2).then_some(mails)
+    })
+    .await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let texts: Vec<String> = mails.iter().map(|m| m.text()).collect();
+    for (mail, text) in mails.iter().zip(&texts) {
+        assert_eq!(mail.from, "webhooks@hookhost.test");
+        assert_eq!(mail.to, ["alerts@provider.example"]);
+        assert!(text.contains(&webhook.id), "{text}");
+        assert!(text.contains(&receiver.url("/flaky")), "{text}");
+    }
+    assert!(
+        texts[0].contains("deliveries paused") && texts[0].contains("probe call"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains(": disabled") && texts[1].contains("circuit open since"),
+        "{}",
+        texts[1]
+    );
 }

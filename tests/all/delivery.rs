@@ -106,6 +106,7 @@ fn planned(
             payload: payload.to_string(),
             parameters: Vec::new(),
             ordered: false,
+            traceparent: None,
         })
         .collect()
 }

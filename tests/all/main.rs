@@ -46,6 +46,7 @@ mod redelivery;
 mod registry;
 mod store;
 mod support;
+mod tracing;
 mod transforms;
 mod validate;
 mod versions;

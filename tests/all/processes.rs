@@ -4,7 +4,7 @@
 //! overdue e-mail received by a real SMTP server (a small one written here), the activity log,
 //! cancelling, and the `hookhost process` CLI.
 
-use crate::support::{Caller, Db, Receiver, Reply, World};
+use crate::support::{Caller, Db, Receiver, Reply, World, smtp_server};
 use axum::http::StatusCode;
 use hookhost::config::Config;
 use hookhost::process::SmtpSecurity;
@@ -13,9 +13,7 @@ use hookhost_plugins::ECHO;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 both_backends!(
     templates_are_validated_and_every_error_names_its_step_and_field,
@@ -122,109 +120,6 @@ async fn wait_for(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// An SMTP server.
-
-/// A message the SMTP server accepted.
-#[derive(Debug, Clone)]
-struct Mail {
-    from: String,
-    to: Vec<String>,
-    data: String,
-}
-
-/// What the SMTP server accepted, in order.
-#[derive(Clone, Default)]
-struct Outbox(Arc<Mutex<Vec<Mail>>>);
-
-impl Outbox {
-    fn mails(&self) -> Vec<Mail> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// A minimal SMTP server on loopback (RFC 5321's commands a client sends for one message):
-/// greets with 220, answers EHLO/HELO, MAIL, RCPT, DATA (dot-terminated, dot-unstuffed),
-/// RSET, NOOP and QUIT, and keeps every message. Returns its port.
-async fn smtp_server() -> (u16, Outbox) {
-    let outbox = Outbox::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let kept = outbox.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(smtp_session(socket, kept.clone()));
-        }
-    });
-    (port, outbox)
-}
-
-async fn smtp_session(socket: tokio::net::TcpStream, outbox: Outbox) {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let _ = write.write_all(b"220 sink.test ESMTP ready\r\n").await;
-    let (mut from, mut to) = (String::new(), Vec::new());
-    while let Ok(Some(line)) = lines.next_line().await {
-        let verb = line
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        let reply: &[u8] = match verb.as_str() {
-            "EHLO" => b"250-sink.test greets you\r\n250 8BITMIME\r\n",
-            "HELO" => b"250 sink.test\r\n",
-            "MAIL" => {
-                from = address(&line);
-                b"250 2.1.0 OK\r\n"
-            }
-            "RCPT" => {
-                to.push(address(&line));
-                b"250 2.1.5 OK\r\n"
-            }
-            "DATA" => {
-                let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
-                let mut data = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if line == "." {
-                        break;
-                    }
-                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
-                    data.push('\n');
-                }
-                outbox.0.lock().unwrap().push(Mail {
-                    from: from.clone(),
-                    to: std::mem::take(&mut to),
-                    data,
-                });
-                b"250 2.0.0 queued\r\n"
-            }
-            "RSET" => {
-                (from, to) = (String::new(), Vec::new());
-                b"250 2.0.0 OK\r\n"
-            }
-            "QUIT" => {
-                let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
-                return;
-            }
-            _ => b"250 2.0.0 OK\r\n",
-        };
-        if write.write_all(reply).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The address in `MAIL FROM:<a>` / `RCPT TO:<a>`.
-fn address(line: &str) -> String {
-    line.split_once('<')
-        .and_then(|(_, rest)| rest.split_once('>'))
-        .map(|(a, _)| a.to_owned())
-        .unwrap_or_default()
 }
 
 fn status_of(process: &Value, position: usize) -> &str {

@@ -3,7 +3,7 @@
 //! ([`TestHost`], requests through [`Caller`]); the [`World`] most end-to-end tests start from
 //! (a provider, its service, a tenant that activated it); smartml requests signed like a real
 //! client's; and loopback servers standing in for what the host calls ([`Receiver`],
-//! [`TcpProbe`]).
+//! [`TcpProbe`], [`smtp_server`], [`OtlpReceiver`]).
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -400,6 +400,61 @@ impl TestHost {
         (out.status.success(), text)
     }
 
+    /// Stops this host and serves its database and data directory with the real `hookhost
+    /// serve` binary instead, with this host's settings (given as `HOOKHOST_…` variables) and
+    /// the variables `env` besides: for what only a whole process sets up (the global
+    /// subscriber of logs and traces). Returns once it listens.
+    pub async fn serve_binary(&mut self, env: &[(&str, &str)]) -> ServedBinary {
+        use tokio::io::AsyncBufReadExt as _;
+        self.stop().await;
+        let config = &self.state.config;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookhost"));
+        command
+            .arg("serve")
+            .env_remove("HOOKHOST_CONFIG")
+            .env("HOOKHOST_DATA_DIR", &config.data_dir)
+            .env("HOOKHOST_DATABASE_URL", &config.database_url)
+            .env("HOOKHOST_MASTER_KEY", config.master_key.as_deref().unwrap())
+            .env("HOOKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env(
+                "HOOKHOST_OUTBOUND__ALLOW_INSECURE",
+                config.outbound.allow_insecure.to_string(),
+            )
+            .env("HOOKHOST_LISTEN", "127.0.0.1:0")
+            .env("HOOKHOST_LOG_FORMAT", "json")
+            .env("HOOKHOST_LOG", "info")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("starting hookhost serve");
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let started = Instant::now();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .expect("hookhost serve says it listens within a minute")
+                .unwrap()
+                .expect("hookhost serve exited before it listened");
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["fields"]["message"] == "listening" {
+                break entry["fields"]["addr"].as_str().unwrap().to_owned();
+            }
+            assert!(started.elapsed() < Duration::from_secs(60));
+        };
+        // Keep reading, so that the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServedBinary {
+            base: format!("http://{addr}"),
+            _child: child,
+        }
+    }
+
     /// Requests sent with `Authorization: Bearer <token>` (an operator's, a provider's or a
     /// tenant's REST key).
     pub fn as_bearer(&self, token: &str) -> Caller<'_> {
@@ -429,6 +484,20 @@ impl Drop for TestHost {
 
 /// Sends requests to a [`TestHost`] with one `authorization` header; each answer comes back
 /// as its status and its body: JSON, `Null` when empty, a string when not JSON.
+/// A `hookhost serve` process ([`TestHost::serve_binary`]), killed when dropped.
+pub struct ServedBinary {
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    _child: tokio::process::Child,
+}
+
+impl ServedBinary {
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
 pub struct Caller<'a> {
     host: &'a TestHost,
     authorization: String,
@@ -1087,6 +1156,252 @@ pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An SMTP server
+
+/// A message the SMTP server accepted.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// Headers and body, dot-unstuffed.
+    pub data: String,
+}
+
+/// What the SMTP server accepted, in order.
+#[derive(Clone, Default)]
+pub struct Outbox(Arc<Mutex<Vec<Mail>>>);
+
+impl Mail {
+    /// The message with quoted-printable undone (soft line breaks joined, `=XX` decoded):
+    /// what a reader sees of a plain-text e-mail.
+    pub fn text(&self) -> String {
+        let joined = self.data.replace("=\n", "");
+        let mut bytes = Vec::with_capacity(joined.len());
+        let raw = joined.as_bytes();
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (raw[i], hex) {
+                (b'=', Some(byte)) => {
+                    bytes.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    bytes.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Outbox {
+    pub fn mails(&self) -> Vec<Mail> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A minimal SMTP server on loopback (RFC 5321's commands a client sends for one message):
+/// greets with 220, answers EHLO/HELO, MAIL, RCPT, DATA (dot-terminated, dot-unstuffed),
+/// RSET, NOOP and QUIT, and keeps every message. Returns its port.
+pub async fn smtp_server() -> (u16, Outbox) {
+    let outbox = Outbox::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = outbox.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(smtp_session(socket, kept.clone()));
+        }
+    });
+    (port, outbox)
+}
+
+async fn smtp_session(socket: tokio::net::TcpStream, outbox: Outbox) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let _ = write.write_all(b"220 sink.test ESMTP ready\r\n").await;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    while let Ok(Some(line)) = lines.next_line().await {
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-sink.test greets you\r\n250 8BITMIME\r\n",
+            "HELO" => b"250 sink.test\r\n",
+            "MAIL" => {
+                from = address(&line);
+                b"250 2.1.0 OK\r\n"
+            }
+            "RCPT" => {
+                to.push(address(&line));
+                b"250 2.1.5 OK\r\n"
+            }
+            "DATA" => {
+                let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+                let mut data = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line == "." {
+                        break;
+                    }
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    data.push('\n');
+                }
+                outbox.0.lock().unwrap().push(Mail {
+                    from: from.clone(),
+                    to: std::mem::take(&mut to),
+                    data,
+                });
+                b"250 2.0.0 queued\r\n"
+            }
+            "RSET" => {
+                (from, to) = (String::new(), Vec::new());
+                b"250 2.0.0 OK\r\n"
+            }
+            "QUIT" => {
+                let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
+                return;
+            }
+            _ => b"250 2.0.0 OK\r\n",
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The address in `MAIL FROM:<a>` / `RCPT TO:<a>`.
+fn address(line: &str) -> String {
+    line.split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(a, _)| a.to_owned())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// An OpenTelemetry collector
+
+/// One span an [`OtlpReceiver`] got, ids in lowercase hex.
+#[derive(Debug, Clone)]
+pub struct ExportedSpan {
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_span_id: String,
+    pub name: String,
+    /// String, integer and boolean attributes, as text.
+    pub attributes: BTreeMap<String, String>,
+    /// The names of its events, in order.
+    pub events: Vec<String>,
+    /// `service.name` of the resource that sent it.
+    pub service: String,
+}
+
+/// An OTLP/HTTP receiver on loopback: `POST /v1/traces` with a protobuf
+/// `ExportTraceServiceRequest` (decoded with `opentelemetry-proto`), answered 200; keeps every
+/// span.
+pub struct OtlpReceiver {
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    spans: Arc<Mutex<Vec<ExportedSpan>>>,
+}
+
+impl OtlpReceiver {
+    pub async fn start() -> OtlpReceiver {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message as _;
+        let spans: Arc<Mutex<Vec<ExportedSpan>>> = Arc::default();
+        let kept = spans.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let kept = kept.clone();
+                async move {
+                    assert_eq!(
+                        headers.get("content-type").unwrap(),
+                        "application/x-protobuf"
+                    );
+                    let request = ExportTraceServiceRequest::decode(body).unwrap();
+                    let mut kept = kept.lock().unwrap();
+                    for resource in request.resource_spans {
+                        let service = resource
+                            .resource
+                            .iter()
+                            .flat_map(|r| &r.attributes)
+                            .find(|a| a.key == "service.name")
+                            .map(|a| otlp_value(a.value.as_ref()))
+                            .unwrap_or_default();
+                        for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                            kept.push(ExportedSpan {
+                                trace_id: hex::encode(&span.trace_id),
+                                span_id: hex::encode(&span.span_id),
+                                parent_span_id: hex::encode(&span.parent_span_id),
+                                name: span.name,
+                                attributes: span
+                                    .attributes
+                                    .iter()
+                                    .map(|a| (a.key.clone(), otlp_value(a.value.as_ref())))
+                                    .collect(),
+                                events: span.events.into_iter().map(|e| e.name).collect(),
+                                service: service.clone(),
+                            });
+                        }
+                    }
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        Vec::<u8>::new(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        OtlpReceiver { base, spans }
+    }
+
+    /// Every span so far.
+    pub fn spans(&self) -> Vec<ExportedSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    /// The spans once `done` holds for them.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&[ExportedSpan]) -> bool,
+    ) -> Vec<ExportedSpan> {
+        eventually(what, async || {
+            let spans = self.spans();
+            done(&spans).then_some(spans)
+        })
+        .await
+    }
+}
+
+/// An attribute value as text.
+fn otlp_value(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(V::StringValue(s)) => s.clone(),
+        Some(V::IntValue(i)) => i.to_string(),
+        Some(V::BoolValue(b)) => b.to_string(),
+        Some(V::DoubleValue(d)) => d.to_string(),
+        _ => String::new(),
     }
 }
 

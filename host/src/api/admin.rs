@@ -13,8 +13,10 @@
 //!
 //! | method | path | success |
 //! |---|---|---|
-//! | GET, POST | `/admin/v1/providers` | 200 list (RQL filters, order, select), 201 `{id,name,createdAt,token}` |
-//! | GET, POST | `/admin/v1/tenants` | 200 list, 201 `{id,name,createdAt}` |
+//! | GET, POST | `/admin/v1/providers` | 200 list (RQL filters, order, select), 201 `{id,name,contactEmail,createdAt,token}` |
+//! | PATCH | `/admin/v1/providers/{id}` | 200 the provider, `contactEmail` set or cleared |
+//! | GET, POST | `/admin/v1/tenants` | 200 list, 201 `{id,name,contactEmail,createdAt}` |
+//! | PATCH | `/admin/v1/tenants/{id}` | 200 the tenant, `contactEmail` set or cleared |
 //! | GET, POST | `/admin/v1/services` | 200 list, 201 the service (`secretParameters`: values sealed and masked) |
 //! | GET, POST | `/admin/v1/activations` | 200 list, 201 new, 200 re-parameterized; undeclared parameters 400 |
 //! | POST | `/admin/v1/tenants/{id}/api-users` | 201 `{id,tenantId,marketplace,token,secret}` |
@@ -30,7 +32,7 @@ use crate::store::{Scope, lists};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -40,8 +42,10 @@ use std::collections::BTreeMap;
 #[openapi(paths(
     get_providers,
     post_provider,
+    patch_provider,
     get_tenants,
     post_tenant,
+    patch_tenant,
     get_services,
     post_service,
     get_activations,
@@ -59,7 +63,9 @@ pub fn router() -> Router<AppState> {
             "/admin/v1/providers",
             get(get_providers).post(post_provider),
         )
+        .route("/admin/v1/providers/{id}", patch(patch_provider))
         .route("/admin/v1/tenants", get(get_tenants).post(post_tenant))
+        .route("/admin/v1/tenants/{id}", patch(patch_tenant))
         .route("/admin/v1/services", get(get_services).post(post_service))
         .route(
             "/admin/v1/activations",
@@ -97,9 +103,21 @@ impl From<AdminError> for Problem {
 
 /// `POST /providers` and `POST /tenants`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct NameBody {
     name: String,
+    /// Where the host's e-mails about the owner's webhooks go (circuit opened, disabled by
+    /// the host), when `[smtp]` is configured.
+    #[serde(default)]
+    contact_email: Option<String>,
+}
+
+/// `PATCH /providers/{id}` and `PATCH /tenants/{id}`: the contact e-mail (null: none).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ContactBody {
+    /// An e-mail address, or null to send none.
+    contact_email: Option<String>,
 }
 
 /// `POST /services`: exactly one of `providerId` and `tenantId`.
@@ -134,7 +152,7 @@ struct ApiUserBody {
 }
 
 /// The properties of listed providers and tenants, for `select=`.
-const NAMED_PROPERTIES: &[&str] = &["id", "name", "createdAt"];
+const NAMED_PROPERTIES: &[&str] = &["id", "name", "contactEmail", "createdAt"];
 
 /// The properties of a listed activation, for `select=`.
 pub(super) const ACTIVATION_PROPERTIES: &[&str] = &[
@@ -213,7 +231,7 @@ async fn post_provider(
     ApiJson(body): ApiJson<NameBody>,
 ) -> Result<Response, Problem> {
     Ok(created(
-        admin::create_provider(&state.store, &body.name).await?,
+        admin::create_provider(&state.store, &body.name, body.contact_email.as_deref()).await?,
     ))
 }
 
@@ -268,7 +286,65 @@ async fn post_tenant(
     ApiJson(body): ApiJson<NameBody>,
 ) -> Result<Response, Problem> {
     Ok(created(
-        admin::create_tenant(&state.store, &body.name).await?,
+        admin::create_tenant(&state.store, &body.name, body.contact_email.as_deref()).await?,
+    ))
+}
+
+#[utoipa::path(
+    patch,
+    operation_id = "updateProvider",
+    path = "/admin/v1/providers/{id}",
+    tag = "admin",
+    summary = "Set a provider's contact e-mail",
+    description = "The address the host's e-mails about the provider's webhooks go to (circuit opened, disabled by the host), when `[smtp]` is configured; null: none.",
+    params(("id" = String, Path, description = "`PRV-…`")),
+    request_body(content = ContactBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The provider.", body = crate::admin::ProviderView),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
+        (status = 404, description = "No such provider.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
+    ),
+    security(("admin_token" = [])),
+)]
+async fn patch_provider(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContactBody>,
+) -> Result<Json<crate::admin::ProviderView>, Problem> {
+    Ok(Json(
+        admin::set_provider_contact(&state.store, &id, body.contact_email.as_deref()).await?,
+    ))
+}
+
+#[utoipa::path(
+    patch,
+    operation_id = "updateTenant",
+    path = "/admin/v1/tenants/{id}",
+    tag = "admin",
+    summary = "Set a tenant's contact e-mail",
+    description = "The address the host's e-mails about the tenant's private webhooks go to (circuit opened, disabled by the host), when `[smtp]` is configured; null: none.",
+    params(("id" = String, Path, description = "`TEN-…`")),
+    request_body(content = ContactBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The tenant.", body = crate::admin::TenantView),
+        (status = 400, response = inline(crate::api::openapi::responses::BadInput)),
+        (status = 401, response = inline(crate::api::openapi::responses::AdminUnauthorized)),
+        (status = 404, description = "No such tenant.", body = crate::api::problem::ProblemDocument, content_type = "application/problem+json"),
+        (status = 415, response = inline(crate::api::openapi::responses::NotJson)),
+    ),
+    security(("admin_token" = [])),
+)]
+async fn patch_tenant(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ContactBody>,
+) -> Result<Json<crate::admin::TenantView>, Problem> {
+    Ok(Json(
+        admin::set_tenant_contact(&state.store, &id, body.contact_email.as_deref()).await?,
     ))
 }
 

@@ -18,6 +18,7 @@
 //! - [`problem`]: the one place REST errors become responses.
 //! - [`listing`]: the query string of every list endpoint (RQL filters, order, select, page).
 //! - [`auth`]: who is calling.
+//! - [`traces`]: the span of a request, when traces are on.
 
 pub mod activations;
 pub mod admin;
@@ -35,6 +36,7 @@ pub mod problem;
 pub mod processes;
 pub mod smartml;
 pub mod statistics;
+pub mod traces;
 pub mod validate;
 pub mod webhooks;
 
@@ -74,7 +76,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The REST APIs (every dialect).
 fn rest_router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -92,7 +94,14 @@ fn rest_router(state: AppState) -> Router {
         .merge(ivanti::router())
         .merge(validate::router())
         .merge(processes::router())
-        .merge(openapi::router())
+        .merge(openapi::router());
+    // Off, not even a pass-through layer.
+    let routes = if crate::telemetry::enabled() {
+        routes.route_layer(axum::middleware::from_fn(traces::span_request))
+    } else {
+        routes
+    };
+    routes
         // Even a wrong path or method is answered with a problem document.
         .method_not_allowed_fallback(problem::wrong_method)
         .fallback(problem::no_route)

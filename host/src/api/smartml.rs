@@ -738,6 +738,7 @@ async fn execute_marketplace_webhooks(
         Some(_) => return Err(SmartError::new(20)),
     }
     let payload = trigger.to_string();
+    let traceparent = crate::telemetry::current_traceparent();
     let mut planned = Vec::new();
     for webhook in webhooks
         .iter()
@@ -756,6 +757,7 @@ async fn execute_marketplace_webhooks(
             // ones never lie in the outbox in clear.
             parameters: Vec::new(),
             ordered: webhook.fifo,
+            traceparent: traceparent.clone(),
         });
     }
     if !planned.is_empty() {

@@ -84,12 +84,36 @@ pub enum AdminCommand {
         /// Display name.
         #[arg(long)]
         name: String,
+        /// Where the host's e-mails about its webhooks go (circuit opened, disabled).
+        #[arg(long)]
+        contact_email: Option<String>,
     },
     /// Create a tenant.
     CreateTenant {
         /// Display name.
         #[arg(long)]
         name: String,
+        /// Where the host's e-mails about its private webhooks go.
+        #[arg(long)]
+        contact_email: Option<String>,
+    },
+    /// Set or clear the contact e-mail of a provider or tenant (the host's e-mails about its
+    /// webhooks go there when `[smtp]` is configured).
+    #[command(group(clap::ArgGroup::new("owner").required(true).args(["provider", "tenant"])))]
+    #[command(group(clap::ArgGroup::new("address").required(true).args(["email", "none"])))]
+    SetContact {
+        /// The provider (`PRV-…`).
+        #[arg(long)]
+        provider: Option<String>,
+        /// The tenant (`TEN-…`).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// No e-mails.
+        #[arg(long)]
+        none: bool,
     },
     /// Create a provider's marketplace service or a tenant's private service.
     #[command(group(clap::ArgGroup::new("owner").required(true).args(["provider", "tenant"])))]
@@ -316,7 +340,9 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 pub fn main(bundle: crate::demo::Bundle) -> anyhow::Result<i32> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
-    init_tracing(&config.log, config.log_format);
+    // Only the server exports traces; the exporter flushes when `main` returns.
+    let serves = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
+    let _traces = init_tracing(&config, serves)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -389,8 +415,11 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the database {}", redact_url(&url)))?;
     let json = args.json;
     match args.command {
-        AdminCommand::CreateProvider { name } => {
-            let created = admin::create_provider(&store, &name).await?;
+        AdminCommand::CreateProvider {
+            name,
+            contact_email,
+        } => {
+            let created = admin::create_provider(&store, &name, contact_email.as_deref()).await?;
             print_created(json, &created, || {
                 let p = &created.provider;
                 format!(
@@ -399,11 +428,36 @@ async fn run_admin(config: &Config, args: AdminArgs) -> anyhow::Result<()> {
                 )
             })
         }
-        AdminCommand::CreateTenant { name } => {
-            let tenant = admin::create_tenant(&store, &name).await?;
+        AdminCommand::CreateTenant {
+            name,
+            contact_email,
+        } => {
+            let tenant = admin::create_tenant(&store, &name, contact_email.as_deref()).await?;
             print_created(json, &tenant, || {
                 format!("created tenant {} ({})", tenant.id, tenant.name)
             })
+        }
+        AdminCommand::SetContact {
+            provider,
+            tenant,
+            email,
+            none: _,
+        } => {
+            let shown = |id: &str, contact: &Option<String>| match contact {
+                Some(email) => format!("{id}: contact e-mail {email}"),
+                None => format!("{id}: no contact e-mail"),
+            };
+            match (provider, tenant) {
+                (Some(id), _) => {
+                    let p = admin::set_provider_contact(&store, &id, email.as_deref()).await?;
+                    print_created(json, &p, || shown(&p.id, &p.contact_email))
+                }
+                (None, Some(id)) => {
+                    let t = admin::set_tenant_contact(&store, &id, email.as_deref()).await?;
+                    print_created(json, &t, || shown(&t.id, &t.contact_email))
+                }
+                (None, None) => unreachable!("clap requires --provider or --tenant"),
+            }
         }
         AdminCommand::CreateService {
             name,
@@ -796,16 +850,41 @@ pub(crate) fn say_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
-fn init_tracing(filter: &str, format: crate::config::LogFormat) {
+/// Installs the log subscriber and, when `[tracing]` is configured and `traces` asked for,
+/// the trace layer beside it (the log filter does not decide what is traced).
+fn init_tracing(
+    config: &Config,
+    traces: bool,
+) -> anyhow::Result<Option<crate::telemetry::Exporter>> {
+    use crate::config::LogFormat;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        crate::config::LogFormat::Text => logs.try_init(),
-        crate::config::LogFormat::Json => logs.json().try_init(),
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+    if !(traces && config.tracing.enabled()) {
+        let logs = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let _ = match config.log_format {
+            LogFormat::Text => logs.try_init(),
+            LogFormat::Json => logs.json().try_init(),
+        };
+        return Ok(None);
+    }
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match config.log_format {
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
     };
+    let subscriber = tracing_subscriber::registry().with(logs);
+    let Some((layer, exporter)) = crate::telemetry::layer(&config.tracing)? else {
+        return Ok(None);
+    };
+    if subscriber.with(layer).try_init().is_ok() {
+        crate::telemetry::installed();
+    }
+    Ok(Some(exporter))
 }
 
 #[cfg(test)]

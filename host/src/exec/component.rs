@@ -14,6 +14,7 @@ use crate::vocab::FailureKind;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 impl Executor {
     /// The component `id`, loaded: from the runtime's bounded set of loaded components, or
@@ -81,6 +82,26 @@ impl Executor {
         trigger: &Trigger,
         log: &mut Vec<LogLine>,
     ) -> Result<Output, Failure> {
+        let span = crate::telemetry::span!(
+            "component call",
+            webhook.id = %webhook.id,
+            component.id = %component_id,
+        );
+        self.call_component(webhook, component_id, tenant_id, trigger, &span, log)
+            .instrument(span.clone())
+            .await
+    }
+
+    /// [`Executor::run_component`] inside its `span`, which gets the call's log lines.
+    async fn call_component(
+        &self,
+        webhook: &Webhook,
+        component_id: &str,
+        tenant_id: &str,
+        trigger: &Trigger,
+        span: &tracing::Span,
+        log: &mut Vec<LogLine>,
+    ) -> Result<Output, Failure> {
         let plugin = self.plugin(component_id).await.map_err(|e| {
             Failure::host(webhook, "loading the component", "run the component", &e)
         })?;
@@ -100,6 +121,7 @@ impl Executor {
             attempt: trigger.attempt,
         };
         let report = self.runtime.call(&plugin, &invocation, ctx).await;
+        crate::telemetry::add_log_events(span, &report.log.lines);
         super::keep_log(log, report.log);
         match report.result {
             Ok(outcome) => {
@@ -164,7 +186,17 @@ impl Executor {
             parameters: params(&trigger.parameters),
             headers: Vec::new(),
         };
-        let report = self.runtime.transform(&plugin, &request, ctx).await;
+        let span = crate::telemetry::span!(
+            "component transform",
+            webhook.id = %webhook.id,
+            component.id = %component_id,
+        );
+        let report = self
+            .runtime
+            .transform(&plugin, &request, ctx)
+            .instrument(span.clone())
+            .await;
+        crate::telemetry::add_log_events(&span, &report.log.lines);
         super::keep_log(log, report.log);
         let changed = match report.result {
             Ok(Transformed::Send(changed)) => changed,

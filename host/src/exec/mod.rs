@@ -27,6 +27,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// Longest response excerpt kept in a Call object, and longest request excerpt kept beside it.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
@@ -159,6 +160,21 @@ pub struct Executor {
     metrics: Arc<Metrics>,
 }
 
+/// `url` as a span shows it: without credentials, query or fragment (a URL handler's
+/// parameters may be secret).
+fn traced_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// The first [`RESPONSE_EXCERPT_BYTES`] of `text`, cut at a character boundary.
 pub fn excerpt(text: &str) -> String {
     cut(text, RESPONSE_EXCERPT_BYTES).to_owned()
@@ -272,10 +288,19 @@ impl Executor {
                 match outgoing {
                     // Signed in `remote`, over what the transform returned.
                     Ok(Outgoing::Send(trigger, headers)) => {
+                        let span = crate::telemetry::span!(
+                            "url call",
+                            otel.kind = "client",
+                            webhook.id = %webhook.id,
+                            url.full = %traced_url(url),
+                            http.response.status_code = tracing::field::Empty,
+                        );
                         let mut attempt = self
                             .remote
                             .call(&self.store, webhook, url, &trigger, &headers)
+                            .instrument(span.clone())
                             .await;
+                        span.record("http.response.status_code", attempt.call.http_status_code);
                         detail.request = excerpt(&trigger.payload);
                         attempt.detail = detail;
                         return attempt;

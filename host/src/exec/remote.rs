@@ -324,6 +324,10 @@ impl RemoteClient {
         for (name, value) in extra_headers {
             request = request.header(name, value);
         }
+        // The receiver's work joins the trace (the caller made this call's span current).
+        if let Some(traceparent) = crate::telemetry::current_traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
         let response = request
             .header("webhook-id", &trigger.delivery_id)
             .header("webhook-timestamp", now.to_string())

@@ -9,7 +9,6 @@
 //!   (`hookhost process …`), and the JSON shapes both show.
 //! - [`scheduler`]: claims due steps from the database, plans their calls into the delivery
 //!   outbox, watches deadlines, writes the activity log.
-//! - [`mail`]: the overdue e-mail to the process controller (SMTP).
 //!
 //! `hookhost process …` (`cli::process`) calls the operations of [`manage`], as the REST
 //! API does.
@@ -31,12 +30,11 @@
 //! Days are `process.day_seconds` long (86400 in production); tests shorten them to run a
 //! "3 days later" step in seconds on the same code path.
 
-pub mod mail;
 pub mod manage;
 pub mod scheduler;
 pub mod template;
 
-pub use mail::{Mailer, SmtpConfig, SmtpSecurity};
+pub use crate::mail::{Mailer, SmtpConfig, SmtpSecurity};
 pub use scheduler::{Scheduler, SchedulerHandle};
 pub use template::FieldError;
 

@@ -17,10 +17,10 @@
 //! between, in which case it is sent again (at least once, never lost).
 
 use super::ProcessConfig;
-use super::mail::Mailer;
 use super::manage::activity;
 use super::template::{responsible_label, step_label, step_record};
 use crate::events::EventType;
+use crate::mail::Mailer;
 use crate::sandbox::Event;
 use crate::store::{NewDelivery, Process, ProcessStep, StepEnd, Store};
 use crate::time::{format_ms, now_ms};
@@ -217,6 +217,7 @@ impl Scheduler {
             tracing::info!(process = %process.id, step = step.position, "process failed: its step's service has no webhook");
             return Ok(());
         }
+        let traceparent = crate::telemetry::current_traceparent();
         let calls: Vec<NewDelivery> = webhooks
             .into_iter()
             .map(|(webhook_id, ordered)| NewDelivery {
@@ -233,6 +234,7 @@ impl Scheduler {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                traceparent: traceparent.clone(),
             })
             .collect();
         if let Some(ids) = self

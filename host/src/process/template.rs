@@ -83,7 +83,7 @@ fn check_name(errors: &mut Vec<FieldError>, field: &str, name: &str, required: b
 /// An optional e-mail address, trimmed; empty means none.
 fn check_email(errors: &mut Vec<FieldError>, field: &str, email: Option<&str>) -> Option<String> {
     let email = email.map(str::trim).filter(|e| !e.is_empty())?;
-    if !super::mail::is_address(email) {
+    if !crate::mail::is_address(email) {
         errors.push(FieldError::new(
             field,
             format!("{email:?} is not an e-mail address"),

@@ -198,6 +198,7 @@ pub static PROVIDERS: Fields<Providers> = Fields::new(
     &[
         Field::new("id", "id", Kind::Text),
         Field::new("name", "name", Kind::Text),
+        Field::new("contactEmail", "contact_email", Kind::Text),
         Field::new("createdAt", "created_at", Kind::Time),
     ],
     "created_at, id",
@@ -211,6 +212,7 @@ pub static TENANTS: Fields<Tenants> = Fields::new(
     &[
         Field::new("id", "id", Kind::Text),
         Field::new("name", "name", Kind::Text),
+        Field::new("contactEmail", "contact_email", Kind::Text),
         Field::new("createdAt", "created_at", Kind::Time),
     ],
     "created_at, id",

@@ -62,6 +62,7 @@ async fn tell_owner(
                 payload: payload.to_owned(),
                 parameters: Vec::new(),
                 ordered: false,
+                traceparent: crate::telemetry::current_traceparent(),
             });
         }
     }

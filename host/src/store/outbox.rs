@@ -29,6 +29,9 @@ pub struct NewDelivery {
     pub parameters: Vec<(String, String)>,
     /// Its webhook receives a record's deliveries in order (`ordering: fifo`).
     pub ordered: bool,
+    /// The W3C `traceparent` of the span that planned it (when traces are on): its attempts
+    /// join that trace, on whichever instance runs them.
+    pub traceparent: Option<String>,
 }
 
 impl NewDelivery {
@@ -41,6 +44,7 @@ impl NewDelivery {
             && self.record_id == other.record_id
             && self.event == other.event
             && self.payload == other.payload
+            && self.traceparent == other.traceparent
     }
 }
 
@@ -167,7 +171,7 @@ pub(super) async fn insert_deliveries(
     tx: &mut sqlx::AnyConnection,
     deliveries: &[NewDelivery],
 ) -> Result<Vec<String>> {
-    const SHARED: usize = 7; // $1 the time, then tenant … payload
+    const SHARED: usize = 8; // $1 the time, then tenant … payload, traceparent
     const PER_ROW: usize = 4;
     let now = now_ms();
     let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
@@ -191,9 +195,9 @@ pub(super) async fn insert_deliveries(
             let sql = format!(
                 "WITH v (id, webhook_id, parameters, ordered) AS (VALUES {}) \
                  INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
-                 event, payload, parameters, ordered, status, attempts, next_attempt_at, \
-                 created_at, updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, $5, $6, $7, \
-                 v.parameters, v.ordered, 'pending', 0, $1, $1, $1 FROM v",
+                 event, payload, traceparent, parameters, ordered, status, attempts, \
+                 next_attempt_at, created_at, updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, \
+                 $5, $6, $7, $8, v.parameters, v.ordered, 'pending', 0, $1, $1, $1 FROM v",
                 rows.join(", ")
             );
             let first = &chunk[0];
@@ -204,7 +208,8 @@ pub(super) async fn insert_deliveries(
                 .bind(&first.module)
                 .bind(&first.record_id)
                 .bind(event_name(first.event))
-                .bind(&first.payload);
+                .bind(&first.payload)
+                .bind(first.traceparent.as_deref());
             for (d, id) in chunk.iter().zip(chunk_ids) {
                 query = query
                     .bind(id)
@@ -267,7 +272,7 @@ impl Store {
                     "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
                      updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
                      LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
-                     event, payload, parameters, ordered, attempts, retry_base"
+                     event, payload, parameters, ordered, attempts, retry_base, traceparent"
                 )
             };
             let mut run = async |condition: &str, order: &str, limit: i64| {
@@ -312,6 +317,7 @@ impl Store {
                         parameters: serde_json::from_str(&row.try_get::<String, _>("parameters")?)
                             .map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
                         ordered: row.try_get::<i64, _>("ordered")? != 0,
+                        traceparent: row.try_get("traceparent")?,
                     },
                 })
             })

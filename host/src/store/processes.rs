@@ -1060,8 +1060,8 @@ impl Store {
             let id = long_id("DLV");
             sqlx::query(
                 "INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, event, \
-                 payload, parameters, status, attempts, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10, $10)",
+                 payload, parameters, traceparent, status, attempts, next_attempt_at, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11)",
             )
             .bind(&id)
             .bind(&call.webhook_id)
@@ -1072,6 +1072,7 @@ impl Store {
             .bind(crate::vocab::event_name(call.event))
             .bind(&call.payload)
             .bind(json(&call.parameters))
+            .bind(call.traceparent.as_deref())
             .bind(now)
             .execute(&mut *tx)
             .await?;

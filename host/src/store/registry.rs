@@ -36,6 +36,8 @@ pub struct Provider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled).
+    pub contact_email: Option<String>,
     /// Creation time, Unix ms.
     pub created_at: i64,
 }
@@ -48,6 +50,8 @@ pub struct Tenant {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled).
+    pub contact_email: Option<String>,
     /// Creation time, Unix ms.
     pub created_at: i64,
 }
@@ -286,17 +290,29 @@ const COMPONENT_COLUMNS: &str = "id, name, version, digest, wit_version, imports
 impl Store {
     /// Creates a provider; returns it and its API token (shown once).
     pub async fn create_provider(&self, name: &str) -> Result<(Provider, String)> {
+        self.create_provider_with(name, None).await
+    }
+
+    /// Creates a provider with a contact e-mail; returns it and its API token (shown once).
+    pub async fn create_provider_with(
+        &self,
+        name: &str,
+        contact_email: Option<&str>,
+    ) -> Result<(Provider, String)> {
         let provider = Provider {
             id: new_id("PRV"),
             name: name.to_owned(),
+            contact_email: contact_email.map(str::to_owned),
             created_at: now_ms(),
         };
         let token = format!("hhp_{}", random_alphanumeric(40));
         sqlx::query(
-            "INSERT INTO providers (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO providers (id, name, contact_email, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&provider.id)
         .bind(&provider.name)
+        .bind(&provider.contact_email)
         .bind(hash_credential(&token))
         .bind(provider.created_at)
         .execute(self.pool())
@@ -306,21 +322,21 @@ impl Store {
 
     /// The provider holding `token`.
     pub async fn provider_by_token(&self, token: &str) -> Result<Option<Provider>> {
-        Ok(
-            sqlx::query_as("SELECT id, name, created_at FROM providers WHERE token_hash = $1")
-                .bind(hash_credential(token))
-                .fetch_optional(self.pool())
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT id, name, contact_email, created_at FROM providers WHERE token_hash = $1",
         )
+        .bind(hash_credential(token))
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// All providers.
     pub async fn list_providers(&self) -> Result<Vec<Provider>> {
-        Ok(
-            sqlx::query_as("SELECT id, name, created_at FROM providers ORDER BY created_at, id")
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT id, name, contact_email, created_at FROM providers ORDER BY created_at, id",
         )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// A page of the providers that `listing` keeps, in its order (oldest first unless asked
@@ -332,7 +348,13 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<Provider>, i64)> {
         let (rows, total) = self
-            .list_matching("id, name, created_at", "providers", listing, offset, limit)
+            .list_matching(
+                "id, name, contact_email, created_at",
+                "providers",
+                listing,
+                offset,
+                limit,
+            )
             .await?;
         let providers = rows
             .iter()
@@ -340,6 +362,7 @@ impl Store {
                 Ok(Provider {
                     id: row.try_get("id")?,
                     name: row.try_get("name")?,
+                    contact_email: row.try_get("contact_email")?,
                     created_at: row.try_get("created_at")?,
                 })
             })
@@ -347,25 +370,84 @@ impl Store {
         Ok((providers, total))
     }
 
+    /// The provider `id`.
+    pub async fn provider(&self, id: &str) -> Result<Provider> {
+        sqlx::query_as("SELECT id, name, contact_email, created_at FROM providers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Sets (or, with `None`, clears) the contact e-mail of `owner`, a provider or tenant.
+    pub async fn set_contact_email(&self, owner: &Scope, email: Option<&str>) -> Result<()> {
+        let table = match owner {
+            Scope::Provider(_) => "providers",
+            Scope::Tenant(_) => "tenants",
+        };
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET contact_email = $1 WHERE id = $2"
+        )))
+        .bind(email)
+        .bind(owner.id())
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// The contact e-mail of the owner of webhook `id` (its provider or tenant), if it has one.
+    pub async fn owner_contact_email(&self, webhook_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT COALESCE(p.contact_email, t.contact_email) AS contact_email FROM webhooks w \
+             LEFT JOIN providers p ON w.owner_kind = 'provider' AND p.id = w.owner_id \
+             LEFT JOIN tenants t ON w.owner_kind = 'tenant' AND t.id = w.owner_id \
+             WHERE w.id = $1",
+        )
+        .bind(webhook_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => Ok(row.try_get("contact_email")?),
+            None => Ok(None),
+        }
+    }
+
     /// Creates a tenant.
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        self.create_tenant_with(name, None).await
+    }
+
+    /// Creates a tenant with a contact e-mail.
+    pub async fn create_tenant_with(
+        &self,
+        name: &str,
+        contact_email: Option<&str>,
+    ) -> Result<Tenant> {
         let tenant = Tenant {
             id: new_id("TEN"),
             name: name.to_owned(),
+            contact_email: contact_email.map(str::to_owned),
             created_at: now_ms(),
         };
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&tenant.id)
-            .bind(&tenant.name)
-            .bind(tenant.created_at)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO tenants (id, name, contact_email, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&tenant.id)
+        .bind(&tenant.name)
+        .bind(&tenant.contact_email)
+        .bind(tenant.created_at)
+        .execute(self.pool())
+        .await?;
         Ok(tenant)
     }
 
     /// The tenant `id`.
     pub async fn tenant(&self, id: &str) -> Result<Tenant> {
-        sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = $1")
+        sqlx::query_as("SELECT id, name, contact_email, created_at FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -374,11 +456,11 @@ impl Store {
 
     /// All tenants.
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        Ok(
-            sqlx::query_as("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT id, name, contact_email, created_at FROM tenants ORDER BY created_at, id",
         )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// A page of the tenants that `listing` keeps, in its order (oldest first unless asked
@@ -390,7 +472,13 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<Tenant>, i64)> {
         let (rows, total) = self
-            .list_matching("id, name, created_at", "tenants", listing, offset, limit)
+            .list_matching(
+                "id, name, contact_email, created_at",
+                "tenants",
+                listing,
+                offset,
+                limit,
+            )
             .await?;
         let tenants = rows
             .iter()
@@ -398,6 +486,7 @@ impl Store {
                 Ok(Tenant {
                     id: row.try_get("id")?,
                     name: row.try_get("name")?,
+                    contact_email: row.try_get("contact_email")?,
                     created_at: row.try_get("created_at")?,
                 })
             })

@@ -375,6 +375,9 @@ pub struct Provider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled by the host);
+    /// null: none are sent.
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -387,6 +390,8 @@ pub struct NewProvider {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go; null: none are sent.
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     /// Bearer token of the registry and components APIs; only its hash is stored.
@@ -401,6 +406,9 @@ pub struct Tenant {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Where the host's e-mails about its webhooks go (circuit opened, disabled by the host);
+    /// null: none are sent.
+    pub contact_email: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -782,6 +790,7 @@ mod tests {
         let view = admin::ProviderView {
             id: "PRV-1".into(),
             name: "n".into(),
+            contact_email: None,
             created_at: "t".into(),
         };
         assert_eq!(properties::<Provider>(), keys(&view));
@@ -797,6 +806,7 @@ mod tests {
             keys(admin::TenantView {
                 id: "TEN-1".into(),
                 name: "n".into(),
+                contact_email: None,
                 created_at: "t".into()
             })
         );

@@ -1,6 +1,8 @@
-//! The overdue e-mail to a process controller, over SMTP (`lettre`, rustls).
+//! E-mail over SMTP (`lettre`, rustls), configured by `[smtp]`: the overdue e-mail to a
+//! process controller, and the e-mails to a webhook's owner when its circuit opens or the
+//! host disables it.
 //!
-//! One connection per message (no pool): overdue e-mails are rare, and a connection kept open
+//! One connection per message (no pool): these e-mails are rare, and a connection kept open
 //! to a server that closes idle sessions would fail the next send.
 
 use lettre::message::Mailbox;
@@ -105,13 +107,18 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
+    /// A mailer that sends nothing.
+    pub fn off() -> Mailer {
+        Mailer {
+            transport: None,
+            from: None,
+        }
+    }
+
     /// A mailer for `config`; one that sends nothing when no host is configured.
     pub fn new(config: &SmtpConfig) -> anyhow::Result<Mailer> {
         if config.host.is_empty() {
-            return Ok(Mailer {
-                transport: None,
-                from: None,
-            });
+            return Ok(Mailer::off());
         }
         let builder = match config.security {
             SmtpSecurity::Starttls => {
