@@ -1024,7 +1024,7 @@ async fn admin_lists_filter_order_and_refuse(db: Db) {
     .await;
     assert_eq!(
         page["data"],
-        json!([{"id": tenant, "name": "Immobilien Muster GmbH"}])
+        json!([{"id": tenant, "name": "Immobilien Muster GmbH", "contactEmail": null}])
     );
     let page = list(&admin, "/admin/v1/services", "eq(providerId,null())").await;
     assert_eq!(column(&page, "id"), [json!(private)]);
