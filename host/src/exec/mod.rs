@@ -177,19 +177,14 @@ fn traced_url(url: &str) -> String {
 
 /// The first [`RESPONSE_EXCERPT_BYTES`] of `text`, cut at a character boundary.
 pub fn excerpt(text: &str) -> String {
-    cut(text, RESPONSE_EXCERPT_BYTES).to_owned()
-}
-
-/// The first `most` bytes of `text`, cut at a character boundary.
-fn cut(text: &str, most: usize) -> &str {
-    if text.len() <= most {
-        return text;
+    if text.len() <= RESPONSE_EXCERPT_BYTES {
+        return text.to_owned();
     }
-    let mut end = most;
+    let mut end = RESPONSE_EXCERPT_BYTES;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    text[..end].to_owned()
 }
 
 /// Appends the lines of `log` to `kept`, up to [`LOG_EXCERPT_BYTES`] in all; what does not fit
