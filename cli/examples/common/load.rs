@@ -105,12 +105,16 @@ pub fn oha() -> anyhow::Result<PathBuf> {
 }
 
 /// Builds `hookhost` in release (a no-op when it is up to date) and returns its path.
+///
+/// With `--examples`, as the benchmark itself was built: the examples' dev-dependencies unify
+/// the dependencies' features, and a build without them would recompile most of the graph
+/// with another feature set.
 pub fn hookhost() -> anyhow::Result<PathBuf> {
     run_checked(
         std::process::Command::new(cargo())
             .args(["build", "--release", "--quiet", "-p", "hookhost-cli"])
-            .args(["--bin", "hookhost"]),
-        "cargo build --release -p hookhost-cli --bin hookhost",
+            .args(["--bin", "hookhost", "--examples"]),
+        "cargo build --release -p hookhost-cli --bin hookhost --examples",
     )?;
     Ok(target_dir()?.join("release").join("hookhost"))
 }
