@@ -546,12 +546,20 @@ impl Runtime {
                 inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
                 // Checked before caching, so a refused component is never stored.
                 validate::check(&inner.engine, &component, wasm)?;
-                if let Some(artifacts) = &inner.artifacts
-                    && let Err(error) = artifacts.store(&digest, &component)
-                {
-                    tracing::warn!(error = %error, "could not cache a compiled component");
+                match &inner.artifacts {
+                    // Kept as the stored artifact, mapped from its file, as after a restart:
+                    // the compiler's copy would stay in anonymous memory for as long as it is
+                    // loaded, while the artifact's pages are the page cache's, read in as
+                    // they are used.
+                    Some(artifacts) => match artifacts.store(&digest, &component) {
+                        Ok(()) => artifacts.load(&inner.engine, &digest).unwrap_or(component),
+                        Err(error) => {
+                            tracing::warn!(error = %error, "could not cache a compiled component");
+                            component
+                        }
+                    },
+                    None => component,
                 }
-                component
             }
         };
         let info = validate::check(&inner.engine, &component, wasm)?;
