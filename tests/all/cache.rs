@@ -43,6 +43,40 @@ async fn a_restarted_runtime_loads_the_compiled_artifact_instead_of_compiling() 
     );
 }
 
+#[tokio::test]
+async fn a_fresh_compilation_stays_loaded_as_its_mapped_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(ECHO).unwrap();
+    let runtime = Runtime::new(SandboxConfig::default(), Some(dir.path())).unwrap();
+    let plugin = runtime.load(&wasm).unwrap();
+    assert_eq!(runtime.stats().compiled, 1);
+    let artifact = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .expect("the artifact is stored")
+        .unwrap()
+        .path();
+    // The loaded component's code is the artifact's pages, not the compiler's copy.
+    #[cfg(target_os = "linux")]
+    {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(
+            maps.contains(artifact.to_str().unwrap()),
+            "{} is not mapped",
+            artifact.display()
+        );
+    }
+    ok_body(
+        &call(
+            &runtime,
+            &plugin,
+            &invocation("estate", "7", "{}"),
+            Ctx::new(&runtime),
+        )
+        .await,
+    );
+}
+
 #[test]
 fn a_corrupt_artifact_is_replaced_by_a_fresh_compilation() {
     let dir = tempfile::tempdir().unwrap();
