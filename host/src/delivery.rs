@@ -185,15 +185,16 @@ struct Shared {
 }
 
 impl Shared {
-    /// Hands the end of delivery `id`'s attempt (and its call record) to the pump and waits
-    /// until it is written. The concurrency slot goes back once it is.
-    async fn finish(
+    /// Hands the end of delivery `id`'s attempt (and its call record) to the pump, with its
+    /// concurrency slot, which goes back once the end is written. The returned [`Written`]
+    /// says when that is; only a task that reads the end back needs to wait for it.
+    fn finish(
         &self,
         id: &str,
         end: AttemptEnd,
         record: Option<CallRecord>,
         slot: OwnedSemaphorePermit,
-    ) {
+    ) -> Written {
         let (written, wait) = oneshot::channel();
         let finish = Finish {
             id: id.to_owned(),
@@ -202,9 +203,19 @@ impl Shared {
             slot,
             written,
         };
-        if self.done.send(finish).is_ok() {
-            let _ = wait.await;
-        }
+        let _ = self.done.send(finish);
+        Written(wait)
+    }
+}
+
+/// Resolves once the pump has written an attempt's end (see [`Shared::finish`]).
+struct Written(oneshot::Receiver<()>);
+
+impl Written {
+    /// Waits until the end is written: what follows reads it back from the database (the
+    /// run of failures, the record's next delivery).
+    async fn wait(self) {
+        let _ = self.0.await;
     }
 }
 
@@ -338,11 +349,19 @@ impl Deliverer {
             }
             woken = Box::pin(self.wake.notified());
             woken.as_mut().enable();
-            let claimed = self.cycle(&batch, claim).await;
-            // Written (or given up on: the leases expire and the deliveries run again).
+            let mut ends = Vec::with_capacity(batch.len());
+            let mut records = Vec::with_capacity(batch.len());
+            let mut written = Vec::with_capacity(batch.len());
             for finish in batch.drain(..) {
-                drop(finish.slot);
-                let _ = finish.written.send(());
+                ends.push((finish.id, finish.end));
+                records.extend(finish.record);
+                written.push((finish.slot, finish.written));
+            }
+            let claimed = self.cycle(&ends, &records, claim).await;
+            // Written (or given up on: the leases expire and the deliveries run again).
+            for (slot, written) in written {
+                drop(slot);
+                let _ = written.send(());
             }
             backlog = claim.limit > 0 && claimed.len() as i64 == claim.limit;
             self.prefetch(&claimed, &shared).await;
@@ -397,16 +416,16 @@ impl Deliverer {
     }
 
     /// Writes `batch`'s ends and claims, retrying a failed write a few times.
-    async fn cycle(&self, batch: &[Finish], claim: Claim) -> Vec<Delivery> {
-        let ends: Vec<(String, AttemptEnd)> = batch
-            .iter()
-            .map(|f| (f.id.clone(), f.end.clone()))
-            .collect();
-        let records: Vec<CallRecord> = batch.iter().filter_map(|f| f.record.clone()).collect();
+    async fn cycle(
+        &self,
+        ends: &[(String, AttemptEnd)],
+        records: &[CallRecord],
+        claim: Claim,
+    ) -> Vec<Delivery> {
         for attempt in 1..=5u64 {
             match self
                 .store
-                .finish_and_claim(&self.worker_id, &ends, &records, claim)
+                .finish_and_claim(&self.worker_id, ends, records, claim)
                 .await
             {
                 Ok(claimed) => return claimed,
@@ -444,11 +463,13 @@ impl Deliverer {
 
     async fn process(&self, delivery: Delivery, shared: &Shared, slot: OwnedSemaphorePermit) {
         let id = delivery.id.clone();
-        let finish =
-            |end: AttemptEnd, slot| async move { shared.finish(&id, end, None, slot).await };
+        // Nothing follows these ends: no need to wait until they are written.
+        let finish = |end: AttemptEnd, slot| {
+            shared.finish(&id, end, None, slot);
+        };
         let Some(_busy) = self.occupy(&delivery.spec.webhook_id) else {
             // The webhook is at its limit: put the row back without counting an attempt.
-            return finish(AttemptEnd::Postponed(now_ms() + 100), slot).await;
+            return finish(AttemptEnd::Postponed(now_ms() + 100), slot);
         };
         let attempt = delivery.attempts + 1;
         let webhook_id = &delivery.spec.webhook_id;
@@ -458,32 +479,32 @@ impl Deliverer {
         let webhook = match lookup.await {
             Ok(webhook) => webhook,
             Err(StoreError::NotFound) => {
-                return finish(AttemptEnd::Failed("the webhook was deleted".into()), slot).await;
+                return finish(AttemptEnd::Failed("the webhook was deleted".into()), slot);
             }
             Err(error) => {
                 let at = now_ms() + 5_000;
                 let end = AttemptEnd::RetryAt(at, format!("reading the webhook: {error}"));
-                return finish(end, slot).await;
+                return finish(end, slot);
             }
         };
         if !webhook.enabled {
-            return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot).await;
+            return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot);
         }
         if delivery.spec.ordered
             && let Some(at) = self.held_back(&delivery).await
         {
             // An earlier delivery of the record is unfinished: this one waits behind it.
-            return finish(AttemptEnd::Postponed(at), slot).await;
+            return finish(AttemptEnd::Postponed(at), slot);
         }
         let probe = match self.circuit_gate(&webhook).await {
             Gate::Run => false,
             Gate::Probe => true,
             // Paused: due again at the next probe time, without counting an attempt.
-            Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), slot).await,
+            Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), slot),
         };
         if !probe && let Some(at) = self.rate_gate(&webhook).await {
             // Over its rate: due again in the next window, without counting an attempt.
-            return finish(AttemptEnd::Postponed(at), slot).await;
+            return finish(AttemptEnd::Postponed(at), slot);
         }
         let spec = &delivery.spec;
         let trigger = Trigger {
@@ -575,7 +596,13 @@ impl Deliverer {
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
         let finished = matches!(end, AttemptEnd::Succeeded | AttemptEnd::Failed(_));
-        shared.finish(&delivery.id, end, Some(record), slot).await;
+        let written = shared.finish(&delivery.id, end, Some(record), slot);
+        if result.result.is_ok() && !probe && !delivery.spec.ordered {
+            // A plain success: nothing below applies, and the next call need not wait for
+            // this end to be written.
+            return;
+        }
+        written.wait().await;
         if delivery.spec.ordered
             && finished
             && let Err(error) = self

@@ -3,7 +3,10 @@
 use crate::support::{Db, fresh_database, fresh_store};
 use hookhost::crypto::MasterKey;
 use hookhost::sandbox::KvStore;
-use hookhost::store::{Call, DbKv, Handler, Scope, Store, StoreError, WebhookSpec};
+use hookhost::store::{
+    Call, CallDetail, CallRecord, DbKv, Handler, Scope, Store, StoreError, WebhookSpec,
+};
+use hookhost::vocab::TriggerSource;
 use std::collections::BTreeMap;
 
 both_backends!(
@@ -13,6 +16,7 @@ both_backends!(
     activations_respect_private_services,
     kv_is_scoped_per_tenant_and_service,
     concurrent_calls_are_counted_exactly,
+    the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failures,
     stale_revisions_are_refused,
     components_in_use_cannot_be_deleted,
     replay_entries_keep_their_hmac_under_the_new_key,
@@ -242,6 +246,81 @@ async fn concurrent_calls_are_counted_exactly(db: Db) {
     assert_eq!(after.statistics.failures_since_last_success, 1);
     assert!(after.last_failure.is_some() && after.last_success.is_some());
     assert_eq!(after.last_call, Some(call(false)));
+}
+
+async fn the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failures(db: Db) {
+    let (store, _guard) = fresh_store(db).await;
+    let key = key();
+    let (scope, service) = provider_with_service(&store).await;
+    let (webhook, _) = store
+        .create_webhook(
+            &key,
+            &scope,
+            &spec(&service, Handler::Url("https://example.com/h".into())),
+        )
+        .await
+        .unwrap();
+    let record = |tenant: &str, success: bool, n: usize| {
+        let mut call = call(success);
+        call.response = format!("call {n}");
+        CallRecord::synchronous(
+            &webhook.id,
+            tenant,
+            TriggerSource::Ivanti,
+            call,
+            CallDetail::default(),
+        )
+    };
+    // Tenant A: failure, success, then two failures (one in a batch with B's success, one in
+    // a batch of its own); B: one success.
+    let batches = [
+        vec![record("TEN-A", false, 0)],
+        vec![record("TEN-A", true, 1)],
+        vec![record("TEN-A", false, 2), record("TEN-B", true, 3)],
+        vec![record("TEN-A", false, 4)],
+    ];
+    for batch in &batches {
+        store.record_calls(batch).await.unwrap();
+    }
+    let (calls, total) = store.list_calls(&webhook.id, None, 0, 10).await.unwrap();
+    assert_eq!(total, 5);
+    let order: Vec<&str> = calls.iter().map(|c| c.call.response.as_str()).collect();
+    assert_eq!(order, ["call 4", "call 3", "call 2", "call 1", "call 0"]);
+    let (own, total) = store
+        .list_calls(&webhook.id, Some("TEN-A"), 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    let order: Vec<&str> = own.iter().map(|c| c.call.response.as_str()).collect();
+    assert_eq!(order, ["call 2", "call 1"]);
+
+    let a = store.tenant_statistics(&webhook.id, "TEN-A").await.unwrap();
+    assert_eq!(
+        (
+            a.total,
+            a.successes,
+            a.failures,
+            a.failures_since_last_success
+        ),
+        (4, 1, 3, 2)
+    );
+    let b = store.tenant_statistics(&webhook.id, "TEN-B").await.unwrap();
+    assert_eq!(
+        (
+            b.total,
+            b.successes,
+            b.failures,
+            b.failures_since_last_success
+        ),
+        (1, 1, 0, 0)
+    );
+    // A tenant that never succeeded: every failure counts.
+    store
+        .record_calls(&[record("TEN-C", false, 5), record("TEN-C", false, 6)])
+        .await
+        .unwrap();
+    let c = store.tenant_statistics(&webhook.id, "TEN-C").await.unwrap();
+    assert_eq!((c.total, c.failures_since_last_success), (2, 2));
 }
 
 async fn stale_revisions_are_refused(db: Db) {

@@ -124,11 +124,10 @@ pub(super) async fn write_buckets(
     let bins: Vec<String> = (0..BINS).map(|b| format!("d{b:02}")).collect();
     let summed: Vec<_> = sum(records, crate::time::now_ms()).into_iter().collect();
     for chunk in summed.chunks(ROWS_PER_STATEMENT) {
+        let mut params = super::Params::of(tx);
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p: Vec<String> = (0..columns)
-                    .map(|c| format!("${}", 1 + r * columns + c))
-                    .collect();
+            .map(|_| {
+                let p: Vec<String> = (0..columns).map(|_| params.next()).collect();
                 format!("({})", p.join(", "))
             })
             .collect();

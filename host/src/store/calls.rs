@@ -348,16 +348,23 @@ impl Store {
         webhook_id: &str,
         tenant_id: &str,
     ) -> Result<super::Statistics> {
-        let row = sqlx::query(
+        // Ids are time-ordered (compared by code point): the failures since the last success
+        // are those after its id, all read from the `calls_webhook_id` index.
+        let id = match self.backend() {
+            super::Backend::Sqlite => "id",
+            super::Backend::Postgres => "id COLLATE \"C\"",
+        };
+        let sql = format!(
             "SELECT COUNT(*) AS total, COUNT(CASE WHEN success <> 0 THEN 1 END) AS successes, \
-             COUNT(CASE WHEN success = 0 AND created_at > COALESCE((SELECT MAX(l.created_at) \
-             FROM calls l WHERE l.webhook_id = $1 AND l.tenant_id = $2 AND l.success <> 0), -1) \
-             THEN 1 END) AS since FROM calls WHERE webhook_id = $1 AND tenant_id = $2",
-        )
-        .bind(webhook_id)
-        .bind(tenant_id)
-        .fetch_one(self.pool())
-        .await?;
+             COUNT(CASE WHEN success = 0 AND {id} > COALESCE((SELECT MAX(l.{id}) \
+             FROM calls l WHERE l.webhook_id = $1 AND l.tenant_id = $2 AND l.success <> 0), '') \
+             THEN 1 END) AS since FROM calls WHERE webhook_id = $1 AND tenant_id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(webhook_id)
+            .bind(tenant_id)
+            .fetch_one(self.pool())
+            .await?;
         let (total, successes): (i64, i64) = (row.try_get("total")?, row.try_get("successes")?);
         Ok(super::Statistics {
             total,

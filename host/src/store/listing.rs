@@ -127,6 +127,8 @@ pub struct Fields<L> {
     why_withheld: &'static str,
     /// The list's own `ORDER BY`, also the tie-breaker of a requested order.
     order: &'static str,
+    /// The same on PostgreSQL, where it differs (text in code-point order).
+    postgres_order: Option<&'static str>,
     list: PhantomData<fn() -> L>,
 }
 
@@ -138,7 +140,16 @@ impl<L> Fields<L> {
             withheld: &[],
             why_withheld: "",
             order,
+            postgres_order: None,
             list: PhantomData,
+        }
+    }
+
+    /// The same list, whose own order is spelled `order` on PostgreSQL.
+    pub const fn ordered_on_postgres(self, order: &'static str) -> Self {
+        Fields {
+            postgres_order: Some(order),
+            ..self
         }
     }
 
@@ -278,7 +289,10 @@ impl<L> Listing<L> {
             })
             .collect();
         if !self.order.iter().any(|(field, _)| field.unique) {
-            keys.push(self.fields.order.to_owned());
+            keys.push(match (backend, self.fields.postgres_order) {
+                (Backend::Postgres, Some(order)) => order.to_owned(),
+                _ => self.fields.order.to_owned(),
+            });
         }
         ListSql {
             condition,

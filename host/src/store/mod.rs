@@ -141,6 +141,11 @@ impl Scope {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite only: the one connection write transactions use. It is the only connection
+    /// that changes the file in the common case, so its page cache stays valid from one
+    /// transaction to the next (a connection that sees another's commit starts over with an
+    /// empty cache, and the pump's every cycle would read its pages again).
+    writer: Option<AnyPool>,
     backend: Backend,
     /// Bumped by every registry change made through this handle: caches of lookups compare
     /// it to drop what this process changed at once (other instances' changes age out).
@@ -302,7 +307,7 @@ impl Store {
             anyhow::bail!("database_url must start with sqlite: or postgres:, got {url:?}");
         };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 if let Some(path) = url
                     .strip_prefix("sqlite://")
@@ -320,40 +325,15 @@ impl Store {
                 {
                     create_private_file(Path::new(path))?;
                 }
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // 16 KiB pages (set before WAL mode, so they take on a new
-                            // database and are a no-op on an existing one): a call-log row
-                            // with its request and response excerpts is 2–3 KiB, and a 4 KiB
-                            // page holds only one of them, a third of it left empty yet
-                            // written to the WAL and checkpointed all the same.
-                            //
-                            // A page cache and memory map for the hot tables (the call log
-                            // and the outbox are read page by page otherwise), bounded: every
-                            // page read or written stays in them, component uploads included,
-                            // so they are part of the host's resident memory (8 connections ×
-                            // 8 MiB of cache, and 64 MiB of the file mapped, shared by all).
-                            // The WAL is checkpointed every 2,048 pages (32 MiB).
-                            conn.execute(
-                                "PRAGMA page_size = 16384; \
-                                 PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA cache_size = -8192; PRAGMA mmap_size = 67108864; \
-                                 PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 2048;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                let pool = sqlite_pool(options.clone().max_connections(8), url).await?;
+                let writer = sqlite_pool(options.max_connections(1), url).await?;
+                (pool, Some(writer))
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => (options.max_connections(16).connect(url).await?, None),
         };
         Ok(Store {
             pool,
+            writer,
             backend,
             generation: Arc::default(),
             write_turn: (backend == Backend::Sqlite).then(Arc::default),
@@ -393,9 +373,9 @@ impl Store {
     /// never fail half-way on a lock another connection took after it began reading.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let turn = self.write_turn().await;
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        let tx = match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
+            None => self.pool.begin().await?,
         };
         Ok(WriteTx { tx, _turn: turn })
     }
@@ -418,6 +398,38 @@ impl Store {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// A pool of SQLite connections to `url`, each set up as the host needs it. A connection is not
+/// pinged before it is handed out: it is a handle on a file, not a socket that can go stale.
+async fn sqlite_pool(options: AnyPoolOptions, url: &str) -> Result<AnyPool, sqlx::Error> {
+    options
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // 16 KiB pages (set before WAL mode, so they take on a new database and are a
+                // no-op on an existing one): a call-log row with its request and response
+                // excerpts is 2–3 KiB, and a 4 KiB page holds only one of them, a third of it
+                // left empty yet written to the WAL and checkpointed all the same.
+                //
+                // A page cache and memory map for the hot tables (the call log and the outbox
+                // are read page by page otherwise), bounded: every page read or written stays
+                // in them, component uploads included, so they are part of the host's resident
+                // memory (9 connections × 8 MiB of cache, and 64 MiB of the file mapped,
+                // shared by all). The WAL is checkpointed every 2,048 pages (32 MiB).
+                conn.execute(
+                    "PRAGMA page_size = 16384; \
+                     PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA cache_size = -8192; PRAGMA mmap_size = 67108864; \
+                     PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 2048;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
 }
 
 /// Creates the SQLite database file readable and writable by its owner only (0600 on unix),

@@ -1,7 +1,7 @@
 //! The delivery outbox: planning deliveries, claiming them under a lease, writing how each
 //! attempt ended, resends.
 
-use super::{CallRecord, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
+use super::{CallRecord, Params, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
 use crate::sandbox::Event;
 use crate::time::now_ms;
 use crate::vocab::{DeliveryStatus, TriggerSource, event_name, parse_event};
@@ -126,14 +126,20 @@ async fn write_ends(
         .map(|(id, _)| id.as_str())
         .collect();
     for chunk in succeeded.chunks(ROWS_PER_STATEMENT) {
-        let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect();
+        let mut p = Params::of(tx);
+        let (finished, changed, leased_by) = (p.next(), p.next(), p.next());
+        let ids: Vec<String> = chunk.iter().map(|_| p.next()).collect();
         let sql = format!(
-            "UPDATE deliveries SET status = 'succeeded', next_attempt_at = $1, last_error = NULL, \
-             attempts = attempts + 1, lease_until = NULL, leased_by = NULL, updated_at = $1 \
-             WHERE leased_by = $2 AND status = 'in_flight' AND id IN ({})",
+            "UPDATE deliveries SET status = 'succeeded', next_attempt_at = {finished}, \
+             last_error = NULL, attempts = attempts + 1, lease_until = NULL, leased_by = NULL, \
+             updated_at = {changed} WHERE leased_by = {leased_by} AND status = 'in_flight' \
+             AND id IN ({})",
             ids.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(worker);
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(now)
+            .bind(worker);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -171,8 +177,6 @@ pub(super) async fn insert_deliveries(
     tx: &mut sqlx::AnyConnection,
     deliveries: &[NewDelivery],
 ) -> Result<Vec<String>> {
-    const SHARED: usize = 8; // $1 the time, then tenant … payload, traceparent
-    const PER_ROW: usize = 4;
     let now = now_ms();
     let ids: Vec<String> = deliveries.iter().map(|_| unique_id("DLV")).collect();
     let mut planned = 0;
@@ -180,36 +184,28 @@ pub(super) async fn insert_deliveries(
         for chunk in run.chunks(PLAN_ROWS) {
             let chunk_ids = &ids[planned..planned + chunk.len()];
             planned += chunk.len();
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let p = |c: usize| SHARED + 1 + r * PER_ROW + c;
-                    format!(
-                        "(${}, ${}, ${}, CAST(${} AS BIGINT))",
-                        p(0),
-                        p(1),
-                        p(2),
-                        p(3)
-                    )
+            // Parameters in order of appearance: the rows' four each, then the shared ones.
+            let mut p = Params::of(tx);
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|_| {
+                    let (id, webhook, parameters, ordered) =
+                        (p.next(), p.next(), p.next(), p.next());
+                    format!("({id}, {webhook}, {parameters}, CAST({ordered} AS BIGINT))")
                 })
                 .collect();
+            let shared: Vec<String> = (0..10).map(|_| p.next()).collect();
             let sql = format!(
                 "WITH v (id, webhook_id, parameters, ordered) AS (VALUES {}) \
                  INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
                  event, payload, traceparent, parameters, ordered, status, attempts, \
-                 next_attempt_at, created_at, updated_at) SELECT v.id, v.webhook_id, $2, $3, $4, \
-                 $5, $6, $7, $8, v.parameters, v.ordered, 'pending', 0, $1, $1, $1 FROM v",
-                rows.join(", ")
+                 next_attempt_at, created_at, updated_at) SELECT v.id, v.webhook_id, {}, \
+                 v.parameters, v.ordered, 'pending', 0, {} FROM v",
+                rows.join(", "),
+                shared[..7].join(", "),
+                shared[7..].join(", ")
             );
-            let first = &chunk[0];
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(now)
-                .bind(&first.tenant_id)
-                .bind(first.trigger.as_str())
-                .bind(&first.module)
-                .bind(&first.record_id)
-                .bind(event_name(first.event))
-                .bind(&first.payload)
-                .bind(first.traceparent.as_deref());
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for (d, id) in chunk.iter().zip(chunk_ids) {
                 query = query
                     .bind(id)
@@ -217,6 +213,18 @@ pub(super) async fn insert_deliveries(
                     .bind(serde_json::to_string(&d.parameters).expect("serializable"))
                     .bind(i64::from(d.ordered));
             }
+            let first = &chunk[0];
+            query = query
+                .bind(&first.tenant_id)
+                .bind(first.trigger.as_str())
+                .bind(&first.module)
+                .bind(&first.record_id)
+                .bind(event_name(first.event))
+                .bind(&first.payload)
+                .bind(first.traceparent.as_deref())
+                .bind(now)
+                .bind(now)
+                .bind(now);
             query.execute(&mut *tx).await?;
         }
     }
