@@ -10,7 +10,9 @@
 //! the receiver is a bare axum handler on loopback. The host's figure runs from the first
 //! trigger until the receiver has seen every delivery, so it includes planning (smartml
 //! authentication, webhook resolution, the outbox transaction), claiming, signing (Standard
-//! Webhooks and JWT), the call, the call log and the outbox update.
+//! Webhooks and JWT), the call, the call log and the outbox update. Each round also says where
+//! the host's time went: CPU and bytes written per delivery by SQLite's connection threads,
+//! and CPU of the runtime's workers (read from `/proc/self/task`).
 
 #[path = "common/load.rs"]
 mod load;
@@ -41,6 +43,48 @@ impl Counter {
             let _ = tokio::time::timeout(Duration::from_millis(100), done).await;
         }
     }
+}
+
+/// CPU time (ns, from `schedstat`) and bytes written (`wchar`) of this process's threads,
+/// summed per thread name: where the host's time and I/O go during a phase.
+fn threads() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut sums = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return sums;
+    };
+    for task in tasks.flatten() {
+        let read = |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
+        let comm = read("comm").trim().to_owned();
+        let cpu_ns = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let written = read("io")
+            .lines()
+            .find_map(|line| line.strip_prefix("wchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        let sum: &mut (u64, u64) = sums.entry(comm).or_default();
+        sum.0 += cpu_ns;
+        sum.1 += written;
+    }
+    sums
+}
+
+/// What the threads named `prefix…` did between `before` and `after`: CPU ns, bytes written.
+fn spent(
+    before: &std::collections::BTreeMap<String, (u64, u64)>,
+    after: &std::collections::BTreeMap<String, (u64, u64)>,
+    prefix: &str,
+) -> (u64, u64) {
+    let total = |sums: &std::collections::BTreeMap<String, (u64, u64)>| {
+        sums.iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .fold((0, 0), |(c, w), (_, (cpu, written))| (c + cpu, w + written))
+    };
+    let (b, a) = (total(before), total(after));
+    (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1))
 }
 
 /// The current second, or the one after `last` (which it updates). An HMAC is good for one
@@ -156,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
         let records: Vec<String> = (0..triggers)
             .map(|t| format!("{}", 10_000 + round * triggers + t))
             .collect();
+        let threads_before = threads();
         let started = Instant::now();
         for record in &records {
             let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, record, next_timestamp(&mut timestamp))]}});
@@ -174,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
         let planned = started.elapsed();
         counter.wait(total).await;
         let host_time = started.elapsed();
+        let threads_after = threads();
         // Let the last outbox updates land (not measured), so the counts below are final.
         let mut counts = store.delivery_counts().await?;
         for _ in 0..100 {
@@ -260,6 +306,22 @@ async fn main() -> anyhow::Result<()> {
             outside.rps
         );
         println!("  ratio: {ratio:.1}% of the reqwest ceiling, {outside_ratio:.1}% of wrk's");
+        // Where the host's time went: SQLite's connection threads (the pump's and the
+        // planners' statements, WAL writes and checkpoints) and the runtime's workers (the
+        // calls, and the receiver's side of them), per delivery and as a share of the phase.
+        let per = |ns: u64| ns as f64 / 1e3 / total as f64;
+        let share = |ns: u64| ns as f64 / host_time.as_nanos() as f64 * 100.0;
+        let (sqlite_ns, sqlite_written) = spent(&threads_before, &threads_after, "sqlx-sqlite");
+        let (workers_ns, _) = spent(&threads_before, &threads_after, "tokio-rt-worker");
+        println!(
+            "  per delivery: SQLite threads {:.0} µs CPU ({:.0}% of a core), {:.1} KB written; \
+             runtime workers (host and receiver) {:.0} µs CPU ({:.0}% of a core)",
+            per(sqlite_ns),
+            share(sqlite_ns),
+            sqlite_written as f64 / 1e3 / total as f64,
+            per(workers_ns),
+            share(workers_ns)
+        );
         ratios.push(ratio);
         outside_ratios.push(outside_ratio);
     }
