@@ -1,6 +1,6 @@
 //! The store's behaviour, identical on SQLite and PostgreSQL.
 
-use crate::support::{Db, fresh_database, fresh_store};
+use crate::support::{Db, StoreGuard, fresh_database, fresh_store};
 use hookhost::crypto::MasterKey;
 use hookhost::sandbox::KvStore;
 use hookhost::store::{
@@ -214,21 +214,26 @@ fn call(success: bool) -> Call {
     }
 }
 
-async fn concurrent_calls_are_counted_exactly(db: Db) {
-    let (store, _guard) = fresh_store(db).await;
-    let key = key();
+/// A provider's URL webhook in a fresh store.
+async fn store_with_url_webhook(db: Db) -> (Store, StoreGuard, Scope, String) {
+    let (store, guard) = fresh_store(db).await;
     let (scope, service) = provider_with_service(&store).await;
     let (webhook, _) = store
         .create_webhook(
-            &key,
+            &key(),
             &scope,
             &spec(&service, Handler::Url("https://example.com/h".into())),
         )
         .await
         .unwrap();
+    (store, guard, scope, webhook.id)
+}
+
+async fn concurrent_calls_are_counted_exactly(db: Db) {
+    let (store, _guard, scope, webhook_id) = store_with_url_webhook(db).await;
     let mut tasks = Vec::new();
     for i in 0..60 {
-        let (store, id) = (store.clone(), webhook.id.clone());
+        let (store, id) = (store.clone(), webhook_id.clone());
         tasks.push(tokio::spawn(async move {
             store.record_call(&id, &call(i % 3 != 0)).await.unwrap()
         }));
@@ -237,9 +242,9 @@ async fn concurrent_calls_are_counted_exactly(db: Db) {
         task.await.unwrap();
     }
     // In order now: a success resets the run of failures, a failure starts a new one.
-    store.record_call(&webhook.id, &call(true)).await.unwrap();
-    store.record_call(&webhook.id, &call(false)).await.unwrap();
-    let after = store.webhook(&scope, &webhook.id).await.unwrap();
+    store.record_call(&webhook_id, &call(true)).await.unwrap();
+    store.record_call(&webhook_id, &call(false)).await.unwrap();
+    let after = store.webhook(&scope, &webhook_id).await.unwrap();
     assert_eq!(after.statistics.total, 62);
     assert_eq!(after.statistics.successes, 41);
     assert_eq!(after.statistics.failures, 21);
@@ -249,22 +254,12 @@ async fn concurrent_calls_are_counted_exactly(db: Db) {
 }
 
 async fn the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failures(db: Db) {
-    let (store, _guard) = fresh_store(db).await;
-    let key = key();
-    let (scope, service) = provider_with_service(&store).await;
-    let (webhook, _) = store
-        .create_webhook(
-            &key,
-            &scope,
-            &spec(&service, Handler::Url("https://example.com/h".into())),
-        )
-        .await
-        .unwrap();
+    let (store, _guard, _, webhook_id) = store_with_url_webhook(db).await;
     let record = |tenant: &str, success: bool, n: usize| {
         let mut call = call(success);
         call.response = format!("call {n}");
         CallRecord::synchronous(
-            &webhook.id,
+            &webhook_id,
             tenant,
             TriggerSource::Ivanti,
             call,
@@ -282,19 +277,19 @@ async fn the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failure
     for batch in &batches {
         store.record_calls(batch).await.unwrap();
     }
-    let (calls, total) = store.list_calls(&webhook.id, None, 0, 10).await.unwrap();
+    let (calls, total) = store.list_calls(&webhook_id, None, 0, 10).await.unwrap();
     assert_eq!(total, 5);
     let order: Vec<&str> = calls.iter().map(|c| c.call.response.as_str()).collect();
     assert_eq!(order, ["call 4", "call 3", "call 2", "call 1", "call 0"]);
     let (own, total) = store
-        .list_calls(&webhook.id, Some("TEN-A"), 1, 2)
+        .list_calls(&webhook_id, Some("TEN-A"), 1, 2)
         .await
         .unwrap();
     assert_eq!(total, 4);
     let order: Vec<&str> = own.iter().map(|c| c.call.response.as_str()).collect();
     assert_eq!(order, ["call 2", "call 1"]);
 
-    let a = store.tenant_statistics(&webhook.id, "TEN-A").await.unwrap();
+    let a = store.tenant_statistics(&webhook_id, "TEN-A").await.unwrap();
     assert_eq!(
         (
             a.total,
@@ -304,7 +299,7 @@ async fn the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failure
         ),
         (4, 1, 3, 2)
     );
-    let b = store.tenant_statistics(&webhook.id, "TEN-B").await.unwrap();
+    let b = store.tenant_statistics(&webhook_id, "TEN-B").await.unwrap();
     assert_eq!(
         (
             b.total,
@@ -319,7 +314,7 @@ async fn the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failure
         .record_calls(&[record("TEN-C", false, 5), record("TEN-C", false, 6)])
         .await
         .unwrap();
-    let c = store.tenant_statistics(&webhook.id, "TEN-C").await.unwrap();
+    let c = store.tenant_statistics(&webhook_id, "TEN-C").await.unwrap();
     assert_eq!((c.total, c.failures_since_last_success), (2, 2));
 }
 
