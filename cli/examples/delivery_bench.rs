@@ -4,9 +4,10 @@
 //! sender, so the softer one).
 //!
 //! Run with `cargo run --release -p hookhost-cli --example delivery_bench [webhooks] [triggers]
-//! [rounds]` (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks` triggers =
-//! 10,000 deliveries, 3 rounds, each the host and then the ceiling; the median round is the
-//! figure). The host runs in process on SQLite with its default `[delivery]` settings;
+//! [rounds] [concurrency]` (defaults: 1,000 URL webhooks × 10 smartml `executeMarketplaceWebhooks`
+//! triggers = 10,000 deliveries, 3 rounds, each the host and then the ceiling; the median round
+//! is the figure; `delivery.concurrency` as configured by default, and the ceilings at the same
+//! concurrency). The host runs in process on SQLite with its default `[delivery]` settings;
 //! the receiver is a bare axum handler on loopback. The host's figure runs from the first
 //! trigger until the receiver has seen every delivery, so it includes planning (smartml
 //! authentication, webhook resolution, the outbox transaction), claiming, signing (Standard
@@ -115,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let webhooks: usize = std::env::args().nth(1).map_or(Ok(1000), |s| s.parse())?;
     let triggers: usize = std::env::args().nth(2).map_or(Ok(10), |s| s.parse())?;
     let rounds: usize = std::env::args().nth(3).map_or(Ok(3), |s| s.parse())?;
+    let concurrency: Option<usize> = std::env::args().nth(4).map(|s| s.parse()).transpose()?;
     let total = webhooks * triggers;
     let wrk = load::wrk()?;
 
@@ -143,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
     config.outbound.allow_insecure = true;
     config.log = "warn".into();
     config.quotas.webhooks = config.quotas.webhooks.max(webhooks as u64);
+    if let Some(concurrency) = concurrency {
+        config.delivery.concurrency = concurrency;
+    }
     let concurrency = config.delivery.concurrency;
     let state = hookhost::server::build_state(config).await?;
     let store = state.store.clone();
