@@ -293,15 +293,14 @@ async fn test(
         delivery_id: new_id("TST"),
         attempt: 1,
     };
-    let attempt = state
-        .run_synchronously(&webhook, &tenant_id, &trigger)
+    let (result, call) = state
+        .run_synchronously_showing_call(&webhook, &tenant_id, &trigger)
         .await;
-    let failure = attempt
-        .result
+    let failure = result
         .as_ref()
         .err()
         .map(|f| json!({"kind": f.kind, "message": f.message}));
-    Ok(Json(json!({"call": attempt.call, "failure": failure})))
+    Ok(Json(json!({"call": call, "failure": failure})))
 }
 
 /// Issues a new signing secret. The previous one keeps signing next to it for

@@ -181,23 +181,54 @@ async fn readyz(
 impl AppState {
     /// Runs `webhook` once for a synchronous caller (Ivanti execute, validation, a test call)
     /// and queues the call for the statistics and the call log, under the trigger's source.
+    /// The Call object goes to the log as it is; a caller that shows it takes
+    /// [`AppState::run_synchronously_showing_call`].
     pub(crate) async fn run_synchronously(
         &self,
         webhook: &crate::store::Webhook,
         tenant_id: &str,
         trigger: &crate::exec::Trigger,
-    ) -> crate::exec::Attempt {
-        let mut attempt = self.executor.run(webhook, tenant_id, trigger).await;
+    ) -> Result<crate::exec::Output, crate::exec::Failure> {
+        let attempt = self.executor.run(webhook, tenant_id, trigger).await;
+        self.record(webhook, tenant_id, trigger, attempt.call, attempt.detail)
+            .await;
+        attempt.result
+    }
+
+    /// [`AppState::run_synchronously`], answering with the Call object too.
+    pub(crate) async fn run_synchronously_showing_call(
+        &self,
+        webhook: &crate::store::Webhook,
+        tenant_id: &str,
+        trigger: &crate::exec::Trigger,
+    ) -> (
+        Result<crate::exec::Output, crate::exec::Failure>,
+        crate::store::Call,
+    ) {
+        let attempt = self.executor.run(webhook, tenant_id, trigger).await;
+        let call = attempt.call.clone();
+        self.record(webhook, tenant_id, trigger, attempt.call, attempt.detail)
+            .await;
+        (attempt.result, call)
+    }
+
+    async fn record(
+        &self,
+        webhook: &crate::store::Webhook,
+        tenant_id: &str,
+        trigger: &crate::exec::Trigger,
+        call: crate::store::Call,
+        detail: crate::store::CallDetail,
+    ) {
         self.recorder
             .record(crate::store::CallRecord::synchronous(
                 &webhook.id,
                 tenant_id,
                 trigger.source,
-                attempt.call.clone(),
-                std::mem::take(&mut attempt.detail),
+                call,
+                detail,
             ))
             .await;
-        attempt
     }
 }
 

@@ -149,8 +149,10 @@ async fn validate(
         delivery_id: new_id("VAL"),
         attempt: 1,
     };
-    let attempt = state.run_synchronously(webhook, &tenant_id, &trigger).await;
-    let output = attempt.result.map_err(|failure| {
+    let output = state
+        .run_synchronously(webhook, &tenant_id, &trigger)
+        .await
+        .map_err(|failure| {
         Problem::new(
             super::failure_status(failure.kind),
             format!(

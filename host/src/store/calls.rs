@@ -96,41 +96,38 @@ const STATISTICS_CHUNK: usize = 32;
 
 /// One webhook's calls in a batch of call records, summed for a single statistics update.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct BatchStatistics<'a> {
+struct BatchStatistics {
     total: i64,
     successes: i64,
     /// Failures after the batch's last success (all of them when none succeeded).
     failures_since: i64,
-    last_success: Option<&'a str>,
-    last_failure: Option<&'a str>,
-    last_call: &'a str,
+    /// Indices in the batch of its last success, last failure and last call.
+    last_success: Option<usize>,
+    last_failure: Option<usize>,
+    last_call: usize,
 }
 
-/// Sums `records` (in the order they happened; `texts` are their Call objects as JSON) per
-/// webhook, in order of first appearance.
-fn batch_statistics<'a>(
-    records: &'a [CallRecord],
-    texts: &'a [String],
-) -> Vec<(&'a str, BatchStatistics<'a>)> {
-    let mut out: Vec<(&str, BatchStatistics<'_>)> = Vec::new();
-    for (record, text) in records.iter().zip(texts) {
-        let index = match out.iter().position(|(id, _)| *id == record.webhook_id) {
-            Some(index) => index,
+/// Sums `records` (in the order they happened) per webhook, in order of first appearance.
+fn batch_statistics(records: &[CallRecord]) -> Vec<(&str, BatchStatistics)> {
+    let mut out: Vec<(&str, BatchStatistics)> = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let position = match out.iter().position(|(id, _)| *id == record.webhook_id) {
+            Some(position) => position,
             None => {
                 out.push((&record.webhook_id, BatchStatistics::default()));
                 out.len() - 1
             }
         };
-        let stats = &mut out[index].1;
+        let stats = &mut out[position].1;
         stats.total += 1;
-        stats.last_call = text;
+        stats.last_call = index;
         if record.call.success {
             stats.successes += 1;
             stats.failures_since = 0;
-            stats.last_success = Some(text);
+            stats.last_success = Some(index);
         } else {
             stats.failures_since += 1;
-            stats.last_failure = Some(text);
+            stats.last_failure = Some(index);
         }
     }
     out
@@ -145,21 +142,23 @@ pub(super) async fn write_calls(
         return Ok(());
     }
     let now = now_ms();
-    let texts: Vec<String> = records
-        .iter()
-        .map(|r| serde_json::to_string(&r.call).expect("serializable"))
-        .collect();
-    let details: Vec<Option<String>> = records
-        .iter()
-        .map(|r| {
-            (!r.detail.is_empty()).then(|| serde_json::to_string(&r.detail).expect("serializable"))
-        })
-        .collect();
-    for ((chunk, chunk_texts), chunk_details) in records
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(texts.chunks(ROWS_PER_STATEMENT))
-        .zip(details.chunks(ROWS_PER_STATEMENT))
-    {
+    let statistics = batch_statistics(records);
+    // The Call objects the statistics keep beside the log: each webhook's last call, last
+    // success and last failure of the batch.
+    let mut kept: Vec<Option<String>> = vec![None; records.len()];
+    let mut wanted = vec![false; records.len()];
+    for (_, stats) in &statistics {
+        for index in [Some(stats.last_call), stats.last_success, stats.last_failure]
+            .into_iter()
+            .flatten()
+        {
+            wanted[index] = true;
+        }
+    }
+    for (number, chunk) in records.chunks(ROWS_PER_STATEMENT).enumerate() {
+        // Serialized a statement's rows at a time, the statement awaited in between: a batch
+        // of hundreds of calls does not hold a runtime worker for milliseconds.
+        let first = number * ROWS_PER_STATEMENT;
         let mut params = Params::of(tx);
         let rows: Vec<String> = chunk
             .iter()
@@ -179,7 +178,13 @@ pub(super) async fn write_calls(
             rows.join(", ")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for ((r, text), detail) in chunk.iter().zip(chunk_texts).zip(chunk_details) {
+        for (index, r) in (first..).zip(chunk) {
+            let text = serde_json::to_string(&r.call).expect("serializable");
+            if wanted[index] {
+                kept[index] = Some(text.clone());
+            }
+            let detail = (!r.detail.is_empty())
+                .then(|| serde_json::to_string(&r.detail).expect("serializable"));
             query = query
                 .bind(unique_id("CAL"))
                 .bind(&r.webhook_id)
@@ -196,7 +201,7 @@ pub(super) async fn write_calls(
     }
     // Statistics: one UPDATE … FROM (VALUES …) per chunk of webhooks, however many webhooks
     // the batch touches (a fan-out finishes one call for each of a thousand webhooks).
-    let statistics = batch_statistics(records, &texts);
+    let text = |index: Option<usize>| index.and_then(|i| kept[i].clone());
     for chunk in statistics.chunks(STATISTICS_CHUNK) {
         let mut params = Params::of(tx);
         let rows: Vec<String> = chunk
@@ -240,9 +245,9 @@ pub(super) async fn write_calls(
                 .bind(stats.total - stats.successes)
                 .bind(i64::from(stats.last_success.is_some()))
                 .bind(stats.failures_since)
-                .bind(stats.last_success)
-                .bind(stats.last_failure)
-                .bind(stats.last_call);
+                .bind(text(stats.last_success))
+                .bind(text(stats.last_failure))
+                .bind(text(Some(stats.last_call)));
         }
         query.execute(&mut *tx).await?;
     }
@@ -431,15 +436,14 @@ mod tests {
             record("A", false),
             record("A", false),
         ];
-        let texts: Vec<String> = (0..records.len()).map(|i| format!("call {i}")).collect();
-        let stats = batch_statistics(&records, &texts);
+        let stats = batch_statistics(&records);
         assert_eq!(stats.len(), 2);
         let (id, a) = &stats[0];
         assert_eq!(*id, "A");
         assert_eq!((a.total, a.successes, a.failures_since), (4, 1, 2));
         assert_eq!(
             (a.last_success, a.last_failure, a.last_call),
-            (Some("call 2"), Some("call 4"), "call 4")
+            (Some(2), Some(4), 4)
         );
         let (id, b) = &stats[1];
         assert_eq!(*id, "B");
@@ -447,7 +451,7 @@ mod tests {
             (b.total, b.successes, b.failures_since, b.last_failure),
             (1, 1, 0, None)
         );
-        let failing = batch_statistics(&records[..1], &texts[..1]);
+        let failing = batch_statistics(&records[..1]);
         assert_eq!(
             (failing[0].1.failures_since, failing[0].1.last_success),
             (1, None)
