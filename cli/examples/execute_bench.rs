@@ -16,6 +16,10 @@
 //!    the ceiling, with latency correction (latencies from when each request was due, not
 //!    when it was sent), and prints p50/p99/p99.9.
 //!
+//! Each closed-loop round of the host also prints the CPU time its threads spent per request
+//! (from `/proc/<pid>/task/*/schedstat`): a steadier figure than the rate on a noisy machine,
+//! and the one a change to the host's own work moves.
+//!
 //! `wrk` comes from Debian's packages (`apt-get install wrk`), `oha` from crates.io: when they
 //! are missing the benchmark installs them (`oha` with `cargo install` under
 //! `target/bench-tools`). With `PERF_DATA=<file>` it records a `perf` profile of the host
@@ -82,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut ratios = Vec::new();
     let mut host_rates = Vec::new();
+    let mut host_cpu = Vec::new();
     for round in 1..=rounds {
         println!("round {round}");
         let mut rates = [0.0; 2];
@@ -91,14 +96,22 @@ async fn main() -> anyhow::Result<()> {
                 .flatten()
                 .map(|file| start_perf(host_pid, seconds, Path::new(&file)))
                 .transpose()?;
+            let cpu_before = cpu_ns(host_pid);
             let run = load::wrk_run(&wrk, &script, target, seconds, connections).await?;
+            let cpu = cpu_ns(host_pid).saturating_sub(cpu_before);
             if let Some(perf) = perf {
                 perf.wait_with_output().await?;
             }
-            println!(
+            print!(
                 "  {:<26} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
                 target.name, run.rps, run.p50_ms, run.p99_ms
             );
+            if i == 1 {
+                let per_request = cpu as f64 / 1e3 / (run.rps * seconds as f64);
+                print!("  host CPU {per_request:.1} µs/request");
+                host_cpu.push(per_request);
+            }
+            println!();
             rates[i] = run.rps;
         }
         let ratio = rates[1] / rates[0] * 100.0;
@@ -111,6 +124,12 @@ async fn main() -> anyhow::Result<()> {
         median(&mut ratios),
         ratios[0],
         ratios[ratios.len() - 1]
+    );
+    println!(
+        "host CPU per request: median {:.1} µs (lowest {:.1}, highest {:.1})",
+        median(&mut host_cpu),
+        host_cpu[0],
+        host_cpu[host_cpu.len() - 1]
     );
 
     if std::env::var_os("SKIP_OPEN_LOOP").is_none() {
@@ -171,6 +190,18 @@ async fn start_demo(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("the demo did not write {} within 30 s", file.display())
+}
+
+/// CPU time (ns) spent so far by the threads of process `pid` (0 where `/proc` is not).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// `perf record` of `pid` for `seconds`, sampled flat (self time per symbol).

@@ -57,6 +57,7 @@ impl CpuShare {
             since: None,
             permit: Arc::default(),
             resumed: false,
+            long: false,
         }
     }
 }
@@ -72,6 +73,8 @@ pub(super) struct GuestClock {
     permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
     /// The last tick yielded; this one only restarts the clock.
     resumed: bool,
+    /// The call has asked for a permit at least once (until then there is none to give back).
+    long: bool,
 }
 
 impl GuestClock {
@@ -82,7 +85,9 @@ impl GuestClock {
     }
 
     fn release(&self) {
-        self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if self.long {
+            self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
     }
 
     /// Control passes between guest and host.
@@ -117,6 +122,7 @@ impl GuestClock {
             return UpdateDeadline::YieldCustom(0, Box::pin(tokio::task::yield_now()));
         }
         self.release();
+        self.long = true;
         let slots = self.share.slots.clone();
         let permit = self.permit.clone();
         let deadline = tokio::time::Instant::from_std(self.deadline);

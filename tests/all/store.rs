@@ -17,6 +17,7 @@ both_backends!(
     kv_is_scoped_per_tenant_and_service,
     concurrent_calls_are_counted_exactly,
     the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failures,
+    a_batch_of_many_statements_keeps_the_last_calls,
     stale_revisions_are_refused,
     components_in_use_cannot_be_deleted,
     replay_entries_keep_their_hmac_under_the_new_key,
@@ -316,6 +317,43 @@ async fn the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failure
         .unwrap();
     let c = store.tenant_statistics(&webhook_id, "TEN-C").await.unwrap();
     assert_eq!((c.total, c.failures_since_last_success), (2, 2));
+}
+
+/// A batch longer than one INSERT's rows: the last calls the webhook keeps are the batch's
+/// own last ones, wherever they fall among the statements.
+async fn a_batch_of_many_statements_keeps_the_last_calls(db: Db) {
+    let (store, _guard, scope, webhook_id) = store_with_url_webhook(db).await;
+    let batch: Vec<CallRecord> = (0..100)
+        .map(|n| {
+            let mut call = call(n % 5 != 4);
+            call.response = format!("call {n}");
+            CallRecord::synchronous(
+                &webhook_id,
+                "TEN-A",
+                TriggerSource::Ivanti,
+                call,
+                CallDetail::default(),
+            )
+        })
+        .collect();
+    store.record_calls(&batch).await.unwrap();
+    let after = store.webhook(&scope, &webhook_id).await.unwrap();
+    let statistics = &after.statistics;
+    assert_eq!(
+        (
+            statistics.total,
+            statistics.successes,
+            statistics.failures,
+            statistics.failures_since_last_success
+        ),
+        (100, 80, 20, 1)
+    );
+    let response = |call: Option<Call>| call.map(|c| c.response);
+    assert_eq!(response(after.last_success), Some("call 98".into()));
+    assert_eq!(response(after.last_failure), Some("call 99".into()));
+    assert_eq!(response(after.last_call), Some("call 99".into()));
+    let (_, total) = store.list_calls(&webhook_id, None, 0, 10).await.unwrap();
+    assert_eq!(total, 100);
 }
 
 async fn stale_revisions_are_refused(db: Db) {

@@ -12,13 +12,12 @@ use crate::store::new_id;
 use crate::vocab::TriggerSource;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// Longest body, in characters.
@@ -161,7 +160,7 @@ async fn read_body(body: Body) -> Result<String, Response> {
 )]
 async fn execute(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -192,8 +191,15 @@ async fn execute(
             );
         }
     };
-    let extension = match query.get("extension") {
-        Some(extension) if !extension.is_empty() => extension.clone(),
+    // The last `extension` of the query string, decoded.
+    let extension = query.as_deref().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(name, _)| name == "extension")
+            .last()
+            .map(|(_, value)| value.into_owned())
+    });
+    let extension = match extension {
+        Some(extension) if !extension.is_empty() => extension,
         _ => {
             return bad_request(
                 "Webhook validation failed for Execute operation. Errors: You must enter an endpoint extension to your base URL. ",

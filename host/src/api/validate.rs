@@ -153,14 +153,14 @@ async fn validate(
         .run_synchronously(webhook, &tenant_id, &trigger)
         .await
         .map_err(|failure| {
-        Problem::new(
-            super::failure_status(failure.kind),
-            format!(
-                "the {kind} webhook {} failed ({}): {}",
-                webhook.id, failure.kind, failure.message
-            ),
-        )
-    })?;
+            Problem::new(
+                super::failure_status(failure.kind),
+                format!(
+                    "the {kind} webhook {} failed ({}): {}",
+                    webhook.id, failure.kind, failure.message
+                ),
+            )
+        })?;
     // A URL webhook's transform that skipped the call has nothing to say about the object:
     // it comes back as it was sent.
     let body = match output.skipped {

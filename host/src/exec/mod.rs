@@ -257,7 +257,7 @@ impl Executor {
         };
         self.metrics.observe_call(
             trigger.source.as_str(),
-            &outcome,
+            outcome,
             clock.elapsed().as_secs_f64(),
         );
         attempt

@@ -148,9 +148,13 @@ pub(super) async fn write_calls(
     let mut kept: Vec<Option<String>> = vec![None; records.len()];
     let mut wanted = vec![false; records.len()];
     for (_, stats) in &statistics {
-        for index in [Some(stats.last_call), stats.last_success, stats.last_failure]
-            .into_iter()
-            .flatten()
+        for index in [
+            Some(stats.last_call),
+            stats.last_success,
+            stats.last_failure,
+        ]
+        .into_iter()
+        .flatten()
         {
             wanted[index] = true;
         }
