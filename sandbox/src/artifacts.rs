@@ -5,6 +5,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -55,10 +56,17 @@ impl ArtifactCache {
     }
 
     /// Writes the compilation of `digest` (atomically: a crash leaves no torn file).
+    ///
+    /// Each write goes to a file of its own before it is renamed into place: two writers of
+    /// the same digest (two runtimes of a process, two uploads at once) sharing a temporary
+    /// name would truncate the file the other had just renamed, under a mapping of it that a
+    /// load had made (`SIGBUS` when that memory is read).
     pub fn store(&self, digest: &str, component: &Component) -> anyhow::Result<()> {
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         let bytes = component.serialize().map_err(anyhow::Error::from)?;
         let path = self.path(digest);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let write = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{write}", std::process::id()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
         Ok(())

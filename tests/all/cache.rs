@@ -77,6 +77,53 @@ async fn a_fresh_compilation_stays_loaded_as_its_mapped_artifact() {
     );
 }
 
+/// Concurrent first calls of a component not yet loaded each compile and store it: each
+/// write goes to a file of its own, so none truncates the artifact another has just renamed
+/// into place and mapped (which would end the process with `SIGBUS`), and every one of them
+/// runs.
+#[tokio::test]
+async fn concurrent_first_loads_of_a_component_all_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(ECHO).unwrap();
+    for _ in 0..3 {
+        let runtime = Runtime::new(SandboxConfig::default(), Some(dir.path())).unwrap();
+        let _ = std::fs::remove_dir_all(dir.path());
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let barrier = std::sync::Barrier::new(4);
+        let plugins: Vec<_> = std::thread::scope(|scope| {
+            let loads: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        runtime.load(&wasm).unwrap()
+                    })
+                })
+                .collect();
+            loads.into_iter().map(|load| load.join().unwrap()).collect()
+        });
+        for plugin in &plugins {
+            ok_body(
+                &call(
+                    &runtime,
+                    plugin,
+                    &invocation("estate", "7", "{}"),
+                    Ctx::new(&runtime),
+                )
+                .await,
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left.len(),
+            1,
+            "one artifact and no temporary files: {left:?}"
+        );
+    }
+}
+
 #[test]
 fn a_corrupt_artifact_is_replaced_by_a_fresh_compilation() {
     let dir = tempfile::tempdir().unwrap();
