@@ -27,7 +27,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     )?;
     let executor = crate::exec::Executor::new(store.clone(), runtime.clone(), remote, key.clone());
     let recorder = crate::recorder::Recorder::start(store.clone());
-    Ok(AppState {
+    Ok(AppState::new(crate::api::Parts {
         store,
         runtime,
         key,
@@ -35,7 +35,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         executor,
         recorder,
         wake: Arc::default(),
-    })
+    }))
 }
 
 /// Serves the API on `listener` and runs delivery workers until `shutdown` resolves; then

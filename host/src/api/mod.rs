@@ -49,9 +49,28 @@ use axum::Router;
 use axum::routing::get;
 use std::sync::Arc;
 
-/// What every handler may use. Cheap to clone.
+/// What every handler may use: one reference count to clone (axum clones the state for
+/// every request), the parts reached through it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl AppState {
+    /// The state of a server made of `parts`.
+    pub fn new(parts: Parts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// The parts of an [`AppState`].
+pub struct Parts {
     /// The database.
     pub store: Store,
     /// The component runtime.
