@@ -58,9 +58,10 @@ impl ArtifactCache {
     /// Writes the compilation of `digest` (atomically: a crash leaves no torn file).
     ///
     /// Each write goes to a file of its own before it is renamed into place: two writers of
-    /// the same digest (two runtimes of a process, two uploads at once) sharing a temporary
-    /// name would truncate the file the other had just renamed, under a mapping of it that a
-    /// load had made (`SIGBUS` when that memory is read).
+    /// the same digest (concurrent first calls of a component, two uploads at once) sharing
+    /// a temporary name would truncate and rewrite each other's file, and one could rename
+    /// the other's half-written file into place, for a load to find it torn (refused,
+    /// deleted and compiled again) or to map it while it is still being written.
     pub fn store(&self, digest: &str, component: &Component) -> anyhow::Result<()> {
         static WRITES: AtomicU64 = AtomicU64::new(0);
         let bytes = component.serialize().map_err(anyhow::Error::from)?;

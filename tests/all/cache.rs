@@ -78,9 +78,8 @@ async fn a_fresh_compilation_stays_loaded_as_its_mapped_artifact() {
 }
 
 /// Concurrent first calls of a component not yet loaded each compile and store it: each
-/// write goes to a file of its own, so none truncates the artifact another has just renamed
-/// into place and mapped (which would end the process with `SIGBUS`), and every one of them
-/// runs.
+/// write goes to a file of its own and is renamed into place whole, every one of them runs,
+/// and one artifact is left, with no temporary file beside it.
 #[tokio::test]
 async fn concurrent_first_loads_of_a_component_all_run() {
     let dir = tempfile::tempdir().unwrap();
