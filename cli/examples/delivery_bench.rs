@@ -46,33 +46,6 @@ impl Counter {
     }
 }
 
-/// CPU time (ns, from `schedstat`) and bytes written (`wchar`) of this process's threads,
-/// summed per thread name: where the host's time and I/O go during a phase.
-fn threads() -> std::collections::BTreeMap<String, (u64, u64)> {
-    let mut sums = std::collections::BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return sums;
-    };
-    for task in tasks.flatten() {
-        let read = |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
-        let comm = read("comm").trim().to_owned();
-        let cpu_ns = read("schedstat")
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let written = read("io")
-            .lines()
-            .find_map(|line| line.strip_prefix("wchar: "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0);
-        let sum: &mut (u64, u64) = sums.entry(comm).or_default();
-        sum.0 += cpu_ns;
-        sum.1 += written;
-    }
-    sums
-}
-
 /// What the threads named `prefix…` did between `before` and `after`: CPU ns, bytes written.
 fn spent(
     before: &std::collections::BTreeMap<String, (u64, u64)>,
@@ -205,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         let records: Vec<String> = (0..triggers)
             .map(|t| format!("{}", 10_000 + round * triggers + t))
             .collect();
-        let threads_before = threads();
+        let threads_before = load::threads("self");
         let started = Instant::now();
         for record in &records {
             let body = json!({"token": user.token, "request": {"actions": [action(&user.token, &user.secret, record, next_timestamp(&mut timestamp))]}});
@@ -224,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
         let planned = started.elapsed();
         counter.wait(total).await;
         let host_time = started.elapsed();
-        let threads_after = threads();
+        let threads_after = load::threads("self");
         // Let the last outbox updates land (not measured), so the counts below are final.
         let mut counts = store.delivery_counts().await?;
         for _ in 0..100 {

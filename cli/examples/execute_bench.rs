@@ -212,13 +212,9 @@ async fn start_demo(
 
 /// CPU time (ns) spent so far by the threads of process `pid` (0 where `/proc` is not).
 fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+    load::threads(&pid.to_string())
+        .values()
+        .map(|(cpu_ns, _)| cpu_ns)
         .sum()
 }
 

@@ -41,6 +41,34 @@ pub fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// CPU time (ns, from `schedstat`) and bytes written (`wchar`) of the threads of process
+/// `pid` (`self` for this one), summed per thread name: where a process's time and I/O go
+/// during a phase. Empty where `/proc` is not.
+pub fn threads(pid: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut sums = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return sums;
+    };
+    for task in tasks.flatten() {
+        let read = |name: &str| std::fs::read_to_string(task.path().join(name)).unwrap_or_default();
+        let comm = read("comm").trim().to_owned();
+        let cpu_ns = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let written = read("io")
+            .lines()
+            .find_map(|line| line.strip_prefix("wchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        let sum: &mut (u64, u64) = sums.entry(comm).or_default();
+        sum.0 += cpu_ns;
+        sum.1 += written;
+    }
+    sums
+}
+
 /// `target/` of this build (`target/release/examples/<bench>`).
 fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
