@@ -13,7 +13,8 @@
 //! authentication, webhook resolution, the outbox transaction), claiming, signing (Standard
 //! Webhooks and JWT), the call, the call log and the outbox update. Each round also says where
 //! the host's time went: CPU and bytes written per delivery by SQLite's connection threads,
-//! and CPU of the runtime's workers (read from `/proc/self/task`).
+//! and CPU of the runtime's workers (read from `/proc/self/task`). With `PERF_DATA=<file>` it
+//! records a `perf` profile with call stacks of the first round's host phase.
 
 #[path = "common/load.rs"]
 mod load;
@@ -178,6 +179,11 @@ async fn main() -> anyhow::Result<()> {
         let records: Vec<String> = (0..triggers)
             .map(|t| format!("{}", 10_000 + round * triggers + t))
             .collect();
+        let profile = (round == 0)
+            .then(|| std::env::var_os("PERF_DATA"))
+            .flatten()
+            .map(|file| load::Profile::start(std::process::id(), std::path::Path::new(&file)))
+            .transpose()?;
         let threads_before = load::threads("self");
         let started = Instant::now();
         for record in &records {
@@ -198,6 +204,9 @@ async fn main() -> anyhow::Result<()> {
         counter.wait(total).await;
         let host_time = started.elapsed();
         let threads_after = load::threads("self");
+        if let Some(profile) = profile {
+            profile.stop()?;
+        }
         // Let the last outbox updates land (not measured), so the counts below are final.
         let mut counts = store.delivery_counts().await?;
         for _ in 0..100 {

@@ -4,8 +4,9 @@
 //! Every host process runs workers. A claimed row carries a lease longer than any call may
 //! take; a worker that dies leaves leases that expire, and the rows become due again for any
 //! instance. Delivery is at least once: the delivery id is stable across retries and is sent
-//! as `webhook-id`, the receiver's idempotency key. A crash redelivers at most what was in
-//! flight (`delivery.concurrency` per process).
+//! as `webhook-id`, the receiver's idempotency key. A crash redelivers at most what was
+//! leased: twice `delivery.concurrency` per process (at most `delivery.concurrency` calls are
+//! in flight; as many more wait for their turn or for their end to be written).
 //!
 //! When the host disables a webhook by itself (410 Gone, `auto_disable_after` failures in a
 //! row, or a circuit open for `circuit_disable_after_hours`) it writes a notification for the
@@ -57,7 +58,8 @@ pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 50400, 
 pub struct DeliveryConfig {
     /// Run workers in this process.
     pub enabled: bool,
-    /// Calls in flight at once in this process.
+    /// Calls in flight at once in this process (it holds [`LEASES_PER_CALL`] times as many
+    /// deliveries leased).
     pub concurrency: usize,
     /// How often an idle worker looks for due rows, in ms.
     pub poll_ms: u64,
@@ -175,10 +177,20 @@ impl Drop for BusySlot {
     }
 }
 
+/// Deliveries a pool holds leased per call it may make at once: while the pump writes one
+/// batch of ends and claims the next, the deliveries claimed ahead are already calling, so
+/// the calls and the outbox's writes overlap instead of taking turns.
+const LEASES_PER_CALL: usize = 2;
+
 /// What the tasks of one worker pool share.
 struct Shared {
     /// Finished attempts, to the pump.
     done: mpsc::UnboundedSender<Finish>,
+    /// Calls in flight: `delivery.concurrency` permits, each held by a claimed delivery from
+    /// its turn to call until its attempt ends.
+    calls: Arc<Semaphore>,
+    /// The pool is stopping: a claimed delivery that has not started calling goes back.
+    stopping: std::sync::atomic::AtomicBool,
     /// The webhooks of the deliveries in hand (a change made through this process, e.g.
     /// disable or delete, is seen at once; one made by another instance within the TTL).
     webhooks: Cache<String, Webhook>,
@@ -186,21 +198,21 @@ struct Shared {
 
 impl Shared {
     /// Hands the end of delivery `id`'s attempt (and its call record) to the pump, with its
-    /// concurrency slot, which goes back once the end is written. The returned [`Written`]
+    /// lease, which goes back once the end is written. The returned [`Written`]
     /// says when that is; only a task that reads the end back needs to wait for it.
     fn finish(
         &self,
         id: &str,
         end: AttemptEnd,
         record: Option<CallRecord>,
-        slot: OwnedSemaphorePermit,
+        lease: OwnedSemaphorePermit,
     ) -> Written {
         let (written, wait) = oneshot::channel();
         let finish = Finish {
             id: id.to_owned(),
             end,
             record,
-            slot,
+            lease,
             written,
         };
         let _ = self.done.send(finish);
@@ -228,8 +240,8 @@ struct Finish {
     end: AttemptEnd,
     /// The attempt's call record, committed with its end.
     record: Option<CallRecord>,
-    /// Its concurrency slot, free again once the end is written.
-    slot: OwnedSemaphorePermit,
+    /// Its lease, free again once the end is written.
+    lease: OwnedSemaphorePermit,
     written: oneshot::Sender<()>,
 }
 
@@ -263,8 +275,12 @@ impl Deliverer {
     /// The pump is the pool's one writer of the outbox. Each cycle is one transaction that
     /// writes how the attempts finished since the last cycle ended (group commit: sixty-four
     /// calls finishing at once cost one write) and claims as many due deliveries as there
-    /// are free slots, counting the slots those ends give back. A call keeps its slot until
-    /// its end is written, so what a crash can repeat stays bounded by `delivery.concurrency`.
+    /// are free leases, counting the leases those ends give back. A delivery keeps its lease
+    /// until its end is written, so what a crash can repeat stays bounded by the leases
+    /// ([`LEASES_PER_CALL`] × `delivery.concurrency`); calls take turns on
+    /// `delivery.concurrency` permits, so the deliveries claimed ahead call while the pump
+    /// writes. `grace` is the longest call: what the calls in flight get to finish when the
+    /// pool stops, and how long before its lease runs out a claimed delivery must start.
     pub fn start(self, grace: Duration) -> Workers {
         let (stop, stopped) = watch::channel(false);
         let retention = tokio::spawn(retention_loop(
@@ -282,10 +298,15 @@ impl Deliverer {
 
     async fn pump(self, grace: Duration, mut stopped: watch::Receiver<bool>) {
         let concurrency = self.config.concurrency.max(1);
-        let slots = Arc::new(Semaphore::new(concurrency));
+        // Leases held: claimed deliveries waiting for their turn to call, calling, or whose
+        // end waits to be written.
+        let leased = concurrency * LEASES_PER_CALL;
+        let leases = Arc::new(Semaphore::new(leased));
         let (done, mut finished) = mpsc::unbounded_channel::<Finish>();
         let shared = Arc::new(Shared {
             done,
+            calls: Arc::new(Semaphore::new(concurrency)),
+            stopping: Default::default(),
             webhooks: Cache::new(),
         });
         let poll = Duration::from_millis(self.config.poll_ms.max(1));
@@ -301,12 +322,16 @@ impl Deliverer {
             // A dropped handle stops the pool too (its sender is gone).
             if stopping.is_none() && (*stopped.borrow() || stopped.has_changed().is_err()) {
                 stopping = Some(Instant::now() + grace);
+                shared
+                    .stopping
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
             if batch.is_empty() {
-                let free = slots.available_permits();
+                let free = leases.available_permits();
                 match stopping {
-                    // Stopping: only the calls in flight are left to write.
-                    Some(_) if free == concurrency => break,
+                    // Stopping: only the calls in flight (and the deliveries going back
+                    // unattempted) are left to write.
+                    Some(_) if free == leased => break,
                     Some(deadline) => tokio::select! {
                         _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
                         _ = tokio::time::sleep_until(deadline.into()) => break,
@@ -317,7 +342,7 @@ impl Deliverer {
                     },
                     // With a backlog and only a few free slots, gather more for a moment
                     // rather than paying a cycle per finished call.
-                    None if backlog && free < concurrency / 4 => tokio::select! {
+                    None if backlog && free < leased / 4 => tokio::select! {
                         _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
                         _ = tokio::time::sleep(Duration::from_millis(2)) => {},
                     },
@@ -339,7 +364,7 @@ impl Deliverer {
             let claim = Claim {
                 limit: match stopping {
                     Some(_) => 0,
-                    None => (slots.available_permits() + batch.len()) as i64,
+                    None => (leases.available_permits() + batch.len()) as i64,
                 },
                 lease_ms: self.config.lease_ms,
                 expired: expired_checked.is_none_or(|at| at.elapsed() >= poll),
@@ -355,23 +380,27 @@ impl Deliverer {
             for finish in batch.drain(..) {
                 ends.push((finish.id, finish.end));
                 records.extend(finish.record);
-                written.push((finish.slot, finish.written));
+                written.push((finish.lease, finish.written));
             }
+            // A claimed delivery starts its call by then, or its lease could run out during
+            // the call (`grace` is the longest call).
+            let start_by = Instant::now()
+                + Duration::from_millis(self.config.lease_ms.max(0) as u64).saturating_sub(grace);
             let claimed = self.cycle(&ends, &records, claim).await;
             // Written (or given up on: the leases expire and the deliveries run again).
-            for (slot, written) in written {
-                drop(slot);
+            for (lease, written) in written {
+                drop(lease);
                 let _ = written.send(());
             }
             backlog = claim.limit > 0 && claimed.len() as i64 == claim.limit;
             self.prefetch(&claimed, &shared).await;
             for delivery in claimed {
-                let slot = slots
+                let lease = leases
                     .clone()
                     .try_acquire_owned()
-                    .expect("claimed no more than the free slots");
+                    .expect("claimed no more than the free leases");
                 let (this, shared) = (self.clone(), shared.clone());
-                tokio::spawn(async move { this.process(delivery, &shared, slot).await });
+                tokio::spawn(async move { this.process(delivery, &shared, lease, start_by).await });
             }
         }
         // Stopped: give back any lease left (calls that did not finish within the grace).
@@ -461,15 +490,29 @@ impl Deliverer {
         })
     }
 
-    async fn process(&self, delivery: Delivery, shared: &Shared, slot: OwnedSemaphorePermit) {
+    /// Runs a claimed delivery when its turn to call comes, unless the pool is stopping or
+    /// the turn came after `start_by`.
+    async fn process(
+        &self,
+        delivery: Delivery,
+        shared: &Shared,
+        lease: OwnedSemaphorePermit,
+        start_by: Instant,
+    ) {
         let id = delivery.id.clone();
         // Nothing follows these ends: no need to wait until they are written.
-        let finish = |end: AttemptEnd, slot| {
-            shared.finish(&id, end, None, slot);
+        let finish = |end: AttemptEnd, lease| {
+            shared.finish(&id, end, None, lease);
         };
+        let _call = shared.calls.acquire().await.expect("never closed");
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) || Instant::now() > start_by {
+            // Not attempted: due again at once, for whichever instance claims next (calls
+            // ahead of it took so long that its lease could run out during its own).
+            return finish(AttemptEnd::Postponed(now_ms()), lease);
+        }
         let Some(_busy) = self.occupy(&delivery.spec.webhook_id) else {
             // The webhook is at its limit: put the row back without counting an attempt.
-            return finish(AttemptEnd::Postponed(now_ms() + 100), slot);
+            return finish(AttemptEnd::Postponed(now_ms() + 100), lease);
         };
         let attempt = delivery.attempts + 1;
         let webhook_id = &delivery.spec.webhook_id;
@@ -479,32 +522,32 @@ impl Deliverer {
         let webhook = match lookup.await {
             Ok(webhook) => webhook,
             Err(StoreError::NotFound) => {
-                return finish(AttemptEnd::Failed("the webhook was deleted".into()), slot);
+                return finish(AttemptEnd::Failed("the webhook was deleted".into()), lease);
             }
             Err(error) => {
                 let at = now_ms() + 5_000;
                 let end = AttemptEnd::RetryAt(at, format!("reading the webhook: {error}"));
-                return finish(end, slot);
+                return finish(end, lease);
             }
         };
         if !webhook.enabled {
-            return finish(AttemptEnd::Failed("the webhook is disabled".into()), slot);
+            return finish(AttemptEnd::Failed("the webhook is disabled".into()), lease);
         }
         if delivery.spec.ordered
             && let Some(at) = self.held_back(&delivery).await
         {
             // An earlier delivery of the record is unfinished: this one waits behind it.
-            return finish(AttemptEnd::Postponed(at), slot);
+            return finish(AttemptEnd::Postponed(at), lease);
         }
         let probe = match self.circuit_gate(&webhook).await {
             Gate::Run => false,
             Gate::Probe => true,
             // Paused: due again at the next probe time, without counting an attempt.
-            Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), slot),
+            Gate::Wait(at) => return finish(AttemptEnd::Postponed(at), lease),
         };
         if !probe && let Some(at) = self.rate_gate(&webhook).await {
             // Over its rate: due again in the next window, without counting an attempt.
-            return finish(AttemptEnd::Postponed(at), slot);
+            return finish(AttemptEnd::Postponed(at), lease);
         }
         let spec = &delivery.spec;
         let trigger = Trigger {
@@ -530,7 +573,7 @@ impl Deliverer {
         if let Some(traceparent) = &spec.traceparent {
             crate::telemetry::set_parent(&span, traceparent);
         }
-        self.attempt(&delivery, &webhook, &trigger, probe, shared, slot)
+        self.attempt(&delivery, &webhook, &trigger, probe, shared, lease)
             .instrument(span)
             .await
     }
@@ -543,7 +586,7 @@ impl Deliverer {
         trigger: &Trigger,
         probe: bool,
         shared: &Shared,
-        slot: OwnedSemaphorePermit,
+        lease: OwnedSemaphorePermit,
     ) {
         let (spec, attempt) = (&delivery.spec, delivery.attempts + 1);
         let mut result = self.executor.run(webhook, &spec.tenant_id, trigger).await;
@@ -596,7 +639,7 @@ impl Deliverer {
         // this failure, decides whether the run of failures disables the webhook (a retry
         // planned meanwhile finds it disabled and ends there).
         let finished = matches!(end, AttemptEnd::Succeeded | AttemptEnd::Failed(_));
-        let written = shared.finish(&delivery.id, end, Some(record), slot);
+        let written = shared.finish(&delivery.id, end, Some(record), lease);
         if result.result.is_ok() && !probe && !delivery.spec.ordered {
             // A plain success: nothing below applies, and the next call need not wait for
             // this end to be written.

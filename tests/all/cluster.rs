@@ -351,9 +351,9 @@ async fn a_killed_instance_loses_no_delivery_of_a_ten_thousand_fan_out() {
     let missing = ids.iter().filter(|id| !seen.contains_key(*id)).count();
     assert_eq!(missing, 0, "every delivery arrived");
     let duplicates: u32 = seen.values().map(|n| n - 1).sum();
-    // Only what the killed instance had in flight can arrive twice (its concurrency is 32),
-    // and a duplicate carries the same webhook-id (it is the same key in `seen`).
-    assert!(duplicates <= 32, "{duplicates} duplicates");
+    // Only what the killed instance held leased can arrive twice (twice its concurrency of
+    // 32), and a duplicate carries the same webhook-id (it is the same key in `seen`).
+    assert!(duplicates <= 64, "{duplicates} duplicates");
     assert_eq!(seen.len(), 10_000);
 
     // Statistics equal what the receiver saw: a delivery's success is recorded in the same

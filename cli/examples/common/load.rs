@@ -272,3 +272,36 @@ pub async fn oha_run(
         failed,
     })
 }
+
+/// A `perf record` (Debian's linux-perf) of a process with call stacks, from
+/// [`Profile::start`] to [`Profile::stop`]; `perf report -i <file>` reads it.
+#[allow(dead_code)]
+pub struct Profile(std::process::Child);
+
+#[allow(dead_code)]
+impl Profile {
+    /// Starts recording process `pid` into `file`.
+    pub fn start(pid: u32, file: &Path) -> anyhow::Result<Profile> {
+        eprintln!("recording a perf profile of {pid} into {}", file.display());
+        let child = std::process::Command::new("perf")
+            .args(["record", "-F", "999", "--call-graph", "dwarf,16384", "-o"])
+            .arg(file)
+            .args(["-p", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting perf (Debian's linux-perf)")?;
+        // perf needs a moment to attach.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(Profile(child))
+    }
+
+    /// Stops recording and waits until the file is written.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status()?;
+        self.0.wait()?;
+        Ok(())
+    }
+}
