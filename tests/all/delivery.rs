@@ -5,7 +5,7 @@
 
 use crate::process::{HostProcess, free_port};
 use crate::support::{
-    Db, Receiver, Reply, TcpProbe, World, WorldBuilder, eventually, smartml_action,
+    Db, Hit, Receiver, Reply, TcpProbe, World, WorldBuilder, eventually, smartml_action,
     smartml_execute, smartml_request, smartml_timestamp,
 };
 use hookhost::sandbox::Event;
@@ -29,6 +29,7 @@ both_backends!(
     call_log_pages_resends_and_test_calls_per_tenant,
     rotated_secrets_sign_side_by_side_during_the_grace_period,
     a_slow_webhook_does_not_hold_up_the_others,
+    deliveries_are_claimed_ahead_but_calls_stay_within_the_concurrency,
     retention_prunes_old_records_in_the_background,
 );
 
@@ -786,6 +787,52 @@ async fn a_slow_webhook_does_not_hold_up_the_others(db: Db) {
     slow.wait_for(8).await;
     assert!(slow.max_in_flight() <= 2, "per-webhook concurrency holds");
     all_finished(&w).await;
+}
+
+async fn deliveries_are_claimed_ahead_but_calls_stay_within_the_concurrency(db: Db) {
+    let w = world(db)
+        .config(|c| c.delivery.concurrency = 2)
+        .start()
+        .await;
+    let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(300))).await;
+    let (webhook, _) = url_webhook(&w, &slow.url("/slow"), |s| s).await;
+    let payloads = (0..8).map(|n| json!({"n": n}));
+    let ids = w
+        .host
+        .store()
+        .plan_deliveries(&planned(&w, &webhook, payloads))
+        .await
+        .unwrap();
+    w.host.state.wake.notify_waiters();
+
+    // While two call, two more are claimed ahead: four leased, never more.
+    let leased = eventually("deliveries claimed ahead", async || {
+        let counts = w.host.store().delivery_counts().await.unwrap();
+        let in_flight = counts.get("in_flight").copied().unwrap_or(0);
+        (in_flight >= 4).then_some(in_flight)
+    })
+    .await;
+    assert_eq!(leased, 4, "twice delivery.concurrency leased");
+    let hits = slow.wait_for(8).await;
+    assert_eq!(
+        slow.max_in_flight(),
+        2,
+        "calls at once stay within delivery.concurrency"
+    );
+    let mut delivered: Vec<&str> = hits.iter().map(Hit::webhook_id).collect();
+    delivered.sort_unstable();
+    let mut planned_ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    planned_ids.sort_unstable();
+    assert_eq!(delivered, planned_ids, "each delivery called once");
+    let counts = all_finished(&w).await;
+    assert_eq!(counts.get("succeeded"), Some(&8), "{counts:?}");
+    for id in &ids {
+        assert_eq!(
+            finished(&w, id).await.attempts,
+            1,
+            "claimed ahead, attempted once"
+        );
+    }
 }
 
 async fn retention_prunes_old_records_in_the_background(db: Db) {

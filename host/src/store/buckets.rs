@@ -138,9 +138,10 @@ pub(super) async fn write_buckets(
             .map(|c| format!("{c} = call_buckets.{c} + excluded.{c}"))
             .collect();
         let sql = format!(
-            "INSERT INTO call_buckets (webhook_id, bucket, tenant_id, calls, successes, \
+            "INSERT {}INTO call_buckets (webhook_id, bucket, tenant_id, calls, successes, \
              duration_ms, {}) VALUES {} ON CONFLICT (webhook_id, bucket, tenant_id) DO UPDATE \
              SET {}",
+            super::or_fail(tx),
             bins.join(", "),
             rows.join(", "),
             updates.join(", ")

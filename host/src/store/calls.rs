@@ -1,7 +1,7 @@
 //! The call log and the statistics it feeds: every attempt of every webhook, written in
 //! batches with the statistics update of the same transaction.
 
-use super::{Call, Params, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
+use super::{Call, Params, ROWS_PER_STATEMENT, Result, Store, or_fail, read_word, unique_id};
 use crate::sandbox::LogLine;
 use crate::time::now_ms;
 use crate::vocab::TriggerSource;
@@ -177,8 +177,9 @@ pub(super) async fn write_calls(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, \
-             detail, created_at) VALUES {}",
+            "INSERT {}INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, \
+             call, detail, created_at) VALUES {}",
+            or_fail(tx),
             rows.join(", ")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -230,7 +231,7 @@ pub(super) async fn write_calls(
         let sql = format!(
             "WITH v (id, total, successes, failures, succeeded, failures_since, last_success, \
              last_failure, last_call) AS (VALUES {}) \
-             UPDATE webhooks SET stat_total = stat_total + v.total, \
+             UPDATE {}webhooks SET stat_total = stat_total + v.total, \
              stat_successes = stat_successes + v.successes, \
              stat_failures = stat_failures + v.failures, \
              stat_failures_since = CASE WHEN v.succeeded = 1 THEN v.failures_since \
@@ -238,7 +239,8 @@ pub(super) async fn write_calls(
              last_success = COALESCE(v.last_success, webhooks.last_success), \
              last_failure = COALESCE(v.last_failure, webhooks.last_failure), \
              last_call = v.last_call FROM v WHERE webhooks.id = v.id",
-            rows.join(", ")
+            rows.join(", "),
+            or_fail(tx)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (webhook_id, stats) in chunk {

@@ -1,7 +1,7 @@
 //! The delivery outbox: planning deliveries, claiming them under a lease, writing how each
 //! attempt ended, resends.
 
-use super::{CallRecord, Params, ROWS_PER_STATEMENT, Result, Store, read_word, unique_id};
+use super::{CallRecord, Params, ROWS_PER_STATEMENT, Result, Store, or_fail, read_word, unique_id};
 use crate::sandbox::Event;
 use crate::time::now_ms;
 use crate::vocab::{DeliveryStatus, TriggerSource, event_name, parse_event};
@@ -130,10 +130,11 @@ async fn write_ends(
         let (finished, changed, leased_by) = (p.next(), p.next(), p.next());
         let ids: Vec<String> = chunk.iter().map(|_| p.next()).collect();
         let sql = format!(
-            "UPDATE deliveries SET status = 'succeeded', next_attempt_at = {finished}, \
+            "UPDATE {}deliveries SET status = 'succeeded', next_attempt_at = {finished}, \
              last_error = NULL, attempts = attempts + 1, lease_until = NULL, leased_by = NULL, \
              updated_at = {changed} WHERE leased_by = {leased_by} AND status = 'in_flight' \
              AND id IN ({})",
+            or_fail(tx),
             ids.join(", ")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
@@ -197,11 +198,12 @@ pub(super) async fn insert_deliveries(
             let shared: Vec<String> = (0..10).map(|_| p.next()).collect();
             let sql = format!(
                 "WITH v (id, webhook_id, parameters, ordered) AS (VALUES {}) \
-                 INSERT INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
+                 INSERT {}INTO deliveries (id, webhook_id, tenant_id, trigger, module, record_id, \
                  event, payload, traceparent, parameters, ordered, status, attempts, \
                  next_attempt_at, created_at, updated_at) SELECT v.id, v.webhook_id, {}, \
                  v.parameters, v.ordered, 'pending', 0, {} FROM v",
                 rows.join(", "),
+                or_fail(tx),
                 shared[..7].join(", "),
                 shared[7..].join(", ")
             );
@@ -275,9 +277,10 @@ impl Store {
                 super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
                 super::Backend::Sqlite => "",
             };
+            let fail = or_fail(&tx);
             let statement = |condition: &str, order: &str| {
                 format!(
-                    "UPDATE deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
+                    "UPDATE {fail}deliveries SET status = 'in_flight', lease_until = $1, leased_by = $2, \
                      updated_at = $3 WHERE id IN (SELECT id FROM deliveries WHERE {condition} {order} \
                      LIMIT $4 {lock}) RETURNING id, webhook_id, tenant_id, trigger, module, record_id, \
                      event, payload, parameters, ordered, attempts, retry_base, traceparent"
