@@ -30,6 +30,7 @@ both_backends!(
     rotated_secrets_sign_side_by_side_during_the_grace_period,
     a_slow_webhook_does_not_hold_up_the_others,
     deliveries_are_claimed_ahead_but_calls_stay_within_the_concurrency,
+    a_delivery_whose_turn_comes_too_late_for_its_lease_goes_back_uncalled,
     retention_prunes_old_records_in_the_background,
 );
 
@@ -833,6 +834,67 @@ async fn deliveries_are_claimed_ahead_but_calls_stay_within_the_concurrency(db: 
             "claimed ahead, attempted once"
         );
     }
+}
+
+async fn a_delivery_whose_turn_comes_too_late_for_its_lease_goes_back_uncalled(db: Db) {
+    // Leases of 2 s, calls of at most 1.8 s: a delivery claimed ahead must start its call
+    // within 0.2 s of its claim, or its lease could run out during the call.
+    let w = world(db)
+        .config(|c| {
+            c.delivery.concurrency = 1;
+            c.delivery.lease_ms = 2_000;
+            c.delivery.poll_ms = 50;
+            c.outbound.timeout_ms = 1_800;
+            c.sandbox.ceilings.timeout_ms = 1_800;
+        })
+        .start()
+        .await;
+    // A second worker pool on the database, as another instance runs one: it takes over
+    // the deliveries whose lease ran out.
+    let state = &w.host.state;
+    let other = hookhost::delivery::Deliverer {
+        store: state.store.clone(),
+        executor: state.executor.clone(),
+        recorder: state.recorder.clone(),
+        wake: state.wake.clone(),
+        config: state.config.delivery.clone(),
+        worker_id: "the-other-instance".into(),
+        busy: Default::default(),
+        tokens: Default::default(),
+        mailer: hookhost::mail::Mailer::off(),
+    }
+    .start(Duration::from_millis(1_800));
+    // Each call takes 1.5 s: a delivery claimed ahead gets its turn 1.5 s after its claim.
+    let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(1_500))).await;
+    let (webhook, _) = url_webhook(&w, &slow.url("/slow"), |s| s).await;
+    let payloads = (0..4).map(|n| json!({"n": n}));
+    let ids = w
+        .host
+        .store()
+        .plan_deliveries(&planned(&w, &webhook, payloads))
+        .await
+        .unwrap();
+    w.host.state.wake.notify_waiters();
+
+    slow.wait_for(4).await;
+    all_finished(&w).await;
+    // Had those claimed ahead called when their turn came, they would still have been
+    // calling when their lease ran out, and the other pool would have called them again.
+    let mut delivered: Vec<String> = slow
+        .hits()
+        .iter()
+        .map(|hit| hit.webhook_id().to_owned())
+        .collect();
+    delivered.sort_unstable();
+    let mut planned_ids = ids.clone();
+    planned_ids.sort_unstable();
+    assert_eq!(delivered, planned_ids, "each delivery called once");
+    for id in &ids {
+        let state = finished(&w, id).await;
+        assert_eq!(state.status, DeliveryStatus::Succeeded);
+        assert_eq!(state.attempts, 1, "going back is not an attempt");
+    }
+    other.shutdown(Duration::from_secs(2)).await;
 }
 
 async fn retention_prunes_old_records_in_the_background(db: Db) {
