@@ -23,8 +23,8 @@
 //!
 //! `wrk` comes from Debian's packages (`apt-get install wrk`), `oha` from crates.io: when they
 //! are missing the benchmark installs them (`oha` with `cargo install` under
-//! `target/bench-tools`). With `PERF_DATA=<file>` it records a `perf` profile of the host
-//! during its first closed-loop round (`perf report -i <file>` reads it); with
+//! `target/bench-tools`). With `PERF_DATA=<file>` it records a `perf` profile (with call
+//! stacks) of the host during its first closed-loop round (`perf report -i <file>` reads it); with
 //! `SKIP_OPEN_LOOP=1` it stops after the closed loop.
 
 #[path = "common/load.rs"]
@@ -95,13 +95,13 @@ async fn main() -> anyhow::Result<()> {
             let perf = (round == 1 && i == 1)
                 .then(|| std::env::var_os("PERF_DATA"))
                 .flatten()
-                .map(|file| start_perf(host_pid, seconds, Path::new(&file)))
+                .map(|file| load::Profile::start(host_pid, Path::new(&file)))
                 .transpose()?;
             let cpu_before = cpu_ns(host_pid);
             let run = load::wrk_run(&wrk, &script, target, seconds, connections).await?;
             let cpu = cpu_ns(host_pid).saturating_sub(cpu_before);
             if let Some(perf) = perf {
-                perf.wait_with_output().await?;
+                perf.stop()?;
             }
             print!(
                 "  {:<26} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
@@ -216,20 +216,4 @@ fn cpu_ns(pid: u32) -> u64 {
         .values()
         .map(|(cpu_ns, _)| cpu_ns)
         .sum()
-}
-
-/// `perf record` of `pid` for `seconds`, sampled flat (self time per symbol).
-fn start_perf(pid: u32, seconds: u64, file: &Path) -> anyhow::Result<tokio::process::Child> {
-    eprintln!(
-        "recording a perf profile of the host ({pid}) into {}",
-        file.display()
-    );
-    tokio::process::Command::new("perf")
-        .args(["record", "-F", "499", "-o"])
-        .arg(file)
-        .args(["-p", &pid.to_string(), "--", "sleep", &seconds.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting perf (Debian's linux-perf)")
 }

@@ -1,6 +1,7 @@
 //! External load generators for the benchmarks: `wrk` (closed loop) and `oha` (open loop at a
 //! fixed rate), found on PATH or installed when missing (`wrk` from Debian's packages, `oha`
-//! from crates.io under `target/bench-tools`), and the `hookhost` binary built in release.
+//! from crates.io under `target/bench-tools`), the `hookhost` binary built in release, and
+//! readers of what a process spends (its threads' CPU and writes, a `perf` profile).
 
 #![allow(dead_code)] // each benchmark uses its own part
 
@@ -275,10 +276,8 @@ pub async fn oha_run(
 
 /// A `perf record` (Debian's linux-perf) of a process with call stacks, from
 /// [`Profile::start`] to [`Profile::stop`]; `perf report -i <file>` reads it.
-#[allow(dead_code)]
 pub struct Profile(std::process::Child);
 
-#[allow(dead_code)]
 impl Profile {
     /// Starts recording process `pid` into `file`.
     pub fn start(pid: u32, file: &Path) -> anyhow::Result<Profile> {
