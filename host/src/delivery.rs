@@ -58,8 +58,7 @@ pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 50400, 
 pub struct DeliveryConfig {
     /// Run workers in this process.
     pub enabled: bool,
-    /// Calls in flight at once in this process (it holds [`LEASES_PER_CALL`] times as many
-    /// deliveries leased).
+    /// Calls in flight at once in this process (it holds twice as many deliveries leased).
     pub concurrency: usize,
     /// How often an idle worker looks for due rows, in ms.
     pub poll_ms: u64,
@@ -277,7 +276,7 @@ impl Deliverer {
     /// calls finishing at once cost one write) and claims as many due deliveries as there
     /// are free leases, counting the leases those ends give back. A delivery keeps its lease
     /// until its end is written, so what a crash can repeat stays bounded by the leases
-    /// ([`LEASES_PER_CALL`] × `delivery.concurrency`); calls take turns on
+    /// (`LEASES_PER_CALL` × `delivery.concurrency`); calls take turns on
     /// `delivery.concurrency` permits, so the deliveries claimed ahead call while the pump
     /// writes. `grace` is the longest call: what the calls in flight get to finish when the
     /// pool stops, and how long before its lease runs out a claimed delivery must start.
