@@ -864,8 +864,10 @@ async fn a_delivery_whose_turn_comes_too_late_for_its_lease_goes_back_uncalled(d
         mailer: hookhost::mail::Mailer::off(),
     }
     .start(Duration::from_millis(1_800));
-    // Each call takes 1.5 s: a delivery claimed ahead gets its turn 1.5 s after its claim.
-    let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(1_500))).await;
+    // Each call takes 1.2 s: a delivery claimed ahead gets its turn 1.2 s after its claim (had
+    // it called then, it would still be calling when its lease ran out, at 2 s); one that
+    // starts in time has ended 0.6 s before.
+    let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(1_200))).await;
     let (webhook, _) = url_webhook(&w, &slow.url("/slow"), |s| s).await;
     let payloads = (0..4).map(|n| json!({"n": n}));
     let ids = w
