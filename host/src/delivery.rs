@@ -339,7 +339,7 @@ impl Deliverer {
                         _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},
                         _ = stopped.changed() => continue,
                     },
-                    // With a backlog and only a few free slots, gather more for a moment
+                    // With a backlog and only a few free leases, gather more for a moment
                     // rather than paying a cycle per finished call.
                     None if backlog && free < leased / 4 => tokio::select! {
                         _ = finished.recv_many(&mut batch, FINISH_BATCH) => {},

@@ -62,6 +62,29 @@ async fn finished(w: &World, id: &str) -> DeliveryState {
     .await
 }
 
+/// Plans `n` deliveries of `webhook` (payloads `{"n": 0}`, …) and wakes the workers; returns
+/// their ids.
+async fn plan_now(w: &World, webhook: &Webhook, n: usize) -> Vec<String> {
+    let payloads = (0..n).map(|n| json!({"n": n}));
+    let ids = w
+        .host
+        .store()
+        .plan_deliveries(&planned(w, webhook, payloads))
+        .await
+        .unwrap();
+    w.host.state.wake.notify_waiters();
+    ids
+}
+
+/// Asserts that `hits` called each of the deliveries `ids` exactly once.
+fn assert_each_called_once(hits: &[Hit], ids: &[String]) {
+    let mut delivered: Vec<&str> = hits.iter().map(Hit::webhook_id).collect();
+    delivered.sort_unstable();
+    let mut planned_ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    planned_ids.sort_unstable();
+    assert_eq!(delivered, planned_ids, "each delivery called once");
+}
+
 /// Waits until no delivery is pending or in flight.
 async fn all_finished(w: &World) -> BTreeMap<String, i64> {
     eventually("every delivery to finish", async || {
@@ -797,14 +820,7 @@ async fn deliveries_are_claimed_ahead_but_calls_stay_within_the_concurrency(db: 
         .await;
     let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(300))).await;
     let (webhook, _) = url_webhook(&w, &slow.url("/slow"), |s| s).await;
-    let payloads = (0..8).map(|n| json!({"n": n}));
-    let ids = w
-        .host
-        .store()
-        .plan_deliveries(&planned(&w, &webhook, payloads))
-        .await
-        .unwrap();
-    w.host.state.wake.notify_waiters();
+    let ids = plan_now(&w, &webhook, 8).await;
 
     // While two call, two more are claimed ahead: four leased, never more.
     let leased = eventually("deliveries claimed ahead", async || {
@@ -820,11 +836,7 @@ async fn deliveries_are_claimed_ahead_but_calls_stay_within_the_concurrency(db: 
         2,
         "calls at once stay within delivery.concurrency"
     );
-    let mut delivered: Vec<&str> = hits.iter().map(Hit::webhook_id).collect();
-    delivered.sort_unstable();
-    let mut planned_ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    planned_ids.sort_unstable();
-    assert_eq!(delivered, planned_ids, "each delivery called once");
+    assert_each_called_once(&hits, &ids);
     let counts = all_finished(&w).await;
     assert_eq!(counts.get("succeeded"), Some(&8), "{counts:?}");
     for id in &ids {
@@ -869,28 +881,13 @@ async fn a_delivery_whose_turn_comes_too_late_for_its_lease_goes_back_uncalled(d
     // starts in time has ended 0.6 s before.
     let slow = Receiver::scripted(|_, _| Reply::ok().after(Duration::from_millis(1_200))).await;
     let (webhook, _) = url_webhook(&w, &slow.url("/slow"), |s| s).await;
-    let payloads = (0..4).map(|n| json!({"n": n}));
-    let ids = w
-        .host
-        .store()
-        .plan_deliveries(&planned(&w, &webhook, payloads))
-        .await
-        .unwrap();
-    w.host.state.wake.notify_waiters();
+    let ids = plan_now(&w, &webhook, 4).await;
 
     slow.wait_for(4).await;
     all_finished(&w).await;
     // Had those claimed ahead called when their turn came, they would still have been
     // calling when their lease ran out, and the other pool would have called them again.
-    let mut delivered: Vec<String> = slow
-        .hits()
-        .iter()
-        .map(|hit| hit.webhook_id().to_owned())
-        .collect();
-    delivered.sort_unstable();
-    let mut planned_ids = ids.clone();
-    planned_ids.sort_unstable();
-    assert_eq!(delivered, planned_ids, "each delivery called once");
+    assert_each_called_once(&slow.hits(), &ids);
     for id in &ids {
         let state = finished(&w, id).await;
         assert_eq!(state.status, DeliveryStatus::Succeeded);
