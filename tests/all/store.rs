@@ -18,6 +18,7 @@ both_backends!(
     concurrent_calls_are_counted_exactly,
     the_call_log_reads_newest_first_and_counts_a_tenants_own_run_of_failures,
     a_batch_of_many_statements_keeps_the_last_calls,
+    the_pumps_call_log_entries_are_read_as_soon_as_written,
     stale_revisions_are_refused,
     components_in_use_cannot_be_deleted,
     replay_entries_keep_their_hmac_under_the_new_key,
@@ -354,6 +355,78 @@ async fn a_batch_of_many_statements_keeps_the_last_calls(db: Db) {
     assert_eq!(response(after.last_call), Some("call 99".into()));
     let (_, total) = store.list_calls(&webhook_id, None, 0, 10).await.unwrap();
     assert_eq!(total, 100);
+}
+
+/// The pump's call-log entries are staged on SQLite and folded into the log in batches; every
+/// reader sees them at once all the same, and a batch as large as a fold lands in the log in
+/// the pump's own transaction.
+async fn the_pumps_call_log_entries_are_read_as_soon_as_written(db: Db) {
+    let (store, _guard, scope, webhook_id) = store_with_url_webhook(db).await;
+    let records = |n: usize, from: usize| -> Vec<CallRecord> {
+        (from..from + n)
+            .map(|i| {
+                let mut call = call(i % 3 != 0);
+                call.response = format!("call {i}");
+                CallRecord::synchronous(
+                    &webhook_id,
+                    "TEN-A",
+                    TriggerSource::Smartml,
+                    call,
+                    CallDetail::default(),
+                )
+            })
+            .collect()
+    };
+    let none = hookhost::store::Claim {
+        limit: 0,
+        lease_ms: 1_000,
+        expired: false,
+    };
+    let count = async |sql: &'static str| -> i64 {
+        sqlx::Row::get(
+            &sqlx::query(sql).fetch_one(store.pool()).await.unwrap(),
+            "n",
+        )
+    };
+    let sqlite = store.backend() == hookhost::store::Backend::Sqlite;
+
+    store
+        .finish_and_claim("worker", &[], &records(10, 0), none)
+        .await
+        .unwrap();
+    if sqlite {
+        assert_eq!(count("SELECT COUNT(*) AS n FROM calls_staged").await, 10);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM calls").await, 0, "staged");
+    }
+    let (page, total) = store.list_calls(&webhook_id, None, 0, 3).await.unwrap();
+    assert_eq!(total, 10, "a reader folds what is staged");
+    let newest: Vec<&str> = page.iter().map(|c| c.call.response.as_str()).collect();
+    assert_eq!(newest, ["call 9", "call 8", "call 7"]);
+    let tenant = store.tenant_statistics(&webhook_id, "TEN-A").await.unwrap();
+    assert_eq!((tenant.total, tenant.successes), (10, 6));
+    if sqlite {
+        assert_eq!(count("SELECT COUNT(*) AS n FROM calls_staged").await, 0);
+    }
+
+    // Enough for a fold: it happens in the pump's transaction, before any reader.
+    store
+        .finish_and_claim("worker", &[], &records(4_100, 10), none)
+        .await
+        .unwrap();
+    assert_eq!(count("SELECT COUNT(*) AS n FROM calls").await, 4_110);
+    if sqlite {
+        assert_eq!(count("SELECT COUNT(*) AS n FROM calls_staged").await, 0);
+    }
+    let (page, total) = store.list_calls(&webhook_id, None, 0, 1).await.unwrap();
+    assert_eq!(
+        (total, page[0].call.response.as_str()),
+        (4_110, "call 4109")
+    );
+    let statistics = store.webhook(&scope, &webhook_id).await.unwrap().statistics;
+    assert_eq!(
+        statistics.total, 4_110,
+        "statistics are written with the entries"
+    );
 }
 
 async fn stale_revisions_are_refused(db: Db) {

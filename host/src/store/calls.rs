@@ -133,14 +133,54 @@ fn batch_statistics(records: &[CallRecord]) -> Vec<(&str, BatchStatistics)> {
     out
 }
 
+/// How the log rows of [`write_calls`] go in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Entry {
+    /// Into `calls` at once: a batch of one webhook's calls (the recorder's), whose index
+    /// entries share pages.
+    Direct,
+    /// On SQLite, into `calls_staged` first, moved into `calls` [`FOLD_ROWS`] at a time
+    /// sorted by webhook (see [`fold_staged`]): the delivery pump's, whose cycle's calls are
+    /// each another webhook's in a fan-out, and would each write a leaf page of the
+    /// per-webhook index. PostgreSQL writes them directly.
+    Staged,
+}
+
+/// Staged call-log entries folded into `calls` at once.
+const FOLD_ROWS: i64 = 4096;
+
+/// Moves the staged call-log entries into `calls` in webhook order, inside `tx` (SQLite; a
+/// no-op on PostgreSQL, which stages nothing): each leaf page of the per-webhook index is
+/// then written once per fold instead of once per entry. Readers of the call log fold first
+/// (see [`Store::fold_calls`]), so staging is never seen.
+pub(super) async fn fold_staged(tx: &mut sqlx::AnyConnection) -> Result<()> {
+    if tx.backend_name() != "SQLite" {
+        return Ok(());
+    }
+    const COLUMNS: &str = "id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, detail, created_at";
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO calls ({COLUMNS}) SELECT {COLUMNS} FROM calls_staged ORDER BY webhook_id, id"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    // No WHERE: SQLite empties the table without visiting its rows.
+    sqlx::query("DELETE FROM calls_staged")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// The log rows and statistics of `records`, inside `tx` (see [`Store::record_calls`]).
 pub(super) async fn write_calls(
     tx: &mut sqlx::AnyConnection,
     records: &[CallRecord],
+    entry: Entry,
 ) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }
+    let staged = entry == Entry::Staged && tx.backend_name() == "SQLite";
+    let table = if staged { "calls_staged" } else { "calls" };
     let now = now_ms();
     let statistics = batch_statistics(records);
     // The Call objects the statistics keep beside the log: each webhook's last call, last
@@ -177,8 +217,8 @@ pub(super) async fn write_calls(
             })
             .collect();
         let sql = format!(
-            "INSERT {}INTO calls (id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, \
-             call, detail, created_at) VALUES {}",
+            "INSERT {}INTO {table} (id, webhook_id, tenant_id, delivery_id, attempt, trigger, \
+             success, call, detail, created_at) VALUES {}",
             or_fail(tx),
             rows.join(", ")
         );
@@ -257,7 +297,18 @@ pub(super) async fn write_calls(
         }
         query.execute(&mut *tx).await?;
     }
-    super::buckets::write_buckets(tx, records).await
+    super::buckets::write_buckets(tx, records).await?;
+    if staged {
+        // Emptied by every fold, so its largest rowid counts what was staged since.
+        let staged: i64 = sqlx::query("SELECT COALESCE(MAX(rowid), 0) AS n FROM calls_staged")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if staged >= FOLD_ROWS {
+            fold_staged(tx).await?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -269,7 +320,27 @@ impl Store {
     /// chunk of webhooks.
     pub async fn record_calls(&self, records: &[CallRecord]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        write_calls(&mut tx, records).await?;
+        write_calls(&mut tx, records, Entry::Direct).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Folds the staged call-log entries into the log (see [`fold_staged`]) when there are
+    /// any: what reads the log calls this first.
+    pub async fn fold_calls(&self) -> Result<()> {
+        if self.backend() != super::Backend::Sqlite {
+            return Ok(());
+        }
+        let any: i64 =
+            sqlx::query("SELECT CAST(EXISTS (SELECT 1 FROM calls_staged) AS BIGINT) AS any")
+                .fetch_one(self.pool())
+                .await?
+                .try_get("any")?;
+        if any == 0 {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        fold_staged(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -298,6 +369,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<LoggedCall>, i64)> {
+        self.fold_calls().await?;
         let list = listing.sql(self.backend(), 3);
         let matching = format!(
             "webhook_id = $1 AND ($2 = '' OR tenant_id = $2) AND {}",
@@ -359,6 +431,7 @@ impl Store {
         webhook_id: &str,
         tenant_id: &str,
     ) -> Result<super::Statistics> {
+        self.fold_calls().await?;
         // Ids are time-ordered (compared by code point): the failures since the last success
         // are those after its id, all read from the `calls_webhook_id` index.
         let id = match self.backend() {
@@ -393,6 +466,7 @@ impl Store {
         call_id: &str,
         tenant_id: Option<&str>,
     ) -> Result<Option<String>> {
+        self.fold_calls().await?;
         let row = sqlx::query(
             "SELECT delivery_id FROM calls WHERE id = $1 AND webhook_id = $2 AND ($3 = '' OR tenant_id = $3)",
         )

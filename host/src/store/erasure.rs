@@ -84,6 +84,7 @@ impl Store {
         };
 
         let mut tx = self.begin_write().await?;
+        super::calls::fold_staged(&mut tx).await?;
         let in_flight = bind(format!(
             "SELECT COUNT(*) AS n FROM deliveries WHERE {selected} AND status = 'in_flight'"
         ))

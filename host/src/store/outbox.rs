@@ -270,7 +270,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         write_ends(&mut tx, worker, ends, now).await?;
-        super::calls::write_calls(&mut tx, records).await?;
+        super::calls::write_calls(&mut tx, records, super::calls::Entry::Staged).await?;
         let mut rows = Vec::new();
         if claim.limit > 0 {
             let lock = match self.backend() {

@@ -38,6 +38,7 @@ impl Store {
                 now,
             )
             .await?;
+        self.fold_calls().await?;
         let calls = self
             .delete_batched("DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE created_at < $1 LIMIT $2)", before)
             .await?;

@@ -916,6 +916,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        super::calls::fold_staged(&mut tx).await?;
         sqlx::query("DELETE FROM calls WHERE webhook_id = $1")
             .bind(id)
             .execute(&mut *tx)
