@@ -159,7 +159,8 @@ pub(super) async fn fold_staged(tx: &mut sqlx::AnyConnection) -> Result<()> {
     }
     const COLUMNS: &str = "id, webhook_id, tenant_id, delivery_id, attempt, trigger, success, call, detail, created_at";
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO calls ({COLUMNS}) SELECT {COLUMNS} FROM calls_staged ORDER BY webhook_id, id"
+        "INSERT OR FAIL INTO calls ({COLUMNS}) SELECT {COLUMNS} FROM calls_staged \
+         ORDER BY webhook_id, id"
     )))
     .execute(&mut *tx)
     .await?;
